@@ -1,0 +1,128 @@
+//! The bus contract: stream and subject names, header names, and helpers to connect and to
+//! create the streams. Every publish in postwire carries `Nats-Msg-Id`.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+
+use crate::config::NatsConfig;
+
+pub const STREAM_MAIL: &str = "MAIL";
+pub const STREAM_OUTBOX: &str = "OUTBOX";
+pub const STREAM_DLQ: &str = "DLQ";
+pub const STREAM_AUDIT: &str = "AUDIT";
+
+/// Durable consumer of the process worker on MAIL.
+pub const CONSUMER_PROCESS: &str = "process";
+/// Durable consumer of the deliver worker on OUTBOX.
+pub const CONSUMER_DELIVER: &str = "deliver";
+
+pub const HEADER_MSG_ID: &str = "Nats-Msg-Id";
+pub const HEADER_ENVELOPE: &str = "Postwire-Envelope";
+pub const HEADER_MAIL_ID: &str = "Postwire-Mail-Id";
+pub const HEADER_TENANT: &str = "Postwire-Tenant";
+pub const HEADER_ROUTE: &str = "Postwire-Route";
+pub const HEADER_ENDPOINT: &str = "Postwire-Endpoint";
+pub const HEADER_DELIVERY_ID: &str = "Postwire-Delivery-Id";
+pub const HEADER_ATTEMPTS: &str = "Postwire-Attempts";
+pub const HEADER_LAST_STATUS: &str = "Postwire-Last-Status";
+pub const HEADER_LAST_ERROR: &str = "Postwire-Last-Error";
+
+/// `mail.raw.<tenant>`: raw RFC 5322 bytes from ingest.
+pub fn subject_mail_raw(tenant: &str) -> String {
+    format!("mail.raw.{tenant}")
+}
+
+/// `outbox.<tenant>.<route>`: one message per endpoint delivery.
+pub fn subject_outbox(tenant: &str, route: &str) -> String {
+    format!("outbox.{tenant}.{route}")
+}
+
+/// `dlq.<tenant>.<route>`: deliveries that gave up.
+pub fn subject_dlq(tenant: &str, route: &str) -> String {
+    format!("dlq.{tenant}.{route}")
+}
+
+/// `audit.<tenant>.<kind>`: attempts, verdicts, drops.
+pub fn subject_audit(tenant: &str, kind: &str) -> String {
+    format!("audit.{tenant}.{kind}")
+}
+
+/// Connects to NATS. The client keeps reconnecting forever in the background, so a process
+/// started before the server (or across a server restart) recovers on its own.
+pub async fn connect(cfg: &NatsConfig, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(2))
+        .max_reconnects(None)
+        .connect(cfg.url.as_str())
+        .await
+}
+
+/// A JetStream context whose publishes give up after the configured PubAck timeout.
+pub fn jetstream(client: async_nats::Client, cfg: &NatsConfig) -> jetstream::Context {
+    jetstream::ContextBuilder::new()
+        .timeout(Duration::from_millis(cfg.publish_timeout_ms))
+        .build(client)
+}
+
+/// The stream definitions postwire relies on. Discard policy is `New` everywhere: a full
+/// stream refuses new messages (SMTP answers 452) instead of silently dropping old ones.
+pub fn stream_configs(cfg: &NatsConfig) -> Vec<stream::Config> {
+    let base = |name: &str, subjects: &str| stream::Config {
+        name: name.to_string(),
+        subjects: vec![subjects.to_string()],
+        num_replicas: cfg.stream_replicas,
+        discard: stream::DiscardPolicy::New,
+        duplicate_window: Duration::from_secs(cfg.duplicate_window_secs),
+        storage: stream::StorageType::File,
+        ..Default::default()
+    };
+    vec![
+        stream::Config {
+            retention: stream::RetentionPolicy::WorkQueue,
+            max_bytes: cfg.mail_max_bytes,
+            max_age: Duration::from_secs(cfg.mail_max_age_secs),
+            description: Some("Raw mail accepted by ingest, until processed".into()),
+            ..base(STREAM_MAIL, "mail.>")
+        },
+        stream::Config {
+            retention: stream::RetentionPolicy::WorkQueue,
+            description: Some("Prepared deliveries, one per endpoint, until delivered".into()),
+            ..base(STREAM_OUTBOX, "outbox.>")
+        },
+        stream::Config {
+            max_age: Duration::from_secs(cfg.dlq_max_age_secs),
+            description: Some("Deliveries that gave up, replayable".into()),
+            ..base(STREAM_DLQ, "dlq.>")
+        },
+        stream::Config {
+            max_age: Duration::from_secs(cfg.dlq_max_age_secs),
+            description: Some("Delivery attempts and other audit records".into()),
+            ..base(STREAM_AUDIT, "audit.>")
+        },
+    ]
+}
+
+/// Creates or updates every stream, retrying until NATS answers or `deadline` passes.
+pub async fn ensure_streams(
+    js: &jetstream::Context,
+    cfg: &NatsConfig,
+    deadline: Duration,
+) -> Result<(), String> {
+    let until = tokio::time::Instant::now() + deadline;
+    for sc in stream_configs(cfg) {
+        loop {
+            match js.create_or_update_stream(sc.clone()).await {
+                Ok(_) => break,
+                Err(e) if tokio::time::Instant::now() < until => {
+                    tracing::warn!(stream = %sc.name, error = %e, "JetStream is not ready; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(format!("stream {}: {e}", sc.name)),
+            }
+        }
+    }
+    Ok(())
+}

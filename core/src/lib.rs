@@ -1,0 +1,16 @@
+//! Shared vocabulary of postwire: the event model (`postwire.email.v1`), the configuration
+//! file, the NATS subjects, streams and header names, and small bus helpers.
+//!
+//! Nothing here speaks SMTP or HTTP: protocol logic lives in `postwire-ingest` and
+//! `postwire-stages`.
+
+pub mod bus;
+pub mod config;
+pub mod envelope;
+pub mod event;
+pub mod ids;
+pub mod routing;
+pub mod telemetry;
+
+pub use config::Config;
+pub use envelope::Envelope;

@@ -1,0 +1,14 @@
+//! Ingest: the SMTP server that turns an SMTP transaction into a durable JetStream message.
+//!
+//! - [`smtp`] is the protocol, sans I/O: command parsing, replies, the DATA decoder and the
+//!   session state machine. It never touches a socket, so tests drive it with byte slices.
+//! - [`server`] is the tokio I/O around it: listener, connection cap, timeouts, shutdown.
+//! - [`publish`] turns an accepted transaction into `mail.raw.<tenant>` messages and waits for
+//!   the PubAck before the session may answer 250.
+
+pub mod publish;
+pub mod server;
+pub mod smtp;
+
+pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
+pub use server::{IngestDeps, run};

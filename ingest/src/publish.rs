@@ -1,0 +1,110 @@
+//! Making an accepted transaction durable: one `mail.raw.<tenant>` message per tenant among
+//! the recipients, each with its own `mail_id`, `Nats-Msg-Id` and envelope header, and a
+//! `Received:` trace header prepended. Success means JetStream acknowledged every publish.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::{self, context::PublishErrorKind};
+use postwire_core::bus;
+use postwire_core::envelope::{Envelope, now_rfc3339};
+
+use crate::smtp::Transaction;
+
+/// Why a transaction could not be made durable; both are temporary for the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PublishFailure {
+    /// The bus is down or slow: 451 4.3.0.
+    #[error("the message bus did not acknowledge the message")]
+    Unavailable,
+    /// The MAIL stream is full: 452 4.3.1.
+    #[error("the MAIL stream is full")]
+    Full,
+}
+
+/// Makes transactions durable. Returns the mail ids on success.
+pub trait Publisher: Send + Sync + 'static {
+    fn publish(&self, tx: Transaction) -> impl Future<Output = Result<Vec<String>, PublishFailure>> + Send;
+}
+
+pub struct JetStreamPublisher {
+    js: jetstream::Context,
+    hostname: String,
+}
+
+impl JetStreamPublisher {
+    pub fn new(js: jetstream::Context, hostname: String) -> Self {
+        Self { js, hostname }
+    }
+}
+
+/// The `Received:` trace header (RFC 5321 §4.4) ingest prepends.
+pub fn received_header(tx: &Transaction, hostname: &str, mail_id: &str, date: &str) -> String {
+    let with = if tx.params.smtputf8 { "UTF8SMTP" } else { "ESMTP" };
+    let helo: String = tx.helo.chars().filter(|c| !c.is_control()).take(255).collect();
+    format!("Received: from {helo} ([{}])\r\n\tby {hostname} (postwire) with {with} id {mail_id};\r\n\t{date}\r\n", tx.client_ip)
+}
+
+fn classify(err: &jetstream::context::PublishError) -> PublishFailure {
+    // JetStream answers "maximum messages/bytes exceeded" when a Discard=New stream is full.
+    let text = format!("{err:?}").to_ascii_lowercase();
+    if err.kind() == PublishErrorKind::Other && text.contains("maximum") && text.contains("exceeded") {
+        PublishFailure::Full
+    } else {
+        PublishFailure::Unavailable
+    }
+}
+
+impl Publisher for JetStreamPublisher {
+    async fn publish(&self, tx: Transaction) -> Result<Vec<String>, PublishFailure> {
+        let mut by_tenant: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (addr, dest) in &tx.rcpts {
+            by_tenant.entry(dest.tenant.as_str()).or_default().push(addr.clone());
+        }
+        let rfc2822_date = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc2822)
+            .unwrap_or_default();
+        let mut acks = Vec::new();
+        let mut ids = Vec::new();
+        for (tenant, rcpts) in by_tenant {
+            let mail_id = postwire_core::ids::new_mail_id();
+            let envelope = Envelope {
+                mail_from: tx.mail_from.clone(),
+                rcpt_to: rcpts,
+                helo: tx.helo.clone(),
+                client_ip: tx.client_ip.to_string(),
+                tls: None,
+                body: tx.params.body.clone(),
+                smtputf8: tx.params.smtputf8,
+                received_at: now_rfc3339(),
+            };
+            let received = received_header(&tx, &self.hostname, &mail_id, &rfc2822_date);
+            let mut raw = Vec::with_capacity(received.len() + tx.body.len());
+            raw.extend_from_slice(received.as_bytes());
+            raw.extend_from_slice(&tx.body);
+            let mut headers = HeaderMap::new();
+            headers.insert(bus::HEADER_MSG_ID, mail_id.as_str());
+            headers.insert(bus::HEADER_MAIL_ID, mail_id.as_str());
+            headers.insert(bus::HEADER_TENANT, tenant);
+            headers.insert(bus::HEADER_ENVELOPE, envelope.to_header().as_str());
+            let ack = self
+                .js
+                .publish_with_headers(bus::subject_mail_raw(tenant), headers, raw.into())
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, "Publishing a message to JetStream failed; answering 4xx.");
+                    classify(&e)
+                })?;
+            acks.push(ack);
+            ids.push(mail_id);
+        }
+        for ack in acks {
+            ack.await.map_err(|e| {
+                tracing::warn!(error = %e, "JetStream did not acknowledge a message; answering 4xx.");
+                classify(&e)
+            })?;
+        }
+        Ok(ids)
+    }
+}

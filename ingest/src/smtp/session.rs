@@ -1,0 +1,294 @@
+//! The SMTP session state machine. Input: bytes from the client. Output: [`Step`]s for the
+//! I/O layer — replies to send, a transaction to make durable, or the end of the session.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use postwire_core::routing::{Destination, Refusal, Router};
+
+use super::command::{self, Command, MailParams, ParseError};
+use super::data::DataReader;
+use super::reply::Reply;
+
+/// Limits a session enforces itself (timeouts and connection caps are the I/O layer's).
+#[derive(Debug, Clone)]
+pub struct SessionLimits {
+    pub hostname: String,
+    pub max_message_bytes: u64,
+    pub max_recipients: usize,
+    pub max_command_line_bytes: usize,
+    pub max_errors: usize,
+}
+
+impl From<&postwire_core::config::SmtpConfig> for SessionLimits {
+    fn from(c: &postwire_core::config::SmtpConfig) -> Self {
+        SessionLimits {
+            hostname: c.hostname.clone(),
+            max_message_bytes: c.max_message_bytes,
+            max_recipients: c.max_recipients,
+            max_command_line_bytes: c.max_command_line_bytes,
+            max_errors: c.max_errors,
+        }
+    }
+}
+
+/// A complete message ready to be made durable.
+#[derive(Debug, Clone)]
+pub struct Transaction {
+    pub helo: String,
+    pub client_ip: IpAddr,
+    pub mail_from: String,
+    pub params: MailParams,
+    pub rcpts: Vec<(String, Destination)>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub enum Step {
+    /// Send this reply (the I/O layer may batch replies until input runs dry).
+    Reply(Reply),
+    /// Make this transaction durable, then call [`Session::finish`] and send its reply.
+    Deliver(Transaction),
+    /// Send this reply and close the connection.
+    Close(Reply),
+}
+
+#[derive(Debug)]
+enum State {
+    Command,
+    /// After an over-long line: drop input up to the next LF.
+    SkipLine,
+    Data(DataReader),
+    Closed,
+}
+
+pub struct Session {
+    limits: Arc<SessionLimits>,
+    router: Arc<Router>,
+    client_ip: IpAddr,
+    state: State,
+    helo: Option<String>,
+    mail: Option<(String, MailParams)>,
+    rcpts: Vec<(String, Destination)>,
+    errors: usize,
+}
+
+impl Session {
+    pub fn new(limits: Arc<SessionLimits>, router: Arc<Router>, client_ip: IpAddr) -> Session {
+        Session { limits, router, client_ip, state: State::Command, helo: None, mail: None, rcpts: Vec::new(), errors: 0 }
+    }
+
+    pub fn greeting(&self) -> Reply {
+        Reply::plain(220, vec![format!("{} ESMTP postwire ready", self.limits.hostname)])
+    }
+
+    /// True while reading message content (the I/O layer uses the DATA timeout then).
+    pub fn in_data(&self) -> bool {
+        matches!(self.state, State::Data(_))
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.state, State::Closed)
+    }
+
+    /// Consumes input from `buf` and returns the next step, or `None` when more input is needed.
+    pub fn advance(&mut self, buf: &mut BytesMut) -> Option<Step> {
+        loop {
+            match &mut self.state {
+                State::Closed => return None,
+                State::Data(reader) => {
+                    if !reader.feed(buf) {
+                        return None;
+                    }
+                    let State::Data(reader) = std::mem::replace(&mut self.state, State::Command) else {
+                        return None;
+                    };
+                    return Some(self.end_of_data(reader));
+                }
+                State::SkipLine => {
+                    let Some(i) = buf.iter().position(|&b| b == b'\n') else {
+                        buf.clear();
+                        return None;
+                    };
+                    let _ = buf.split_to(i + 1);
+                    self.state = State::Command;
+                }
+                State::Command => {
+                    let max = self.limits.max_command_line_bytes;
+                    let Some(i) = buf.iter().position(|&b| b == b'\n') else {
+                        if buf.len() > max {
+                            buf.clear();
+                            self.state = State::SkipLine;
+                            return Some(self.error(Reply::new(500, "5.5.2", "Line too long")));
+                        }
+                        return None;
+                    };
+                    let line = buf.split_to(i + 1);
+                    if line.len() > max {
+                        return Some(self.error(Reply::new(500, "5.5.2", "Line too long")));
+                    }
+                    let text = line.strip_suffix(b"\n").unwrap_or(&line);
+                    let text = text.strip_suffix(b"\r").unwrap_or(text);
+                    return Some(self.command(text));
+                }
+            }
+        }
+    }
+
+    /// Counts a protocol error; too many close the session.
+    fn error(&mut self, reply: Reply) -> Step {
+        self.errors += 1;
+        if self.errors >= self.limits.max_errors {
+            self.state = State::Closed;
+            return Step::Close(Reply::new(421, "4.7.0", format!("{} Too many errors, closing", self.limits.hostname)));
+        }
+        Step::Reply(reply)
+    }
+
+    fn reset(&mut self) {
+        self.mail = None;
+        self.rcpts.clear();
+    }
+
+    fn command(&mut self, line: &[u8]) -> Step {
+        let cmd = match command::parse(line) {
+            Ok(c) => c,
+            Err(e) => {
+                let reply = match e {
+                    ParseError::Unknown => Reply::new(500, "5.5.1", "Command unrecognized"),
+                    ParseError::Syntax => Reply::new(500, "5.5.2", "Syntax error"),
+                    ParseError::BadArguments(why) => Reply::new(501, "5.5.4", format!("Syntax error: {why}")),
+                    ParseError::BadAddress { rcpt: false, why } => Reply::new(501, "5.1.7", format!("Bad sender address: {why}")),
+                    ParseError::BadAddress { rcpt: true, why } => Reply::new(501, "5.1.3", format!("Bad recipient address: {why}")),
+                    ParseError::UnsupportedParam(p) => Reply::new(555, "5.5.4", format!("Unsupported parameter {p}")),
+                };
+                return self.error(reply);
+            }
+        };
+        match cmd {
+            Command::Ehlo(name) => {
+                self.reset();
+                self.helo = Some(name.clone());
+                Step::Reply(Reply::plain(
+                    250,
+                    vec![
+                        format!("{} greets {}", self.limits.hostname, name),
+                        "PIPELINING".into(),
+                        "8BITMIME".into(),
+                        "SMTPUTF8".into(),
+                        format!("SIZE {}", self.limits.max_message_bytes),
+                        "ENHANCEDSTATUSCODES".into(),
+                        "HELP".into(),
+                    ],
+                ))
+            }
+            Command::Helo(name) => {
+                self.reset();
+                self.helo = Some(name);
+                Step::Reply(Reply::plain(250, vec![self.limits.hostname.clone()]))
+            }
+            Command::Mail { from, params } => self.mail_from(from, params),
+            Command::Rcpt { to } => self.rcpt_to(to),
+            Command::Data => {
+                if self.mail.is_none() {
+                    return self.error(Reply::new(503, "5.5.1", "Send MAIL FROM first"));
+                }
+                if self.rcpts.is_empty() {
+                    return self.error(Reply::new(554, "5.5.1", "No valid recipients"));
+                }
+                self.state = State::Data(DataReader::new(self.limits.max_message_bytes));
+                Step::Reply(Reply::plain(354, vec!["End data with <CR><LF>.<CR><LF>".into()]))
+            }
+            Command::Rset => {
+                self.reset();
+                Step::Reply(Reply::new(250, "2.0.0", "OK"))
+            }
+            Command::Noop => Step::Reply(Reply::new(250, "2.0.0", "OK")),
+            Command::Quit => {
+                self.state = State::Closed;
+                Step::Close(Reply::new(221, "2.0.0", format!("{} Bye", self.limits.hostname)))
+            }
+            Command::Help => Step::Reply(Reply::new(
+                214,
+                "2.0.0",
+                "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP. See https://github.com/postwire/postwire",
+            )),
+            Command::Vrfy => Step::Reply(Reply::new(252, "2.5.0", "Cannot VRFY user, but will accept message")),
+            Command::Expn => self.error(Reply::new(502, "5.5.1", "EXPN not supported")),
+            Command::StartTls => self.error(Reply::new(502, "5.5.1", "STARTTLS not available")),
+            Command::Auth => self.error(Reply::new(502, "5.5.1", "AUTH not available: this server only receives mail")),
+            Command::Bdat => self.error(Reply::new(502, "5.5.1", "BDAT not supported, use DATA")),
+        }
+    }
+
+    fn mail_from(&mut self, from: String, params: MailParams) -> Step {
+        if self.helo.is_none() {
+            return self.error(Reply::new(503, "5.5.1", "Send EHLO or HELO first"));
+        }
+        if self.mail.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
+        }
+        if !from.is_ascii() && !params.smtputf8 {
+            return self.error(Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"));
+        }
+        if params.size.is_some_and(|s| s > self.limits.max_message_bytes) {
+            return Step::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"));
+        }
+        self.mail = Some((from, params));
+        Step::Reply(Reply::new(250, "2.1.0", "Sender OK"))
+    }
+
+    fn rcpt_to(&mut self, to: String) -> Step {
+        let Some((_, params)) = &self.mail else {
+            return self.error(Reply::new(503, "5.5.1", "Send MAIL FROM first"));
+        };
+        if !to.is_ascii() && !params.smtputf8 {
+            return self.error(Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"));
+        }
+        if self.rcpts.len() >= self.limits.max_recipients {
+            return Step::Reply(Reply::new(452, "4.5.3", "Too many recipients"));
+        }
+        match self.router.resolve(&to) {
+            Ok(dest) => {
+                if !self.rcpts.iter().any(|(a, _)| a.eq_ignore_ascii_case(&to)) {
+                    self.rcpts.push((to, dest));
+                }
+                Step::Reply(Reply::new(250, "2.1.5", "Recipient OK"))
+            }
+            Err(Refusal::NotOurDomain) => self.error(Reply::new(550, "5.7.1", "Relaying denied: not a domain handled here")),
+            Err(Refusal::NoSuchUser) => self.error(Reply::new(550, "5.1.1", "No such recipient here")),
+            Err(Refusal::BadAddress) => self.error(Reply::new(501, "5.1.3", "Bad recipient address")),
+        }
+    }
+
+    fn end_of_data(&mut self, reader: DataReader) -> Step {
+        let (from, params) = self.mail.take().unwrap_or_default();
+        let rcpts = std::mem::take(&mut self.rcpts);
+        if reader.exceeded() {
+            return Step::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"));
+        }
+        if reader.size() == 0 {
+            return Step::Reply(Reply::new(554, "5.6.0", "Empty message rejected"));
+        }
+        Step::Deliver(Transaction {
+            helo: self.helo.clone().unwrap_or_default(),
+            client_ip: self.client_ip,
+            mail_from: from,
+            params,
+            rcpts,
+            body: reader.into_body(),
+        })
+    }
+
+    /// The reply to the end of DATA once the transaction was (or was not) made durable.
+    pub fn finish(&mut self, outcome: Result<Vec<String>, crate::PublishFailure>) -> Reply {
+        match outcome {
+            Ok(ids) => Reply::new(250, "2.0.0", format!("OK: queued as {}", ids.join(","))),
+            Err(crate::PublishFailure::Full) => Reply::new(452, "4.3.1", "Insufficient system storage, try again later"),
+            Err(crate::PublishFailure::Unavailable) => {
+                Reply::new(451, "4.3.0", "Temporary failure storing the message, try again later")
+            }
+        }
+    }
+}

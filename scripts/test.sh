@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The second half of `make test`: runs `cargo test --workspace` and the Python end-to-end
+# suite (tests/py) at the same time, each into its own log, then prints both logs whole and
+# a summary. Fails when either fails. Expects the Makefile's environment (CARGO_TARGET_DIR,
+# POSTWIRE_BIN, POSTWIRE_NATS_SERVER) and that `make test` already built everything.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+TOOLS=${POSTWIRE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/postwire}
+PYTHON=$TOOLS/venv/bin/python
+LOGS=$TOOLS/logs
+mkdir -p "$LOGS"
+cargo_log=$LOGS/cargo-test.log
+pytest_log=$LOGS/pytest.log
+
+# Job control gives each run its own process group: a Ctrl-C reaches only this script, which
+# then interrupts both groups (pytest tears its fixtures down on SIGINT, stopping the
+# nats-server and postwire processes it started) and kills what is left after 15 s.
+set -m
+cargo_pid=
+pytest_pid=
+# shellcheck disable=SC2317  # runs from the traps
+stop_children() {
+    local pid i alive
+    for pid in $cargo_pid $pytest_pid; do
+        kill -INT -- "-$pid" 2>/dev/null || true
+    done
+    for ((i = 0; i < 150; i++)); do
+        alive=
+        for pid in $cargo_pid $pytest_pid; do
+            kill -0 -- "-$pid" 2>/dev/null && alive=yes
+        done
+        [[ -n $alive ]] || break
+        sleep 0.1
+    done
+    for pid in $cargo_pid $pytest_pid; do
+        kill -KILL -- "-$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+}
+trap 'stop_children; exit 130' INT
+trap 'stop_children; exit 143' TERM
+
+printf 'test: running cargo test and pytest in parallel (logs in %s)\n' "$LOGS"
+
+cargo test --workspace >"$cargo_log" 2>&1 &
+cargo_pid=$!
+"$PYTHON" -m pytest tests/py "$@" >"$pytest_log" 2>&1 &
+pytest_pid=$!
+
+cargo_status=0
+wait "$cargo_pid" || cargo_status=$?
+cargo_pid=
+pytest_status=0
+wait "$pytest_pid" || pytest_status=$?
+pytest_pid=
+
+verdict() { if [[ $1 == 0 ]]; then echo ok; else echo "FAILED (exit $1)"; fi; }
+
+printf '\n===== cargo test --workspace: %s =====\n' "$(verdict "$cargo_status")"
+cat "$cargo_log"
+printf '\n===== pytest tests/py: %s =====\n' "$(verdict "$pytest_status")"
+cat "$pytest_log"
+printf '\ntest: cargo test %s; pytest %s\n' "$(verdict "$cargo_status")" "$(verdict "$pytest_status")"
+
+[[ $cargo_status == 0 && $pytest_status == 0 ]]

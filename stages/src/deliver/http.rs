@@ -1,0 +1,73 @@
+//! The HTTP side of a delivery: one POST, redirects never followed, the response body read
+//! up to a cap, the result classified.
+
+use std::time::{Duration, Instant};
+
+use postwire_core::config::DeliveryConfig;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+
+use super::retry::{Outcome, classify, parse_retry_after};
+
+pub fn client(cfg: &DeliveryConfig) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(cfg.request_timeout())
+        .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout()))
+        .user_agent(concat!("postwire/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Result of one attempt, with what the audit trail keeps.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub outcome: Outcome,
+    pub duration: Duration,
+}
+
+pub async fn post(client: &reqwest::Client, url: &str, headers: HeaderMap, body: Vec<u8>, max_response_bytes: usize) -> Attempt {
+    let started = Instant::now();
+    let outcome = match client
+        .post(url)
+        .headers(headers)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+            // Read (and discard) a bounded amount so the connection can be reused.
+            let mut read = 0usize;
+            while read < max_response_bytes {
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => read += chunk.len(),
+                    _ => break,
+                }
+            }
+            classify(status, retry_after)
+        }
+        Err(e) => {
+            let kind = if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connection failed"
+            } else {
+                "request failed"
+            };
+            Outcome::Retry { status: None, error: format!("{kind}: {}", error_chain(&e)), retry_after: None }
+        }
+    };
+    Attempt { outcome, duration: started.elapsed() }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        cur = inner.source();
+    }
+    s
+}

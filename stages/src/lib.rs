@@ -1,0 +1,29 @@
+//! The pipeline stages and the workers that run them.
+//!
+//! - [`parse`]: raw RFC 5322 bytes → the `message` part of `postwire.email.v1`.
+//! - [`prepare`]: one event per route, one outbox delivery per endpoint, body fixed here.
+//! - [`process`]: the worker that consumes `MAIL` and runs parse → prepare.
+//! - [`deliver`]: the worker that consumes `OUTBOX`, signs each attempt and POSTs it, with
+//!   retries, backoff and the dead-letter stream.
+
+pub mod deliver;
+pub mod parse;
+pub mod prepare;
+pub mod process;
+
+/// Why a worker could not finish a message. Retryable errors are nak'ed and redelivered.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Infrastructure trouble (bus, storage): try again later.
+    #[error("temporary failure: {0}")]
+    Temporary(String),
+    /// The input can never succeed (bad headers from a foreign publisher, …).
+    #[error("permanent failure: {0}")]
+    Permanent(String),
+}
+
+impl StageError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StageError::Temporary(_))
+    }
+}

@@ -1,0 +1,239 @@
+"""Fixtures for the end-to-end suite: a real nats-server (`nats`), a real HTTP receiver
+(`receiver`) and the real `postwire dev` binary (`postwire_dev`).
+
+Every test gets its own nats-server (own store), receiver and postwire process on free ports,
+so tests are independent and may run in parallel. When a test fails, the output of the
+processes it started is shown with the failure.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import smtplib
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from support import (
+    SECRET,
+    STOP_TIMEOUT,
+    Process,
+    attach_logs,
+    child_env,
+    free_port,
+    nats_server_path,
+    postwire_path,
+)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for process in getattr(item, "_postwire_processes", []):
+            report.sections.append((f"{process.name} output", process.logs()))
+
+
+# --- nats -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Nats:
+    port: int
+    url: str
+    process: Process
+
+
+@pytest.fixture
+def nats(request, tmp_path):
+    """A nats-server with JetStream on a free port, storing in the test's tmp dir."""
+    port = free_port()
+    store = tmp_path / "nats-store"
+    store.mkdir()
+    process = Process(
+        "nats-server",
+        [nats_server_path(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        tmp_path,
+    )
+    attach_logs(request, process)
+    try:
+        process.wait_for_port(port, timeout=15)
+        yield Nats(port=port, url=f"nats://127.0.0.1:{port}", process=process)
+    finally:
+        process.stop(signal.SIGTERM)
+
+
+# --- receiver ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict  # lowercase names
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records every POST and answers `status`."""
+
+    port: int
+    status: int = 204
+    requests: list = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def record(self, request: Received) -> None:
+        with self.cond:
+            self.requests.append(request)
+            self.cond.notify_all()
+
+    def wait_for(self, n: int = 1, timeout: float = 15.0) -> list:
+        """Waits until at least `n` requests arrived; returns them all."""
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.requests) >= n, timeout=timeout):
+                raise AssertionError(
+                    f"receiver got {len(self.requests)} request(s) within {timeout} s, "
+                    f"expected {n}: {self.requests!r}"
+                )
+            return list(self.requests)
+
+
+def _handler_for(receiver: Receiver):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):  # noqa: N802 (http.server's naming)
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                body = self._read_chunked()
+            else:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            receiver.record(
+                Received(
+                    method="POST",
+                    path=self.path,
+                    headers={k.lower(): v for k, v in self.headers.items()},
+                    body=body,
+                )
+            )
+            self.send_response(receiver.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def _read_chunked(self) -> bytes:
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+
+        def log_message(self, format, *args):  # noqa: A002 - keep test output quiet
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def receiver():
+    """A real HTTP server on 127.0.0.1:<free port>, recording every POST, answering 204."""
+    recv = Receiver(port=0)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(recv))
+    server.daemon_threads = True
+    recv.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
+    thread.start()
+    try:
+        yield recv
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+# --- postwire dev -----------------------------------------------------------------------------
+
+
+def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET) -> str:
+    return f"""\
+[nats]
+url = "{nats_url}"
+
+[smtp]
+listen = "127.0.0.1:{smtp_port}"
+hostname = "mx.test"
+
+[delivery]
+retry_initial_ms = 200
+
+[tenants.acme]
+domains = ["acme.test"]
+
+[[tenants.acme.routes]]
+name = "support"
+recipients = ["support@acme.test"]
+endpoints = ["hook"]
+
+[tenants.acme.endpoints.hook]
+url = "{hook_url}"
+secret = "{secret}"
+"""
+
+
+@dataclass
+class Dev:
+    """A running `postwire dev --no-sink`."""
+
+    smtp_port: int
+    config_path: Path
+    process: Process
+    receiver: Receiver
+    nats: Nats
+    secret: str = SECRET
+
+    def smtp(self) -> smtplib.SMTP:
+        """A connected (not yet EHLO'd) client; use as a context manager."""
+        return smtplib.SMTP("127.0.0.1", self.smtp_port, local_hostname="client.test", timeout=20)
+
+    def send(self, msg: bytes, rcpt=("support@acme.test",), mail_from="sender@example.com",
+             mail_options=("BODY=8BITMIME",)) -> dict:
+        """Sends one message; returns smtplib's dict of refused recipients."""
+        with self.smtp() as client:
+            return client.sendmail(mail_from, list(rcpt), msg, mail_options=list(mail_options))
+
+
+@pytest.fixture
+def postwire_dev(request, tmp_path, nats, receiver):
+    """`postwire dev --no-sink` against the test's nats-server, delivering to `receiver`."""
+    smtp_port = free_port()
+    config_path = tmp_path / "postwire.toml"
+    config_path.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook")))
+    process = Process(
+        "postwire-dev",
+        [postwire_path(), "dev", "--config", str(config_path), "--no-sink"],
+        tmp_path,
+        env=child_env(RUST_LOG="info"),
+    )
+    attach_logs(request, process)
+    try:
+        process.wait_for_port(smtp_port, timeout=30)
+        yield Dev(smtp_port=smtp_port, config_path=config_path, process=process,
+                  receiver=receiver, nats=nats)
+    finally:
+        code = process.stop(signal.SIGINT)
+    assert code is not None, f"postwire dev did not exit within {STOP_TIMEOUT} s of SIGINT"
+    assert code in (0, 130), f"postwire dev exited with {code} after SIGINT"

@@ -1,0 +1,187 @@
+"""Helpers shared by the end-to-end tests: where the binaries are, free ports, child
+processes with their output in files.
+
+The binaries come from the environment the Makefile sets up:
+  POSTWIRE_NATS_SERVER  path of nats-server   (default: .tools/venv/bin/nats-server, PATH)
+  POSTWIRE_BIN          path of postwire      (default: $CARGO_TARGET_DIR/debug/postwire,
+                                               .tools/target/debug/postwire, target/debug/postwire)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# The Standard Webhooks secret used throughout (the same as in postwire.example.toml).
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+# How long a process gets to stop after SIGINT / SIGTERM.
+STOP_TIMEOUT = 10.0
+
+
+# --- binaries -------------------------------------------------------------------------------
+
+
+def _first_executable(candidates) -> str | None:
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def nats_server_path() -> str:
+    path = _first_executable(
+        [
+            os.environ.get("POSTWIRE_NATS_SERVER"),
+            REPO / ".tools" / "venv" / "bin" / "nats-server",
+            shutil.which("nats-server"),
+        ]
+    )
+    if path is None:
+        pytest.fail("nats-server not found: run `make tools` or set POSTWIRE_NATS_SERVER")
+    return path
+
+
+def postwire_path() -> str:
+    target = os.environ.get("CARGO_TARGET_DIR")
+    path = _first_executable(
+        [
+            os.environ.get("POSTWIRE_BIN"),
+            target and os.path.join(target, "debug", "postwire"),
+            REPO / ".tools" / "target" / "debug" / "postwire",
+            REPO / "target" / "debug" / "postwire",
+        ]
+    )
+    if path is None:
+        pytest.fail("postwire binary not found: run `make build` or set POSTWIRE_BIN")
+    return path
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def tail(path: Path, limit: int = 20_000) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        return f"<cannot read {path}: {err}>"
+    text = data[-limit:].decode("utf-8", errors="replace")
+    return text if len(data) <= limit else "...\n" + text
+
+
+class Process:
+    """A child process whose stdout and stderr go to files under the test's tmp dir."""
+
+    def __init__(self, name: str, argv: list[str], workdir: Path, env: dict | None = None):
+        self.name = name
+        self.argv = argv
+        self.stdout_path = workdir / f"{name}.stdout"
+        self.stderr_path = workdir / f"{name}.stderr"
+        self._stdout = open(self.stdout_path, "wb")
+        self._stderr = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._stdout,
+            stderr=self._stderr,
+            env=env,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_bytes().decode("utf-8", errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_bytes().decode("utf-8", errors="replace")
+
+    def logs(self) -> str:
+        return (
+            f"$ {' '.join(self.argv)}\n"
+            f"--- {self.name} stdout ---\n{tail(self.stdout_path)}\n"
+            f"--- {self.name} stderr ---\n{tail(self.stderr_path)}"
+        )
+
+    def wait_for_port(self, port: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                pytest.fail(
+                    f"{self.name} exited with {self.proc.returncode} before port {port} "
+                    f"opened\n{self.logs()}"
+                )
+            if port_open(port):
+                return
+            time.sleep(0.05)
+        pytest.fail(f"{self.name} did not open port {port} within {timeout} s\n{self.logs()}")
+
+    def wait_for_output(self, needle: str, timeout: float = 10.0) -> str:
+        """Waits until stdout contains `needle`; returns the whole stdout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.stdout()
+            if needle in out:
+                return out
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name} did not print {needle!r} within {timeout} s\n{self.logs()}")
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT) -> int | None:
+        """Sends `sig` and waits. Returns the exit code, or None when it had to be killed."""
+        code = self.proc.poll()
+        if code is None:
+            self.proc.send_signal(sig)
+            try:
+                code = self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                code = None
+        self._stdout.close()
+        self._stderr.close()
+        return code
+
+
+def attach_logs(request, process: Process) -> None:
+    """Makes conftest's report hook show this process's output when the test fails."""
+    procs = getattr(request.node, "_postwire_processes", None)
+    if procs is None:
+        procs = []
+        request.node._postwire_processes = procs
+    procs.append(process)
+
+
+def child_env(**extra: str) -> dict:
+    """The environment for postwire children: ours without postwire overrides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POSTWIRE_")}
+    env.update(extra)
+    return env

@@ -1,0 +1,61 @@
+"""SMTP ingest, driven by Python's smtplib, through to the webhook the receiver gets."""
+
+import smtplib
+import time
+import uuid
+
+import pytest
+
+from mails import utf8_message
+
+REQUIRED_EXTENSIONS = ["pipelining", "8bitmime", "smtputf8", "size", "enhancedstatuscodes"]
+
+
+def test_greeting_and_ehlo_extensions(postwire_dev):
+    client = smtplib.SMTP(local_hostname="client.test", timeout=20)
+    try:
+        code, greeting = client.connect("127.0.0.1", postwire_dev.smtp_port)
+        assert code == 220
+        assert greeting.startswith(b"mx.test"), greeting
+
+        code, _ = client.ehlo()
+        assert code == 250
+        missing = [ext for ext in REQUIRED_EXTENSIONS if not client.has_extn(ext)]
+        assert not missing, f"EHLO lacks {missing}: {client.esmtp_features}"
+        assert int(client.esmtp_features["size"]) > 0
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("rcpt", ["nobody@other.test", "nobody@acme.test"])
+def test_unknown_recipient_refused_at_rcpt(postwire_dev, rcpt):
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+        postwire_dev.send(utf8_message("nobody home"), rcpt=[rcpt])
+    code, text = refused.value.recipients[rcpt]
+    assert code == 550, (code, text)
+    assert b"5.1.1" in text, text
+
+
+def test_utf8_mail_becomes_one_webhook(postwire_dev):
+    subject = f"Order {uuid.uuid4()} arrived"
+    refused = postwire_dev.send(utf8_message(subject), mail_options=["BODY=8BITMIME"])
+    assert refused == {}
+
+    [request] = postwire_dev.receiver.wait_for(1, timeout=15)
+    assert request.path == "/hook"
+    assert request.headers.get("content-type", "").startswith("application/json")
+
+    event = request.json()
+    assert event["schema"] == "postwire.email.v1"
+    assert event["tenant"] == "acme"
+    assert event["route"] == "support"
+    assert event["mail_id"]
+    assert event["envelope"]["mail_from"] == "sender@example.com"
+    assert event["envelope"]["rcpt_to"] == ["support@acme.test"]
+    assert event["message"]["subject"] == subject
+    assert "Grüße" in event["message"]["text"]
+    assert request.headers["webhook-id"] == event["id"]
+
+    # Exactly one delivery: nothing else turns up shortly after.
+    time.sleep(1.0)
+    assert len(postwire_dev.receiver.requests) == 1, postwire_dev.receiver.requests
