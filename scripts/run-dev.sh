@@ -27,14 +27,14 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 [[ -f $CONFIG ]] || { say "config file $CONFIG not found (set POSTWIRE_CONFIG)"; exit 2; }
 
-scripts/tools.sh
-cargo build -p postwire
-
 if port_open "$NATS_PORT"; then
     say "port $NATS_PORT on 127.0.0.1 is already in use: is another nats-server (or 'make run')"
     say "running? Stop it first ('ss -ltnp' shows which process holds the port)."
     exit 2
 fi
+
+scripts/tools.sh
+cargo build -p postwire
 
 # Job control puts each background job in its own process group, so a Ctrl-C in the
 # terminal reaches only this script, which then stops the children in order: postwire

@@ -45,7 +45,7 @@ trap 'stop_children; exit 143' TERM
 
 printf 'test: running cargo test and pytest in parallel (logs in %s)\n' "$LOGS"
 
-cargo test --workspace >"$cargo_log" 2>&1 &
+cargo test --workspace --no-fail-fast >"$cargo_log" 2>&1 &
 cargo_pid=$!
 "$PYTHON" -m pytest tests/py "$@" >"$pytest_log" 2>&1 &
 pytest_pid=$!
@@ -63,6 +63,18 @@ printf '\n===== cargo test --workspace: %s =====\n' "$(verdict "$cargo_status")"
 cat "$cargo_log"
 printf '\n===== pytest tests/py: %s =====\n' "$(verdict "$pytest_status")"
 cat "$pytest_log"
+# Totals over both runners: cargo's "test result: ok. 3 passed; 0 failed; ..." lines and
+# pytest's closing "=== 5 passed, 1 failed, 2 errors in 3.1s ===" line.
+count() { # count WORD FILE...: sums "<n> WORD" over the summary lines
+    local word=$1
+    shift
+    { grep -hE '^test result: |^=+ .* in [0-9.]+s' "$@" || true; } \
+        | { grep -oE "[0-9]+ $word" || true; } | awk '{ n += $1 } END { print n + 0 }'
+}
+passed=$(count passed "$cargo_log" "$pytest_log")
+failed=$(( $(count failed "$cargo_log" "$pytest_log") + $(count 'errors?' "$pytest_log") ))
+
 printf '\ntest: cargo test %s; pytest %s\n' "$(verdict "$cargo_status")" "$(verdict "$pytest_status")"
+printf 'total: %d passed, %d failed\n' "$passed" "$failed"
 
 [[ $cargo_status == 0 && $pytest_status == 0 ]]

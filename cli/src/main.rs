@@ -106,13 +106,19 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Dev { config, sink_listen, no_sink } => roles::dev(&config, (!no_sink).then_some(sink_listen)).await,
+            Command::Dev {
+                config,
+                sink_listen,
+                no_sink,
+            } => roles::dev(&config, (!no_sink).then_some(sink_listen)).await,
             Command::Ingest { config } => roles::ingest(&config).await,
             Command::Worker { config } => roles::worker(&config).await,
             Command::Deliver { config } => roles::deliver(&config).await,
             Command::Sink { listen, secrets } => sink::command(&listen, &secrets).await,
             Command::Parse { file } => tools::parse(&file),
-            Command::Config { command: ConfigCommand::Check { config } } => tools::config_check(&config),
+            Command::Config {
+                command: ConfigCommand::Check { config },
+            } => tools::config_check(&config),
         }
     });
     match result {

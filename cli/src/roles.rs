@@ -15,7 +15,9 @@ use crate::tools::Failure;
 const NATS_START_DEADLINE: Duration = Duration::from_secs(15);
 
 pub fn load(path: &Path) -> Result<Arc<Config>, Failure> {
-    Config::load(path).map(Arc::new).map_err(|e| Failure::Usage(e.to_string()))
+    Config::load(path)
+        .map(Arc::new)
+        .map_err(|e| Failure::Usage(e.to_string()))
 }
 
 async fn jetstream(cfg: &Config, name: &str) -> Result<async_nats::jetstream::Context, Failure> {
@@ -33,17 +35,32 @@ async fn jetstream(cfg: &Config, name: &str) -> Result<async_nats::jetstream::Co
 }
 
 async fn bind_smtp(cfg: &Config) -> Result<TcpListener, Failure> {
-    TcpListener::bind(&cfg.smtp.listen)
-        .await
-        .map_err(|e| Failure::Failed(format!("cannot listen for SMTP on {}: {e}", cfg.smtp.listen)))
+    TcpListener::bind(&cfg.smtp.listen).await.map_err(|e| {
+        Failure::Failed(format!(
+            "cannot listen for SMTP on {}: {e}",
+            cfg.smtp.listen
+        ))
+    })
 }
 
-fn ingest_task(cfg: &Config, js: async_nats::jetstream::Context, listener: TcpListener, stop: Shutdown) -> tokio::task::JoinHandle<()> {
-    let deps = IngestDeps::new(&cfg.smtp, cfg.router(), JetStreamPublisher::new(js, cfg.smtp.hostname.clone()));
+fn ingest_task(
+    cfg: &Config,
+    js: async_nats::jetstream::Context,
+    listener: TcpListener,
+    stop: Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    let deps = IngestDeps::new(
+        &cfg.smtp,
+        cfg.router(),
+        JetStreamPublisher::new(js, cfg.smtp.hostname.clone()),
+    );
     tokio::spawn(postwire_ingest::run(listener, deps, stop.wait()))
 }
 
-fn stage_result(name: &str, r: Result<Result<(), postwire_stages::StageError>, tokio::task::JoinError>) -> Result<(), Failure> {
+fn stage_result(
+    name: &str,
+    r: Result<Result<(), postwire_stages::StageError>, tokio::task::JoinError>,
+) -> Result<(), Failure> {
     match r {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(Failure::Failed(format!("{name} worker stopped: {e}"))),
@@ -64,23 +81,42 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
                 .flat_map(|t| t.endpoints.values())
                 .filter_map(|e| e.secret_key().ok())
                 .collect::<Vec<_>>();
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|e| Failure::Failed(format!("cannot listen for the sink on {addr}: {e}")))?;
-            Some(tokio::spawn(crate::sink::serve(listener, keys, stop.clone().wait())))
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                Failure::Failed(format!("cannot listen for the sink on {addr}: {e}"))
+            })?;
+            Some(tokio::spawn(crate::sink::serve(
+                listener,
+                keys,
+                stop.clone().wait(),
+            )))
         }
         None => None,
     };
     let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone());
-    let process = tokio::spawn(postwire_stages::process::run(js.clone(), cfg.clone(), stop.clone().wait()));
-    let deliver = tokio::spawn(postwire_stages::deliver::run(js.clone(), cfg.clone(), stop.clone().wait()));
+    let process = tokio::spawn(postwire_stages::process::run(
+        js.clone(),
+        cfg.clone(),
+        stop.clone().wait(),
+    ));
+    let deliver = tokio::spawn(postwire_stages::deliver::run(
+        js.clone(),
+        cfg.clone(),
+        stop.clone().wait(),
+    ));
     eprintln!("postwire dev is running.");
-    eprintln!("  SMTP      {}  (tenants: {})", cfg.smtp.listen, cfg.tenants.keys().cloned().collect::<Vec<_>>().join(", "));
+    eprintln!(
+        "  SMTP      {}  (tenants: {})",
+        cfg.smtp.listen,
+        cfg.tenants.keys().cloned().collect::<Vec<_>>().join(", ")
+    );
     if let Some(addr) = &sink_listen {
         eprintln!("  sink      http://{addr}/  (verifies signatures, prints deliveries)");
     }
     eprintln!("  NATS      {}", cfg.nats.url);
-    eprintln!("Send a mail:  swaks --server {} --to support@acme.test --from you@example.com", cfg.smtp.listen);
+    eprintln!(
+        "Send a mail:  swaks --server {} --to support@acme.test --from you@example.com",
+        cfg.smtp.listen
+    );
     eprintln!("Ctrl-C stops.");
     let _ = ingest.await;
     let p = process.await;
@@ -100,7 +136,9 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let js = jetstream(&cfg, "postwire-ingest").await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
-    ingest_task(&cfg, js, smtp, stop).await.map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
+    ingest_task(&cfg, js, smtp, stop)
+        .await
+        .map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
 }
 
 pub async fn worker(path: &Path) -> Result<(), Failure> {
@@ -108,7 +146,10 @@ pub async fn worker(path: &Path) -> Result<(), Failure> {
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-worker").await?;
     tracing::info!("Process worker is running.");
-    stage_result("process", tokio::spawn(postwire_stages::process::run(js, cfg, stop.wait())).await)
+    stage_result(
+        "process",
+        tokio::spawn(postwire_stages::process::run(js, cfg, stop.wait())).await,
+    )
 }
 
 pub async fn deliver(path: &Path) -> Result<(), Failure> {
@@ -116,5 +157,8 @@ pub async fn deliver(path: &Path) -> Result<(), Failure> {
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-deliver").await?;
     tracing::info!("Deliver worker is running.");
-    stage_result("deliver", tokio::spawn(postwire_stages::deliver::run(js, cfg, stop.wait())).await)
+    stage_result(
+        "deliver",
+        tokio::spawn(postwire_stages::deliver::run(js, cfg, stop.wait())).await,
+    )
 }

@@ -19,35 +19,68 @@ const TOLERANCE_SECS: i64 = 5 * 60;
 pub async fn command(listen: &str, secrets: &[String]) -> Result<(), Failure> {
     let keys = secrets
         .iter()
-        .map(|s| postwire_core::config::decode_whsec(s.trim()).map_err(|e| Failure::Usage(format!("--secret: {e}"))))
+        .map(|s| {
+            postwire_core::config::decode_whsec(s.trim())
+                .map_err(|e| Failure::Usage(format!("--secret: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| Failure::Failed(format!("cannot listen on {listen}: {e}")))?;
-    eprintln!("postwire sink listening on http://{listen}/ ({} secret(s))", keys.len());
+    eprintln!(
+        "postwire sink listening on http://{listen}/ ({} secret(s))",
+        keys.len()
+    );
     serve(listener, keys, Shutdown::on_signals().wait()).await;
     Ok(())
 }
 
-pub async fn serve(listener: TcpListener, keys: Vec<Vec<u8>>, shutdown: impl Future<Output = ()> + Send + 'static) {
-    let app = axum::Router::new().fallback(receive).with_state(Arc::new(keys));
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+pub async fn serve(
+    listener: TcpListener,
+    keys: Vec<Vec<u8>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let app = axum::Router::new()
+        .fallback(receive)
+        .with_state(Arc::new(keys));
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+    {
         tracing::error!(error = %e, "The sink stopped.");
     }
 }
 
-async fn receive(State(keys): State<Arc<Vec<Vec<u8>>>>, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(
+    State(keys): State<Arc<Vec<Vec<u8>>>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let id = get(sign::HEADER_ID).unwrap_or("-");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let verdict = sign::verify(&keys, get(sign::HEADER_ID), get(sign::HEADER_TIMESTAMP), get(sign::HEADER_SIGNATURE), &body, now, TOLERANCE_SECS);
+    let verdict = sign::verify(
+        &keys,
+        get(sign::HEADER_ID),
+        get(sign::HEADER_TIMESTAMP),
+        get(sign::HEADER_SIGNATURE),
+        &body,
+        now,
+        TOLERANCE_SECS,
+    );
     if let Err(e) = verdict {
         println!("REJECTED  {id}  {uri}  ({e}); answered 401");
         return StatusCode::UNAUTHORIZED;
     }
     match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(v) => {
-            let s = |p: &str| v.pointer(p).and_then(|x| x.as_str()).unwrap_or("").to_string();
+            let s = |p: &str| {
+                v.pointer(p)
+                    .and_then(|x| x.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
             println!(
                 "verified  {id}  {}/{}  from {}  subject {:?}  ({} bytes)",
                 s("/tenant"),
@@ -58,7 +91,10 @@ async fn receive(State(keys): State<Arc<Vec<Vec<u8>>>>, uri: Uri, headers: Heade
             );
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
-        Err(_) => println!("verified  {id}  {uri}  (body is not JSON, {} bytes)", body.len()),
+        Err(_) => println!(
+            "verified  {id}  {uri}  (body is not JSON, {} bytes)",
+            body.len()
+        ),
     }
     StatusCode::NO_CONTENT
 }

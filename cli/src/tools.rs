@@ -31,10 +31,17 @@ pub fn parse(file: &Path) -> Result<(), Failure> {
         tenant: "local".into(),
         route: "local".into(),
         received_at: now_rfc3339(),
-        envelope: Envelope { received_at: now_rfc3339(), ..Default::default() },
+        envelope: Envelope {
+            received_at: now_rfc3339(),
+            ..Default::default()
+        },
         message,
         auth: None,
-        raw: Some(RawInfo { size: raw.len() as u64, sha256: sha256_hex(&raw), url: None }),
+        raw: Some(RawInfo {
+            size: raw.len() as u64,
+            sha256: sha256_hex(&raw),
+            url: None,
+        }),
         limits,
     };
     let json = serde_json::to_string_pretty(&event).map_err(|e| Failure::Failed(e.to_string()))?;

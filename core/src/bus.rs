@@ -50,7 +50,10 @@ pub fn subject_audit(tenant: &str, kind: &str) -> String {
 
 /// Connects to NATS. The client keeps reconnecting forever in the background, so a process
 /// started before the server (or across a server restart) recovers on its own.
-pub async fn connect(cfg: &NatsConfig, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+pub async fn connect(
+    cfg: &NatsConfig,
+    name: &str,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
     async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()

@@ -21,7 +21,10 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { path: path.into(), message: message.into() }
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -191,12 +194,16 @@ pub struct EndpointConfig {
 pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// Decodes a `whsec_` secret into key bytes.
 pub fn decode_whsec(secret: &str) -> Result<Vec<u8>, String> {
-    let b64 = secret.strip_prefix("whsec_").ok_or("must start with whsec_")?;
+    let b64 = secret
+        .strip_prefix("whsec_")
+        .ok_or("must start with whsec_")?;
     let key = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .map_err(|e| format!("not base64 after whsec_: {e}"))?;
@@ -224,8 +231,9 @@ impl EndpointConfig {
 impl Config {
     /// Reads, parses, applies environment overrides and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new(path.display().to_string(), format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
+        })?;
         let mut cfg = Self::from_toml(&text)?;
         cfg.apply_env();
         cfg.validate()?;
@@ -254,35 +262,62 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let d = &self.delivery;
         if d.max_attempts == 0 {
-            return Err(ConfigError::new("delivery.max_attempts", "must be at least 1"));
+            return Err(ConfigError::new(
+                "delivery.max_attempts",
+                "must be at least 1",
+            ));
         }
         if !(d.retry_multiplier >= 1.0 && d.retry_multiplier.is_finite()) {
-            return Err(ConfigError::new("delivery.retry_multiplier", "must be >= 1"));
+            return Err(ConfigError::new(
+                "delivery.retry_multiplier",
+                "must be >= 1",
+            ));
         }
         if !(0.0..1.0).contains(&d.retry_jitter) {
-            return Err(ConfigError::new("delivery.retry_jitter", "must be in [0, 1)"));
+            return Err(ConfigError::new(
+                "delivery.retry_jitter",
+                "must be in [0, 1)",
+            ));
         }
         if d.concurrency == 0 {
-            return Err(ConfigError::new("delivery.concurrency", "must be at least 1"));
+            return Err(ConfigError::new(
+                "delivery.concurrency",
+                "must be at least 1",
+            ));
         }
         let s = &self.smtp;
         if s.max_command_line_bytes < 512 {
-            return Err(ConfigError::new("smtp.max_command_line_bytes", "RFC 5321 needs at least 512"));
+            return Err(ConfigError::new(
+                "smtp.max_command_line_bytes",
+                "RFC 5321 needs at least 512",
+            ));
         }
         if s.max_sessions == 0 || s.max_recipients == 0 {
-            return Err(ConfigError::new("smtp", "max_sessions and max_recipients must be at least 1"));
+            return Err(ConfigError::new(
+                "smtp",
+                "max_sessions and max_recipients must be at least 1",
+            ));
         }
         if s.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::new("smtp.listen", format!("{:?} is not an address:port", s.listen)));
+            return Err(ConfigError::new(
+                "smtp.listen",
+                format!("{:?} is not an address:port", s.listen),
+            ));
         }
         let mut seen_domains = BTreeMap::new();
         for (tname, t) in &self.tenants {
             let tp = format!("tenants.{tname}");
             if !is_valid_name(tname) {
-                return Err(ConfigError::new(&tp, "tenant names use a-z, 0-9, - and _ (at most 64)"));
+                return Err(ConfigError::new(
+                    &tp,
+                    "tenant names use a-z, 0-9, - and _ (at most 64)",
+                ));
             }
             if t.domains.is_empty() {
-                return Err(ConfigError::new(format!("{tp}.domains"), "a tenant needs at least one domain"));
+                return Err(ConfigError::new(
+                    format!("{tp}.domains"),
+                    "a tenant needs at least one domain",
+                ));
             }
             for (i, dom) in t.domains.iter().enumerate() {
                 if let Some(other) = seen_domains.insert(dom.to_ascii_lowercase(), tname) {
@@ -295,26 +330,39 @@ impl Config {
             for (ename, e) in &t.endpoints {
                 let ep = format!("{tp}.endpoints.{ename}");
                 if !is_valid_name(ename) {
-                    return Err(ConfigError::new(&ep, "endpoint names use a-z, 0-9, - and _"));
+                    return Err(ConfigError::new(
+                        &ep,
+                        "endpoint names use a-z, 0-9, - and _",
+                    ));
                 }
                 match url::Url::parse(&e.url) {
                     Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
                     Ok(_) => return Err(ConfigError::new(format!("{ep}.url"), "must be http(s)")),
                     Err(err) => return Err(ConfigError::new(format!("{ep}.url"), err.to_string())),
                 }
-                e.secret_key().map_err(|m| ConfigError::new(format!("{ep}.secret"), m))?;
+                e.secret_key()
+                    .map_err(|m| ConfigError::new(format!("{ep}.secret"), m))?;
             }
             let mut route_names = std::collections::BTreeSet::new();
             for (ri, r) in t.routes.iter().enumerate() {
                 let rp = format!("{tp}.routes[{ri}]");
                 if !is_valid_name(&r.name) {
-                    return Err(ConfigError::new(format!("{rp}.name"), "route names use a-z, 0-9, - and _"));
+                    return Err(ConfigError::new(
+                        format!("{rp}.name"),
+                        "route names use a-z, 0-9, - and _",
+                    ));
                 }
                 if !route_names.insert(&r.name) {
-                    return Err(ConfigError::new(format!("{rp}.name"), format!("duplicate route {}", r.name)));
+                    return Err(ConfigError::new(
+                        format!("{rp}.name"),
+                        format!("duplicate route {}", r.name),
+                    ));
                 }
                 if r.recipients.is_empty() {
-                    return Err(ConfigError::new(format!("{rp}.recipients"), "needs at least one pattern"));
+                    return Err(ConfigError::new(
+                        format!("{rp}.recipients"),
+                        "needs at least one pattern",
+                    ));
                 }
                 for (pi, p) in r.recipients.iter().enumerate() {
                     let pat = Pattern::parse(p)
@@ -327,7 +375,10 @@ impl Config {
                     }
                 }
                 if r.endpoints.is_empty() {
-                    return Err(ConfigError::new(format!("{rp}.endpoints"), "needs at least one endpoint"));
+                    return Err(ConfigError::new(
+                        format!("{rp}.endpoints"),
+                        "needs at least one endpoint",
+                    ));
                 }
                 for (ei, e) in r.endpoints.iter().enumerate() {
                     if !t.endpoints.contains_key(e) {
@@ -396,7 +447,10 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         let bad = GOOD.replace("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "hunter2");
         let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
         assert_eq!(err.path, "tenants.acme.endpoints.main.secret");
-        assert!(!err.to_string().contains("hunter2"), "secrets never appear in errors");
+        assert!(
+            !err.to_string().contains("hunter2"),
+            "secrets never appear in errors"
+        );
     }
 
     #[test]

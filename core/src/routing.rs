@@ -20,7 +20,9 @@ impl Pattern {
         if p == "*" {
             return Ok(Pattern::Any);
         }
-        let (local, domain) = p.rsplit_once('@').ok_or_else(|| format!("{p:?} has no @"))?;
+        let (local, domain) = p
+            .rsplit_once('@')
+            .ok_or_else(|| format!("{p:?} has no @"))?;
         if domain.is_empty() || domain.contains('*') {
             return Err(format!("{p:?} needs a literal domain"));
         }
@@ -29,7 +31,10 @@ impl Pattern {
             "*" => Ok(Pattern::AnyLocal { domain }),
             "" => Err(format!("{p:?} has an empty local part")),
             l if l.contains('*') => Err(format!("{p:?}: only a whole local part may be *")),
-            l => Ok(Pattern::Exact { local: l.to_ascii_lowercase(), domain }),
+            l => Ok(Pattern::Exact {
+                local: l.to_ascii_lowercase(),
+                domain,
+            }),
         }
     }
 
@@ -47,7 +52,10 @@ impl Pattern {
         match self {
             Pattern::Any => true,
             Pattern::AnyLocal { domain: d } => d == domain,
-            Pattern::Exact { local: l, domain: d } => {
+            Pattern::Exact {
+                local: l,
+                domain: d,
+            } => {
                 d == domain
                     && (l == local
                         || (!l.contains('+')
@@ -92,7 +100,11 @@ impl Router {
                 .routes
                 .iter()
                 .map(|rc| {
-                    let pats = rc.recipients.iter().filter_map(|p| Pattern::parse(p).ok()).collect();
+                    let pats = rc
+                        .recipients
+                        .iter()
+                        .filter_map(|p| Pattern::parse(p).ok())
+                        .collect();
                     (rc.name.clone(), pats)
                 })
                 .collect();
@@ -110,11 +122,18 @@ impl Router {
         let domain = domain.trim_end_matches('.').to_lowercase();
         let local = local.to_lowercase();
         let tenant = self.by_domain.get(&domain).ok_or(Refusal::NotOurDomain)?;
-        let routes = self.routes.get(tenant).map(Vec::as_slice).unwrap_or_default();
+        let routes = self
+            .routes
+            .get(tenant)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
         routes
             .iter()
             .find(|(_, pats)| pats.iter().any(|p| p.matches(&local, &domain)))
-            .map(|(route, _)| Destination { tenant: tenant.clone(), route: route.clone() })
+            .map(|(route, _)| Destination {
+                tenant: tenant.clone(),
+                route: route.clone(),
+            })
             .ok_or(Refusal::NoSuchUser)
     }
 }
@@ -149,7 +168,11 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     #[test]
     fn exact_plus_and_case() {
         let r = router();
-        for a in ["support@acme.test", "SUPPORT@ACME.TEST", "support+x@acme.test"] {
+        for a in [
+            "support@acme.test",
+            "SUPPORT@ACME.TEST",
+            "support+x@acme.test",
+        ] {
             assert_eq!(r.resolve(a).unwrap().route, "support", "{a}");
         }
         assert_eq!(r.resolve("sales@acme.test"), Err(Refusal::NoSuchUser));

@@ -1,6 +1,11 @@
 //! Making an accepted transaction durable: one `mail.raw.<tenant>` message per tenant among
 //! the recipients, each with its own `mail_id`, `Nats-Msg-Id` and envelope header, and a
 //! `Received:` trace header prepended. Success means JetStream acknowledged every publish.
+//!
+//! The `Nats-Msg-Id` is derived from what the client sent (tenant, envelope, content), not
+//! from the fresh `mail_id`: when a client retries after a 4xx whose publish did reach the
+//! stream after all (a PubAck lost in a reconnect), JetStream drops the copy instead of
+//! storing the mail twice. See docs/decisions.md.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -25,7 +30,10 @@ pub enum PublishFailure {
 
 /// Makes transactions durable. Returns the mail ids on success.
 pub trait Publisher: Send + Sync + 'static {
-    fn publish(&self, tx: Transaction) -> impl Future<Output = Result<Vec<String>, PublishFailure>> + Send;
+    fn publish(
+        &self,
+        tx: Transaction,
+    ) -> impl Future<Output = Result<Vec<String>, PublishFailure>> + Send;
 }
 
 pub struct JetStreamPublisher {
@@ -41,15 +49,46 @@ impl JetStreamPublisher {
 
 /// The `Received:` trace header (RFC 5321 §4.4) ingest prepends.
 pub fn received_header(tx: &Transaction, hostname: &str, mail_id: &str, date: &str) -> String {
-    let with = if tx.params.smtputf8 { "UTF8SMTP" } else { "ESMTP" };
-    let helo: String = tx.helo.chars().filter(|c| !c.is_control()).take(255).collect();
-    format!("Received: from {helo} ([{}])\r\n\tby {hostname} (postwire) with {with} id {mail_id};\r\n\t{date}\r\n", tx.client_ip)
+    let with = if tx.params.smtputf8 {
+        "UTF8SMTP"
+    } else {
+        "ESMTP"
+    };
+    let helo: String = tx
+        .helo
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(255)
+        .collect();
+    format!(
+        "Received: from {helo} ([{}])\r\n\tby {hostname} (postwire) with {with} id {mail_id};\r\n\t{date}\r\n",
+        tx.client_ip
+    )
+}
+
+/// Idempotency key of one tenant's copy of a transaction: the same when a client retries
+/// the same message.
+fn content_id(tenant: &str, env: &Envelope, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [tenant, env.mail_from.as_str()]
+        .into_iter()
+        .chain(env.rcpt_to.iter().map(String::as_str))
+    {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(body);
+    format!("in:{}", postwire_core::ids::hex(&h.finalize()))
 }
 
 fn classify(err: &jetstream::context::PublishError) -> PublishFailure {
     // JetStream answers "maximum messages/bytes exceeded" when a Discard=New stream is full.
     let text = format!("{err:?}").to_ascii_lowercase();
-    if err.kind() == PublishErrorKind::Other && text.contains("maximum") && text.contains("exceeded") {
+    if err.kind() == PublishErrorKind::Other
+        && text.contains("maximum")
+        && text.contains("exceeded")
+    {
         PublishFailure::Full
     } else {
         PublishFailure::Unavailable
@@ -60,11 +99,20 @@ impl Publisher for JetStreamPublisher {
     async fn publish(&self, tx: Transaction) -> Result<Vec<String>, PublishFailure> {
         let mut by_tenant: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (addr, dest) in &tx.rcpts {
-            by_tenant.entry(dest.tenant.as_str()).or_default().push(addr.clone());
+            by_tenant
+                .entry(dest.tenant.as_str())
+                .or_default()
+                .push(addr.clone());
         }
         let rfc2822_date = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc2822)
             .unwrap_or_default();
+        if self.js.client().connection_state() != async_nats::connection::State::Connected {
+            // Do not queue a publish in the client while disconnected: it could reach the
+            // stream after we answered 451, and the client's retry would store it twice.
+            tracing::warn!("NATS is not connected; deferring the message.");
+            return Err(PublishFailure::Unavailable);
+        }
         let mut acks = Vec::new();
         let mut ids = Vec::new();
         for (tenant, rcpts) in by_tenant {
@@ -84,7 +132,10 @@ impl Publisher for JetStreamPublisher {
             raw.extend_from_slice(received.as_bytes());
             raw.extend_from_slice(&tx.body);
             let mut headers = HeaderMap::new();
-            headers.insert(bus::HEADER_MSG_ID, mail_id.as_str());
+            headers.insert(
+                bus::HEADER_MSG_ID,
+                content_id(tenant, &envelope, &tx.body).as_str(),
+            );
             headers.insert(bus::HEADER_MAIL_ID, mail_id.as_str());
             headers.insert(bus::HEADER_TENANT, tenant);
             headers.insert(bus::HEADER_ENVELOPE, envelope.to_header().as_str());
@@ -100,10 +151,16 @@ impl Publisher for JetStreamPublisher {
             ids.push(mail_id);
         }
         for ack in acks {
-            ack.await.map_err(|e| {
+            let ack = ack.await.map_err(|e| {
                 tracing::warn!(error = %e, "JetStream did not acknowledge a message; answering 4xx.");
                 classify(&e)
             })?;
+            if ack.duplicate {
+                tracing::info!(
+                    seq = ack.sequence,
+                    "The client re-sent a message already stored; not storing it twice."
+                );
+            }
         }
         Ok(ids)
     }

@@ -45,7 +45,11 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// Serves SMTP on `listener` until `shutdown` resolves, then stops accepting, lets sessions
 /// finish their transaction (idle ones get 421) and returns when all are done or after the
 /// drain deadline.
-pub async fn run<P: Publisher>(listener: TcpListener, deps: IngestDeps<P>, shutdown: impl Future<Output = ()>) {
+pub async fn run<P: Publisher>(
+    listener: TcpListener,
+    deps: IngestDeps<P>,
+    shutdown: impl Future<Output = ()>,
+) {
     let deps = Arc::new(deps);
     let sessions = Arc::new(Semaphore::new(deps.max_sessions));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -76,7 +80,14 @@ pub async fn run<P: Publisher>(listener: TcpListener, deps: IngestDeps<P>, shutd
                 tracing::warn!("Refusing an SMTP connection: too many sessions.");
                 tokio::spawn(async move {
                     let mut stream = stream;
-                    let reply = Reply::new(421, "4.7.0", format!("{} Too many connections, try again later", deps.limits.hostname));
+                    let reply = Reply::new(
+                        421,
+                        "4.7.0",
+                        format!(
+                            "{} Too many connections, try again later",
+                            deps.limits.hostname
+                        ),
+                    );
                     let _ = stream.write_all(reply.to_wire().as_bytes()).await;
                     let _ = stream.shutdown().await;
                 });
@@ -85,14 +96,21 @@ pub async fn run<P: Publisher>(listener: TcpListener, deps: IngestDeps<P>, shutd
     }
     let _ = stop_tx.send(true);
     let all = u32::try_from(deps.max_sessions).unwrap_or(u32::MAX);
-    if tokio::time::timeout(DRAIN_DEADLINE, sessions.acquire_many(all)).await.is_err() {
+    if tokio::time::timeout(DRAIN_DEADLINE, sessions.acquire_many(all))
+        .await
+        .is_err()
+    {
         tracing::warn!("SMTP sessions still open after the drain deadline; closing them.");
     }
 }
 
 /// Runs one session to its end over any byte stream.
-pub async fn serve<S, P>(mut stream: S, client_ip: IpAddr, deps: &IngestDeps<P>, stop: &mut watch::Receiver<bool>)
-where
+pub async fn serve<S, P>(
+    mut stream: S,
+    client_ip: IpAddr,
+    deps: &IngestDeps<P>,
+    stop: &mut watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
     P: Publisher,
 {
@@ -119,8 +137,12 @@ where
                     let size = tx.body.len();
                     let outcome = deps.publisher.publish(tx).await;
                     match &outcome {
-                        Ok(ids) => tracing::info!(mail_ids = ?ids, rcpts, size, "Accepted a message."),
-                        Err(e) => tracing::warn!(error = %e, "Deferred a message with a 4xx reply."),
+                        Ok(ids) => {
+                            tracing::info!(mail_ids = ?ids, rcpts, size, "Accepted a message.")
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "Deferred a message with a 4xx reply.")
+                        }
                     }
                     out.push_str(&session.finish(outcome).to_wire());
                 }
@@ -136,7 +158,11 @@ where
             return;
         }
         let in_data = session.in_data();
-        let timeout = if in_data { deps.data_timeout } else { deps.command_timeout };
+        let timeout = if in_data {
+            deps.data_timeout
+        } else {
+            deps.command_timeout
+        };
         let read = tokio::select! {
             r = tokio::time::timeout(timeout, stream.read_buf(&mut buf)) => r,
             _ = stopped(stop), if !in_data => {
@@ -149,7 +175,11 @@ where
             Ok(Ok(0)) | Ok(Err(_)) => return,
             Ok(Ok(_)) => {}
             Err(_) => {
-                let r = Reply::new(421, "4.4.2", format!("{} Timeout, closing connection", deps.limits.hostname));
+                let r = Reply::new(
+                    421,
+                    "4.4.2",
+                    format!("{} Timeout, closing connection", deps.limits.hostname),
+                );
                 let _ = stream.write_all(r.to_wire().as_bytes()).await;
                 let _ = stream.shutdown().await;
                 return;

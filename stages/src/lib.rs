@@ -3,6 +3,8 @@
 //! - [`parse`]: raw RFC 5322 bytes → the `message` part of `postwire.email.v1`.
 //! - [`prepare`]: one event per route, one outbox delivery per endpoint, body fixed here.
 //! - [`process`]: the worker that consumes `MAIL` and runs parse → prepare.
+//! - [`runner`]: the consuming loop every worker shares (consumer setup, reconnects, acks
+//!   stay with the stage).
 //! - [`deliver`]: the worker that consumes `OUTBOX`, signs each attempt and POSTs it, with
 //!   retries, backoff and the dead-letter stream.
 
@@ -10,6 +12,7 @@ pub mod deliver;
 pub mod parse;
 pub mod prepare;
 pub mod process;
+pub mod runner;
 
 /// Why a worker could not finish a message. Retryable errors are nak'ed and redelivered.
 #[derive(Debug, thiserror::Error)]

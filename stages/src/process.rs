@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
-use futures::StreamExt;
 use postwire_core::envelope::Envelope;
 use postwire_core::routing::Router;
 use postwire_core::{Config, bus};
@@ -19,53 +18,40 @@ use crate::prepare::{self, MailInput};
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
 
-pub async fn run(js: jetstream::Context, cfg: Arc<Config>, shutdown: impl Future<Output = ()>) -> Result<(), StageError> {
-    let stream = js.get_stream(bus::STREAM_MAIL).await.map_err(|e| StageError::Temporary(e.to_string()))?;
-    let consumer = stream
-        .get_or_create_consumer(
-            bus::CONSUMER_PROCESS,
-            pull::Config {
-                durable_name: Some(bus::CONSUMER_PROCESS.into()),
-                ack_wait: Duration::from_secs(60),
-                max_ack_pending: 1_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| StageError::Temporary(e.to_string()))?;
-    let messages = consumer.messages().await.map_err(|e| StageError::Temporary(e.to_string()))?;
+pub async fn run(
+    js: jetstream::Context,
+    cfg: Arc<Config>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StageError> {
+    let consumer = pull::Config {
+        durable_name: Some(bus::CONSUMER_PROCESS.into()),
+        ack_wait: Duration::from_secs(60),
+        max_ack_pending: 1_000,
+        ..Default::default()
+    };
     let router = Arc::new(cfg.router());
-    messages
-        .take_until(shutdown)
-        .for_each_concurrent(CONCURRENCY, |msg| {
-            let (js, cfg, router) = (js.clone(), cfg.clone(), router.clone());
-            async move {
-                let msg = match msg {
-                    Ok(m) => m,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "Pulling from MAIL failed; the consumer retries.");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        return;
-                    }
-                };
-                match process(&js, &cfg, &router, &msg).await {
-                    Ok(()) => {
-                        if let Err(e) = msg.ack().await {
-                            tracing::warn!(error = %e, "Acknowledging a processed mail failed; it will be processed again (idempotently).");
-                        }
-                    }
-                    Err(e) if e.is_retryable() => {
-                        tracing::warn!(error = %e, "Processing a mail failed; retrying later.");
-                        let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(2)))).await;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, subject = %msg.subject, "A MAIL message can never be processed; terminating it.");
-                        let _ = msg.ack_with(AckKind::Term).await;
+    let js2 = js.clone();
+    crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
+        let (js, cfg, router) = (js2.clone(), cfg.clone(), router.clone());
+        async move {
+            match process(&js, &cfg, &router, &msg).await {
+                Ok(()) => {
+                    if let Err(e) = msg.ack().await {
+                        tracing::warn!(error = %e, "Acknowledging a processed mail failed; it will be processed again (idempotently).");
                     }
                 }
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "Processing a mail failed; retrying later.");
+                    let _ = msg.ack_with(AckKind::Nak(Some(Duration::from_secs(2)))).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, subject = %msg.subject, "A MAIL message can never be processed; terminating it.");
+                    let _ = msg.ack_with(AckKind::Term).await;
+                }
             }
-        })
-        .await;
+        }
+    })
+    .await;
     Ok(())
 }
 
@@ -73,7 +59,12 @@ fn header<'a>(msg: &'a jetstream::Message, name: &str) -> Option<&'a str> {
     msg.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
 
-async fn process(js: &jetstream::Context, cfg: &Config, router: &Router, msg: &jetstream::Message) -> Result<(), StageError> {
+async fn process(
+    js: &jetstream::Context,
+    cfg: &Config,
+    router: &Router,
+    msg: &jetstream::Message,
+) -> Result<(), StageError> {
     let permanent = |what: &str| StageError::Permanent(format!("missing or bad {what} header"));
     let mail_id = header(msg, bus::HEADER_MAIL_ID).ok_or_else(|| permanent(bus::HEADER_MAIL_ID))?;
     let tenant = header(msg, bus::HEADER_TENANT).ok_or_else(|| permanent(bus::HEADER_TENANT))?;
@@ -87,7 +78,14 @@ async fn process(js: &jetstream::Context, cfg: &Config, router: &Router, msg: &j
     let prepared = prepare::prepare(
         cfg,
         router,
-        MailInput { mail_id, tenant, envelope: &envelope, raw: &msg.payload, message, limits },
+        MailInput {
+            mail_id,
+            tenant,
+            envelope: &envelope,
+            raw: &msg.payload,
+            message,
+            limits,
+        },
     )
     .map_err(|e| StageError::Permanent(format!("serialising the event: {e}")))?;
 
@@ -101,25 +99,37 @@ async fn process(js: &jetstream::Context, cfg: &Config, router: &Router, msg: &j
         h.insert(bus::HEADER_ROUTE, d.route.as_str());
         h.insert(bus::HEADER_ENDPOINT, d.endpoint.as_str());
         let ack = js
-            .publish_with_headers(bus::subject_outbox(&d.tenant, &d.route), h, d.body.clone().into())
+            .publish_with_headers(
+                bus::subject_outbox(&d.tenant, &d.route),
+                h,
+                d.body.clone().into(),
+            )
             .await
             .map_err(|e| StageError::Temporary(format!("publishing to OUTBOX: {e}")))?;
         acks.push(ack);
     }
     if !prepared.unrouted.is_empty() {
         // Never drop accepted mail silently: keep it, raw, where an operator will look.
-        tracing::warn!(count = prepared.unrouted.len(), "Recipients no longer match any route; keeping the mail in the DLQ.");
+        tracing::warn!(
+            count = prepared.unrouted.len(),
+            "Recipients no longer match any route; keeping the mail in the DLQ."
+        );
         let mut h = msg.headers.clone().unwrap_or_default();
         h.insert(bus::HEADER_MSG_ID, format!("{mail_id}:unrouted").as_str());
         h.insert(bus::HEADER_LAST_ERROR, "no route matches these recipients");
         let ack = js
-            .publish_with_headers(bus::subject_dlq(tenant, "_unrouted"), h, msg.payload.clone())
+            .publish_with_headers(
+                bus::subject_dlq(tenant, "_unrouted"),
+                h,
+                msg.payload.clone(),
+            )
             .await
             .map_err(|e| StageError::Temporary(format!("publishing to DLQ: {e}")))?;
         acks.push(ack);
     }
     for ack in acks {
-        ack.await.map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
+        ack.await
+            .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
     }
     tracing::info!(deliveries = prepared.deliveries.len(), "Processed a mail.");
     Ok(())

@@ -1,1 +1,8 @@
+//! End-to-end tests of postwire with real components: a nats-server per test, SMTP over
+//! real sockets (raw lines and the lettre client), an HTTP receiver.
 
+mod corpus;
+mod durability;
+mod end_to_end;
+mod retries;
+mod smtp_conversation;

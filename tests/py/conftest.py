@@ -35,7 +35,8 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed:
-        for process in getattr(item, "_postwire_processes", []):
+        # postwire first (attached last), nats-server after it
+        for process in reversed(getattr(item, "_postwire_processes", [])):
             report.sections.append((f"{process.name} output", process.logs()))
 
 

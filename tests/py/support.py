@@ -181,7 +181,8 @@ def attach_logs(request, process: Process) -> None:
 
 
 def child_env(**extra: str) -> dict:
-    """The environment for postwire children: ours without postwire overrides."""
+    """The environment for postwire children: ours without postwire overrides, no colours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTWIRE_")}
+    env["NO_COLOR"] = "1"
     env.update(extra)
     return env

@@ -26,7 +26,14 @@ pub struct DataReader {
 
 impl DataReader {
     pub fn new(max: u64) -> DataReader {
-        DataReader { body: Vec::new(), total: 0, max, after_crlf: true, in_line: false, partial_cr: false }
+        DataReader {
+            body: Vec::new(),
+            total: 0,
+            max,
+            after_crlf: true,
+            in_line: false,
+            partial_cr: false,
+        }
     }
 
     /// Consumes as much of `buf` as possible. Returns true at the end of the data (the
@@ -40,7 +47,11 @@ impl DataReader {
                         buf.advance(i + 1);
                         return true;
                     }
-                    let ends_crlf = if i > 0 { buf[i - 1] == b'\r' } else { self.in_line && self.partial_cr };
+                    let ends_crlf = if i > 0 {
+                        buf[i - 1] == b'\r'
+                    } else {
+                        self.in_line && self.partial_cr
+                    };
                     let skip = usize::from(at_start && buf[0] == b'.');
                     self.push(&buf[skip..=i]);
                     buf.advance(i + 1);
@@ -106,11 +117,22 @@ mod tests {
 
     #[test]
     fn bare_lf_dot_is_content_not_end() {
-        for evil in [&b"a\n.\r\nMAIL FROM:<x@y>\r\n"[..], b"a\r\n.\nMAIL FROM:<x@y>\r\n", b"a\r.\r\nMAIL\r\n"] {
+        for evil in [
+            &b"a\n.\r\nMAIL FROM:<x@y>\r\n"[..],
+            b"a\r\n.\nMAIL FROM:<x@y>\r\n",
+            b"a\r.\r\nMAIL\r\n",
+        ] {
             let (done, body, rest, _) = run(evil, 1000);
-            assert!(!done, "{:?} must not end the data", String::from_utf8_lossy(evil));
+            assert!(
+                !done,
+                "{:?} must not end the data",
+                String::from_utf8_lossy(evil)
+            );
             assert!(rest.is_empty() || !rest.starts_with(b"MAIL"));
-            assert!(body.windows(4).any(|w| w == b"MAIL"), "the injected command stays content");
+            assert!(
+                body.windows(4).any(|w| w == b"MAIL"),
+                "the injected command stays content"
+            );
         }
     }
 

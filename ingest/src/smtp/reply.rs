@@ -12,7 +12,10 @@ pub struct Reply {
 impl Reply {
     /// A one-line reply with an enhanced status code, e.g. `Reply::new(250, "2.0.0", "OK")`.
     pub fn new(code: u16, enhanced: &str, text: impl AsRef<str>) -> Reply {
-        Reply { code, lines: vec![format!("{enhanced} {}", text.as_ref())] }
+        Reply {
+            code,
+            lines: vec![format!("{enhanced} {}", text.as_ref())],
+        }
     }
 
     /// A reply without enhanced status code (greeting, EHLO).
@@ -48,6 +51,9 @@ mod tests {
         assert_eq!(Reply::new(250, "2.0.0", "OK").to_wire(), "250 2.0.0 OK\r\n");
         let r = Reply::plain(250, vec!["a".into(), "b".into()]);
         assert_eq!(r.to_wire(), "250-a\r\n250 b\r\n");
-        assert_eq!(Reply::new(500, "5.5.2", "x\r\nMAIL").to_wire(), "500 5.5.2 xMAIL\r\n");
+        assert_eq!(
+            Reply::new(500, "5.5.2", "x\r\nMAIL").to_wire(),
+            "500 5.5.2 xMAIL\r\n"
+        );
     }
 }

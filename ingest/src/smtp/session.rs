@@ -76,11 +76,23 @@ pub struct Session {
 
 impl Session {
     pub fn new(limits: Arc<SessionLimits>, router: Arc<Router>, client_ip: IpAddr) -> Session {
-        Session { limits, router, client_ip, state: State::Command, helo: None, mail: None, rcpts: Vec::new(), errors: 0 }
+        Session {
+            limits,
+            router,
+            client_ip,
+            state: State::Command,
+            helo: None,
+            mail: None,
+            rcpts: Vec::new(),
+            errors: 0,
+        }
     }
 
     pub fn greeting(&self) -> Reply {
-        Reply::plain(220, vec![format!("{} ESMTP postwire ready", self.limits.hostname)])
+        Reply::plain(
+            220,
+            vec![format!("{} ESMTP postwire ready", self.limits.hostname)],
+        )
     }
 
     /// True while reading message content (the I/O layer uses the DATA timeout then).
@@ -101,7 +113,8 @@ impl Session {
                     if !reader.feed(buf) {
                         return None;
                     }
-                    let State::Data(reader) = std::mem::replace(&mut self.state, State::Command) else {
+                    let State::Data(reader) = std::mem::replace(&mut self.state, State::Command)
+                    else {
                         return None;
                     };
                     return Some(self.end_of_data(reader));
@@ -141,7 +154,11 @@ impl Session {
         self.errors += 1;
         if self.errors >= self.limits.max_errors {
             self.state = State::Closed;
-            return Step::Close(Reply::new(421, "4.7.0", format!("{} Too many errors, closing", self.limits.hostname)));
+            return Step::Close(Reply::new(
+                421,
+                "4.7.0",
+                format!("{} Too many errors, closing", self.limits.hostname),
+            ));
         }
         Step::Reply(reply)
     }
@@ -158,10 +175,18 @@ impl Session {
                 let reply = match e {
                     ParseError::Unknown => Reply::new(500, "5.5.1", "Command unrecognized"),
                     ParseError::Syntax => Reply::new(500, "5.5.2", "Syntax error"),
-                    ParseError::BadArguments(why) => Reply::new(501, "5.5.4", format!("Syntax error: {why}")),
-                    ParseError::BadAddress { rcpt: false, why } => Reply::new(501, "5.1.7", format!("Bad sender address: {why}")),
-                    ParseError::BadAddress { rcpt: true, why } => Reply::new(501, "5.1.3", format!("Bad recipient address: {why}")),
-                    ParseError::UnsupportedParam(p) => Reply::new(555, "5.5.4", format!("Unsupported parameter {p}")),
+                    ParseError::BadArguments(why) => {
+                        Reply::new(501, "5.5.4", format!("Syntax error: {why}"))
+                    }
+                    ParseError::BadAddress { rcpt: false, why } => {
+                        Reply::new(501, "5.1.7", format!("Bad sender address: {why}"))
+                    }
+                    ParseError::BadAddress { rcpt: true, why } => {
+                        Reply::new(501, "5.1.3", format!("Bad recipient address: {why}"))
+                    }
+                    ParseError::UnsupportedParam(p) => {
+                        Reply::new(555, "5.5.4", format!("Unsupported parameter {p}"))
+                    }
                 };
                 return self.error(reply);
             }
@@ -198,7 +223,10 @@ impl Session {
                     return self.error(Reply::new(554, "5.5.1", "No valid recipients"));
                 }
                 self.state = State::Data(DataReader::new(self.limits.max_message_bytes));
-                Step::Reply(Reply::plain(354, vec!["End data with <CR><LF>.<CR><LF>".into()]))
+                Step::Reply(Reply::plain(
+                    354,
+                    vec!["End data with <CR><LF>.<CR><LF>".into()],
+                ))
             }
             Command::Rset => {
                 self.reset();
@@ -207,17 +235,29 @@ impl Session {
             Command::Noop => Step::Reply(Reply::new(250, "2.0.0", "OK")),
             Command::Quit => {
                 self.state = State::Closed;
-                Step::Close(Reply::new(221, "2.0.0", format!("{} Bye", self.limits.hostname)))
+                Step::Close(Reply::new(
+                    221,
+                    "2.0.0",
+                    format!("{} Bye", self.limits.hostname),
+                ))
             }
             Command::Help => Step::Reply(Reply::new(
                 214,
                 "2.0.0",
                 "Commands: EHLO HELO MAIL RCPT DATA RSET NOOP QUIT HELP. See https://github.com/postwire/postwire",
             )),
-            Command::Vrfy => Step::Reply(Reply::new(252, "2.5.0", "Cannot VRFY user, but will accept message")),
+            Command::Vrfy => Step::Reply(Reply::new(
+                252,
+                "2.5.0",
+                "Cannot VRFY user, but will accept message",
+            )),
             Command::Expn => self.error(Reply::new(502, "5.5.1", "EXPN not supported")),
             Command::StartTls => self.error(Reply::new(502, "5.5.1", "STARTTLS not available")),
-            Command::Auth => self.error(Reply::new(502, "5.5.1", "AUTH not available: this server only receives mail")),
+            Command::Auth => self.error(Reply::new(
+                502,
+                "5.5.1",
+                "AUTH not available: this server only receives mail",
+            )),
             Command::Bdat => self.error(Reply::new(502, "5.5.1", "BDAT not supported, use DATA")),
         }
     }
@@ -230,10 +270,21 @@ impl Session {
             return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
         }
         if !from.is_ascii() && !params.smtputf8 {
-            return self.error(Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"));
+            return self.error(Reply::new(
+                553,
+                "5.6.7",
+                "Non-ASCII address requires SMTPUTF8",
+            ));
         }
-        if params.size.is_some_and(|s| s > self.limits.max_message_bytes) {
-            return Step::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"));
+        if params
+            .size
+            .is_some_and(|s| s > self.limits.max_message_bytes)
+        {
+            return Step::Reply(Reply::new(
+                552,
+                "5.3.4",
+                "Message size exceeds fixed maximum message size",
+            ));
         }
         self.mail = Some((from, params));
         Step::Reply(Reply::new(250, "2.1.0", "Sender OK"))
@@ -244,7 +295,11 @@ impl Session {
             return self.error(Reply::new(503, "5.5.1", "Send MAIL FROM first"));
         };
         if !to.is_ascii() && !params.smtputf8 {
-            return self.error(Reply::new(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"));
+            return self.error(Reply::new(
+                553,
+                "5.6.7",
+                "Non-ASCII address requires SMTPUTF8",
+            ));
         }
         if self.rcpts.len() >= self.limits.max_recipients {
             return Step::Reply(Reply::new(452, "4.5.3", "Too many recipients"));
@@ -256,9 +311,17 @@ impl Session {
                 }
                 Step::Reply(Reply::new(250, "2.1.5", "Recipient OK"))
             }
-            Err(Refusal::NotOurDomain) => self.error(Reply::new(550, "5.7.1", "Relaying denied: not a domain handled here")),
-            Err(Refusal::NoSuchUser) => self.error(Reply::new(550, "5.1.1", "No such recipient here")),
-            Err(Refusal::BadAddress) => self.error(Reply::new(501, "5.1.3", "Bad recipient address")),
+            Err(Refusal::NotOurDomain) => self.error(Reply::new(
+                550,
+                "5.7.1",
+                "Relaying denied: not a domain handled here",
+            )),
+            Err(Refusal::NoSuchUser) => {
+                self.error(Reply::new(550, "5.1.1", "No such recipient here"))
+            }
+            Err(Refusal::BadAddress) => {
+                self.error(Reply::new(501, "5.1.3", "Bad recipient address"))
+            }
         }
     }
 
@@ -266,7 +329,11 @@ impl Session {
         let (from, params) = self.mail.take().unwrap_or_default();
         let rcpts = std::mem::take(&mut self.rcpts);
         if reader.exceeded() {
-            return Step::Reply(Reply::new(552, "5.3.4", "Message size exceeds fixed maximum message size"));
+            return Step::Reply(Reply::new(
+                552,
+                "5.3.4",
+                "Message size exceeds fixed maximum message size",
+            ));
         }
         if reader.size() == 0 {
             return Step::Reply(Reply::new(554, "5.6.0", "Empty message rejected"));
@@ -285,10 +352,14 @@ impl Session {
     pub fn finish(&mut self, outcome: Result<Vec<String>, crate::PublishFailure>) -> Reply {
         match outcome {
             Ok(ids) => Reply::new(250, "2.0.0", format!("OK: queued as {}", ids.join(","))),
-            Err(crate::PublishFailure::Full) => Reply::new(452, "4.3.1", "Insufficient system storage, try again later"),
-            Err(crate::PublishFailure::Unavailable) => {
-                Reply::new(451, "4.3.0", "Temporary failure storing the message, try again later")
+            Err(crate::PublishFailure::Full) => {
+                Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
             }
+            Err(crate::PublishFailure::Unavailable) => Reply::new(
+                451,
+                "4.3.0",
+                "Temporary failure storing the message, try again later",
+            ),
         }
     }
 }

@@ -24,7 +24,13 @@ pub struct Attempt {
     pub duration: Duration,
 }
 
-pub async fn post(client: &reqwest::Client, url: &str, headers: HeaderMap, body: Vec<u8>, max_response_bytes: usize) -> Attempt {
+pub async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    max_response_bytes: usize,
+) -> Attempt {
     let started = Instant::now();
     let outcome = match client
         .post(url)
@@ -36,7 +42,11 @@ pub async fn post(client: &reqwest::Client, url: &str, headers: HeaderMap, body:
     {
         Ok(mut resp) => {
             let status = resp.status().as_u16();
-            let retry_after = resp.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(parse_retry_after);
+            let retry_after = resp
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(parse_retry_after);
             // Read (and discard) a bounded amount so the connection can be reused.
             let mut read = 0usize;
             while read < max_response_bytes {
@@ -55,10 +65,17 @@ pub async fn post(client: &reqwest::Client, url: &str, headers: HeaderMap, body:
             } else {
                 "request failed"
             };
-            Outcome::Retry { status: None, error: format!("{kind}: {}", error_chain(&e)), retry_after: None }
+            Outcome::Retry {
+                status: None,
+                error: format!("{kind}: {}", error_chain(&e)),
+                retry_after: None,
+            }
         }
     };
-    Attempt { outcome, duration: started.elapsed() }
+    Attempt {
+        outcome,
+        duration: started.elapsed(),
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

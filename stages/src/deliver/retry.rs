@@ -12,7 +12,11 @@ pub enum Outcome {
     Delivered { status: u16 },
     /// Worth another attempt: 408, 429, 5xx, timeouts, connection errors, 3xx (redirects are
     /// not followed, and a later attempt may find the endpoint fixed).
-    Retry { status: Option<u16>, error: String, retry_after: Option<Duration> },
+    Retry {
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<Duration>,
+    },
     /// Other 4xx: the receiver refuses this delivery; no retry will change that.
     Permanent { status: u16, error: String },
 }
@@ -21,15 +25,29 @@ pub enum Outcome {
 pub fn classify(status: u16, retry_after: Option<Duration>) -> Outcome {
     match status {
         200..=299 => Outcome::Delivered { status },
-        408 | 429 | 500..=599 | 300..=399 => Outcome::Retry { status: Some(status), error: format!("HTTP {status}"), retry_after },
-        _ => Outcome::Permanent { status, error: format!("HTTP {status}") },
+        408 | 429 | 500..=599 | 300..=399 => Outcome::Retry {
+            status: Some(status),
+            error: format!("HTTP {status}"),
+            retry_after,
+        },
+        _ => Outcome::Permanent {
+            status,
+            error: format!("HTTP {status}"),
+        },
     }
 }
 
 /// Delay after the failed attempt number `attempt` (1 = the first attempt).
 /// `unit` is a random number in [0, 1) used for jitter.
-pub fn backoff(cfg: &DeliveryConfig, attempt: u32, retry_after: Option<Duration>, unit: f64) -> Duration {
-    let exp = cfg.retry_multiplier.powi(attempt.saturating_sub(1).min(64) as i32);
+pub fn backoff(
+    cfg: &DeliveryConfig,
+    attempt: u32,
+    retry_after: Option<Duration>,
+    unit: f64,
+) -> Duration {
+    let exp = cfg
+        .retry_multiplier
+        .powi(attempt.saturating_sub(1).min(64) as i32);
     let base = (cfg.retry_initial_ms as f64 * exp).min(cfg.retry_max_ms as f64);
     let jittered = base * (1.0 + cfg.retry_jitter * (2.0 * unit - 1.0));
     let mut delay = Duration::from_millis(jittered.max(0.0) as u64);
@@ -55,19 +73,37 @@ mod tests {
             assert!(matches!(classify(s, None), Outcome::Retry { .. }), "{s}");
         }
         for s in [400, 401, 404, 410, 422] {
-            assert!(matches!(classify(s, None), Outcome::Permanent { .. }), "{s}");
+            assert!(
+                matches!(classify(s, None), Outcome::Permanent { .. }),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn backoff_grows_caps_and_jitters() {
-        let cfg = DeliveryConfig { retry_initial_ms: 1000, retry_multiplier: 4.0, retry_max_ms: 60_000, retry_jitter: 0.2, ..Default::default() };
+        let cfg = DeliveryConfig {
+            retry_initial_ms: 1000,
+            retry_multiplier: 4.0,
+            retry_max_ms: 60_000,
+            retry_jitter: 0.2,
+            ..Default::default()
+        };
         assert_eq!(backoff(&cfg, 1, None, 0.5), Duration::from_millis(1000));
         assert_eq!(backoff(&cfg, 2, None, 0.5), Duration::from_millis(4000));
         assert_eq!(backoff(&cfg, 10, None, 0.5), Duration::from_millis(60_000));
         assert_eq!(backoff(&cfg, 1, None, 0.0), Duration::from_millis(800));
-        assert_eq!(backoff(&cfg, 1, None, 0.999_999), Duration::from_millis(1199));
-        assert_eq!(backoff(&cfg, 1, Some(Duration::from_secs(30)), 0.5), Duration::from_secs(30));
-        assert_eq!(backoff(&cfg, 1, Some(Duration::from_secs(9999)), 0.5), Duration::from_secs(60));
+        assert_eq!(
+            backoff(&cfg, 1, None, 0.999_999),
+            Duration::from_millis(1199)
+        );
+        assert_eq!(
+            backoff(&cfg, 1, Some(Duration::from_secs(30)), 0.5),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            backoff(&cfg, 1, Some(Duration::from_secs(9999)), 0.5),
+            Duration::from_secs(60)
+        );
     }
 }

@@ -12,12 +12,16 @@ pub const HEADER_SIGNATURE: &str = "webhook-signature";
 
 /// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`.
 pub fn sign_v1(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac(key, id, timestamp, body)))
+    format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac(key, id, timestamp, body))
+    )
 }
 
 fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     m.update(id.as_bytes());
     m.update(b".");
     m.update(timestamp.to_string().as_bytes());
@@ -59,10 +63,16 @@ pub fn verify(
         return Err(VerifyError::Stale);
     }
     for sig in signatures.split_whitespace() {
-        let Some(b64) = sig.strip_prefix("v1,") else { continue };
-        let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(b64) else { continue };
+        let Some(b64) = sig.strip_prefix("v1,") else {
+            continue;
+        };
+        let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(b64) else {
+            continue;
+        };
         for key in keys {
-            let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else { continue };
+            let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
+                continue;
+            };
             m.update(format!("{id}.{ts}.").as_bytes());
             m.update(body);
             if m.verify_slice(&expected).is_ok() {
@@ -80,8 +90,14 @@ mod tests {
     /// The example from the Standard Webhooks reference test suite.
     #[test]
     fn matches_reference_vector() {
-        let key = postwire_core::config::decode_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let sig = sign_v1(&key, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
+        let key =
+            postwire_core::config::decode_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+        let sig = sign_v1(
+            &key,
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            1614265330,
+            br#"{"test": 2432232314}"#,
+        );
         assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
@@ -89,13 +105,48 @@ mod tests {
     fn verify_accepts_good_and_refuses_tampered() {
         let key = vec![7u8; 32];
         let sig = sign_v1(&key, "msg_1", 1000, b"body");
-        let ok = verify(&[key.clone()], Some("msg_1"), Some("1000"), Some(&sig), b"body", 1010, 300);
+        let ok = verify(
+            std::slice::from_ref(&key),
+            Some("msg_1"),
+            Some("1000"),
+            Some(&sig),
+            b"body",
+            1010,
+            300,
+        );
         assert_eq!(ok, Ok(()));
-        let bad = verify(&[key.clone()], Some("msg_1"), Some("1000"), Some(&sig), b"bodY", 1010, 300);
+        let bad = verify(
+            std::slice::from_ref(&key),
+            Some("msg_1"),
+            Some("1000"),
+            Some(&sig),
+            b"bodY",
+            1010,
+            300,
+        );
         assert_eq!(bad, Err(VerifyError::Mismatch));
-        let stale = verify(&[key.clone()], Some("msg_1"), Some("1000"), Some(&sig), b"body", 5000, 300);
+        let stale = verify(
+            std::slice::from_ref(&key),
+            Some("msg_1"),
+            Some("1000"),
+            Some(&sig),
+            b"body",
+            5000,
+            300,
+        );
         assert_eq!(stale, Err(VerifyError::Stale));
         let rotated = format!("v1,AAAA {sig}");
-        assert_eq!(verify(&[vec![1; 32], key], Some("msg_1"), Some("1000"), Some(&rotated), b"body", 1000, 300), Ok(()));
+        assert_eq!(
+            verify(
+                &[vec![1; 32], key],
+                Some("msg_1"),
+                Some("1000"),
+                Some(&rotated),
+                b"body",
+                1000,
+                300
+            ),
+            Ok(())
+        );
     }
 }

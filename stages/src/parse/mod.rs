@@ -9,7 +9,9 @@ use postwire_core::ids::sha256_hex;
 pub fn parse(raw: &[u8]) -> (Message, Limits) {
     let mut limits = Limits::default();
     let Some(msg) = MessageParser::default().parse(raw) else {
-        limits.notes.push("the message could not be parsed as RFC 5322; only the raw form is kept".into());
+        limits
+            .notes
+            .push("the message could not be parsed as RFC 5322; only the raw form is kept".into());
         return (Message::default(), limits);
     };
     let text_of = |v: &HeaderValue| match v {
@@ -27,9 +29,12 @@ pub fn parse(raw: &[u8]) -> (Message, Limits) {
         .iter()
         .map(|h| {
             let value = match h.value() {
-                HeaderValue::Text(t) => t.to_string(),
-                HeaderValue::TextList(l) => l.join(", "),
-                _ => unfold(raw.get(h.offset_start() as usize..h.offset_end() as usize).unwrap_or_default()),
+                HeaderValue::Text(t) => unfold(t),
+                HeaderValue::TextList(l) => unfold(&l.join(", ")),
+                _ => unfold(&String::from_utf8_lossy(
+                    raw.get(h.offset_start() as usize..h.offset_end() as usize)
+                        .unwrap_or_default(),
+                )),
             };
             (h.name().to_string(), value)
         })
@@ -59,7 +64,9 @@ pub fn parse(raw: &[u8]) -> (Message, Limits) {
                 size: contents.len() as u64,
                 sha256: sha256_hex(contents),
                 disposition: if inline { "inline" } else { "attachment" }.into(),
-                content_id: part.content_id().map(|c| c.trim_matches(['<', '>']).to_string()),
+                content_id: part
+                    .content_id()
+                    .map(|c| c.trim_matches(['<', '>']).to_string()),
                 url: None,
                 url_expires_at: None,
             }
@@ -100,9 +107,8 @@ fn mailboxes(addr: Option<&Address>) -> Vec<Mailbox> {
     }
 }
 
-/// Raw header value, unfolded (RFC 5322 §2.2.3) and trimmed, as text.
-fn unfold(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
+/// A header value unfolded (RFC 5322 §2.2.3) and trimmed.
+fn unfold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
@@ -163,8 +169,12 @@ SGVsbG8=\r\n\
         assert_eq!(m.to[1].group.as_deref(), Some("Team"));
         assert_eq!(m.text.as_deref().map(str::trim), Some("Hello"));
         assert!(m.html.is_none());
-        let folded = m.headers.iter().find(|(n, _)| n == "X-Folded").unwrap();
-        assert_eq!(folded.1, "one two");
+        let folded = m
+            .headers
+            .iter()
+            .find(|(n, _)| n == "X-Folded")
+            .map(|h| h.1.as_str());
+        assert_eq!(folded, Some("one two"));
         let a = &m.attachments[0];
         assert_eq!(a.filename.as_deref(), Some("passwd.pdf"));
         assert_eq!(a.content_type, "application/pdf");

@@ -35,17 +35,27 @@ pub struct MailInput<'a> {
     pub limits: Limits,
 }
 
-pub fn prepare(cfg: &Config, router: &Router, input: MailInput<'_>) -> Result<Prepared, serde_json::Error> {
+pub fn prepare(
+    cfg: &Config,
+    router: &Router,
+    input: MailInput<'_>,
+) -> Result<Prepared, serde_json::Error> {
     let mut routes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut out = Prepared::default();
     for rcpt in &input.envelope.rcpt_to {
         match router.resolve(rcpt) {
-            Ok(dest) if dest.tenant == input.tenant => routes.entry(dest.route).or_default().push(rcpt.clone()),
+            Ok(dest) if dest.tenant == input.tenant => {
+                routes.entry(dest.route).or_default().push(rcpt.clone())
+            }
             _ => out.unrouted.push(rcpt.clone()),
         }
     }
     let tenant_cfg = cfg.tenants.get(input.tenant);
-    let raw_info = RawInfo { size: input.raw.len() as u64, sha256: sha256_hex(input.raw), url: None };
+    let raw_info = RawInfo {
+        size: input.raw.len() as u64,
+        sha256: sha256_hex(input.raw),
+        url: None,
+    };
     for (route, rcpts) in routes {
         let endpoints = tenant_cfg
             .and_then(|t| t.routes.iter().find(|r| r.name == route))
