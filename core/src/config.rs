@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
 
+pub use crate::delivery_config::DeliveryConfig;
 use crate::routing::{Pattern, Router};
 
 /// A configuration problem, with the dotted path of the offending key.
@@ -20,7 +20,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
@@ -113,48 +113,6 @@ impl Default for SmtpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeliveryConfig {
-    /// Attempts per delivery, the first included; then the dead-letter stream.
-    pub max_attempts: u32,
-    /// Delay before the second attempt.
-    pub retry_initial_ms: u64,
-    /// Growth factor of the delay from one attempt to the next.
-    pub retry_multiplier: f64,
-    /// Longest delay between two attempts.
-    pub retry_max_ms: u64,
-    /// Random spread of each delay, as a fraction (0.2 = ±20 %).
-    pub retry_jitter: f64,
-    /// Time allowed for one HTTP request.
-    pub request_timeout_secs: u64,
-    /// Most bytes of a response body read (the rest is discarded).
-    pub max_response_bytes: usize,
-    /// Deliveries in flight per worker.
-    pub concurrency: usize,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            retry_initial_ms: 5_000,
-            retry_multiplier: 4.0,
-            retry_max_ms: 86_400_000,
-            retry_jitter: 0.2,
-            request_timeout_secs: 15,
-            max_response_bytes: 64 * 1024,
-            concurrency: 64,
-        }
-    }
-}
-
-impl DeliveryConfig {
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs(self.request_timeout_secs)
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
@@ -166,6 +124,15 @@ pub struct TenantConfig {
     /// Named webhook endpoints.
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointConfig>,
+    /// Requests per second to all of this tenant's endpoints together (per worker).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Requests in flight to all of this tenant's endpoints together (per worker).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Where alert events are also POSTed (JSON), besides `postwire.alerts.<tenant>`.
+    #[serde(default)]
+    pub alert_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +155,17 @@ pub struct EndpointConfig {
     /// Name of an environment variable holding the secret.
     #[serde(default)]
     pub secret_env: Option<String>,
+    /// Allow plain `http://` (only to a loopback host, for development).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Requests per second to this endpoint (per worker); `delivery.endpoint_rate_per_sec`
+    /// when unset.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Requests in flight to this endpoint (per worker); `delivery.endpoint_concurrency`
+    /// when unset.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
 }
 
 /// A name usable as a NATS subject token and a file name.
@@ -260,31 +238,7 @@ impl Config {
 
     /// Checks everything that can be checked without the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let d = &self.delivery;
-        if d.max_attempts == 0 {
-            return Err(ConfigError::new(
-                "delivery.max_attempts",
-                "must be at least 1",
-            ));
-        }
-        if !(d.retry_multiplier >= 1.0 && d.retry_multiplier.is_finite()) {
-            return Err(ConfigError::new(
-                "delivery.retry_multiplier",
-                "must be >= 1",
-            ));
-        }
-        if !(0.0..1.0).contains(&d.retry_jitter) {
-            return Err(ConfigError::new(
-                "delivery.retry_jitter",
-                "must be in [0, 1)",
-            ));
-        }
-        if d.concurrency == 0 {
-            return Err(ConfigError::new(
-                "delivery.concurrency",
-                "must be at least 1",
-            ));
-        }
+        self.delivery.validate()?;
         let s = &self.smtp;
         if s.max_command_line_bytes < 512 {
             return Err(ConfigError::new(
@@ -335,10 +289,36 @@ impl Config {
                         "endpoint names use a-z, 0-9, - and _",
                     ));
                 }
-                match url::Url::parse(&e.url) {
-                    Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-                    Ok(_) => return Err(ConfigError::new(format!("{ep}.url"), "must be http(s)")),
-                    Err(err) => return Err(ConfigError::new(format!("{ep}.url"), err.to_string())),
+                let u = url::Url::parse(&e.url)
+                    .map_err(|err| ConfigError::new(format!("{ep}.url"), err.to_string()))?;
+                match u.scheme() {
+                    "https" => {}
+                    "http" if e.allow_http && is_loopback_host(&u) => {}
+                    "http" if e.allow_http => {
+                        return Err(ConfigError::new(
+                            format!("{ep}.allow_http"),
+                            "plain http is allowed only to a loopback host (127.0.0.1, ::1, localhost)",
+                        ));
+                    }
+                    "http" => {
+                        return Err(ConfigError::new(
+                            format!("{ep}.url"),
+                            "must be https (set allow_http = true for a loopback development receiver)",
+                        ));
+                    }
+                    _ => return Err(ConfigError::new(format!("{ep}.url"), "must be https")),
+                }
+                if e.rate_per_sec.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                    return Err(ConfigError::new(
+                        format!("{ep}.rate_per_sec"),
+                        "must be > 0",
+                    ));
+                }
+                if e.concurrency == Some(0) {
+                    return Err(ConfigError::new(
+                        format!("{ep}.concurrency"),
+                        "must be at least 1",
+                    ));
                 }
                 e.secret_key()
                     .map_err(|m| ConfigError::new(format!("{ep}.secret"), m))?;
@@ -399,6 +379,16 @@ impl Config {
     }
 }
 
+/// Whether a URL's host is a loopback address or `localhost`.
+pub fn is_loopback_host(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// Turns a byte offset of a TOML error into `line N` (toml's message names the key).
 fn locate(text: &str, offset: usize) -> String {
     let line = text[..offset.min(text.len())].matches('\n').count() + 1;
@@ -426,7 +416,7 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         let cfg = Config::from_toml(GOOD).unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.smtp.max_recipients, 100);
-        assert_eq!(cfg.delivery.max_attempts, 10);
+        assert_eq!(cfg.delivery.max_attempts(), 10);
     }
 
     #[test]

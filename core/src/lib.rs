@@ -6,6 +6,7 @@
 
 pub mod bus;
 pub mod config;
+pub mod delivery_config;
 pub mod envelope;
 pub mod event;
 pub mod ids;

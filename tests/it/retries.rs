@@ -56,7 +56,7 @@ async fn always_failing_endpoint_lands_in_the_dlq() {
     rx.always(500);
     let p = Pipeline::start(config(&nats.url(), &rx.url)).await;
     send(&p).await;
-    let max = p.cfg.delivery.max_attempts as usize;
+    let max = p.cfg.delivery.max_attempts() as usize;
     assert!(eventually(Duration::from_secs(20), || rx.count() >= max).await);
     let mut dlq = Vec::new();
     for _ in 0..100 {

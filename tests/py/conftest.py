@@ -179,7 +179,8 @@ listen = "127.0.0.1:{smtp_port}"
 hostname = "mx.test"
 
 [delivery]
-retry_initial_ms = 200
+retry_schedule = ["200ms", "1s"]
+ssrf_allow = ["127.0.0.1"]
 
 [tenants.acme]
 domains = ["acme.test"]
@@ -191,6 +192,7 @@ endpoints = ["hook"]
 
 [tenants.acme.endpoints.hook]
 url = "{hook_url}"
+allow_http = true
 secret = "{secret}"
 """
 

@@ -30,11 +30,11 @@ publish_timeout_ms = 1500
 [smtp]
 hostname = "mx.test"
 [delivery]
-retry_initial_ms = 100
-retry_multiplier = 2.0
+retry_schedule = ["100ms", "200ms"]
 retry_jitter = 0.1
-max_attempts = 3
 request_timeout_secs = 5
+ack_wait_secs = 3
+ssrf_allow = ["127.0.0.1"]
 [tenants.acme]
 domains = ["acme.test"]
 [[tenants.acme.routes]]
@@ -47,6 +47,7 @@ recipients = ["sales@acme.test"]
 endpoints = ["hook"]
 [tenants.acme.endpoints.hook]
 url = "{hook_url}"
+allow_http = true
 secret = "{secret}"
 "#,
         secret = crate::SECRET
