@@ -92,6 +92,27 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         }
         None => None,
     };
+    let admin = match cfg.admin.token() {
+        Some(token) => {
+            let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
+                Failure::Failed(format!(
+                    "cannot listen for the admin API on {}: {e}",
+                    cfg.admin.listen
+                ))
+            })?;
+            eprintln!(
+                "  admin     http://{}/v1/  (bearer token from ${})",
+                cfg.admin.listen, cfg.admin.token_env
+            );
+            Some(tokio::spawn(crate::admin::serve(
+                listener,
+                js.clone(),
+                token,
+                stop.clone().wait(),
+            )))
+        }
+        None => None,
+    };
     let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone());
     let process = tokio::spawn(postwire_stages::process::run(
         js.clone(),
@@ -121,8 +142,8 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     let _ = ingest.await;
     let p = process.await;
     let d = deliver.await;
-    if let Some(s) = sink {
-        let _ = s.await;
+    for task in [sink, admin].into_iter().flatten() {
+        let _ = task.await;
     }
     stage_result("process", p)?;
     stage_result("deliver", d)?;
@@ -161,4 +182,25 @@ pub async fn deliver(path: &Path) -> Result<(), Failure> {
         "deliver",
         tokio::spawn(postwire_stages::deliver::run(js, cfg, stop.wait())).await,
     )
+}
+
+pub async fn admin(path: &Path) -> Result<(), Failure> {
+    let cfg = load(path)?;
+    let token = cfg.admin.token().ok_or_else(|| {
+        Failure::Usage(format!(
+            "set {} to a bearer token of at least 16 characters",
+            cfg.admin.token_env
+        ))
+    })?;
+    let stop = Shutdown::on_signals();
+    let js = jetstream(&cfg, "postwire-admin").await?;
+    let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
+        Failure::Failed(format!(
+            "cannot listen for the admin API on {}: {e}",
+            cfg.admin.listen
+        ))
+    })?;
+    tracing::info!(listen = %cfg.admin.listen, "The admin API is listening.");
+    crate::admin::serve(listener, js, token, stop.wait()).await;
+    Ok(())
 }

@@ -38,7 +38,36 @@ pub struct Config {
     #[serde(default)]
     pub delivery: DeliveryConfig,
     #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// The admin HTTP API (DLQ, replay, audit, endpoint state). Off unless a token is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: String,
+    /// Environment variable holding the bearer token; the API is off when it is unset.
+    pub token_env: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8026".into(),
+            token_env: "POSTWIRE_ADMIN_TOKEN".into(),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// The bearer token, when configured (at least 16 characters).
+    pub fn token(&self) -> Option<String> {
+        std::env::var(&self.token_env)
+            .ok()
+            .filter(|t| t.len() >= 16)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,6 +2,7 @@
 //! real sockets (raw lines and the lettre client), an HTTP receiver.
 
 mod corpus;
+mod delivery;
 mod durability;
 mod end_to_end;
 mod retries;
