@@ -135,7 +135,7 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     }
     eprintln!("  NATS      {}", cfg.nats.url);
     eprintln!(
-        "Send a mail:  swaks --server {} --to support@acme.test --from you@example.com",
+        "Send a mail:  swaks --server {} --to <an address a route takes> --from you@example.com",
         cfg.smtp.listen
     );
     eprintln!("Ctrl-C stops.");
