@@ -39,10 +39,10 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 impl FilterQuery {
-    fn filter(self) -> Result<dlq::Filter, Response> {
+    fn filter(self) -> Result<dlq::Filter, Box<Response>> {
         crate::ops::filter(self.tenant, self.since, self.id).map_err(|e| match e {
             crate::tools::Failure::Usage(m) | crate::tools::Failure::Failed(m) => {
-                error(StatusCode::BAD_REQUEST, m)
+                Box::new(error(StatusCode::BAD_REQUEST, m))
             }
         })
     }
@@ -98,7 +98,7 @@ async fn authorize(State(admin): State<Admin>, req: Request, next: Next) -> Resp
 async fn list(State(a): State<Admin>, Query(q): Query<FilterQuery>) -> Response {
     let f = match q.filter() {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match dlq::list(&a.js, &f).await {
         Ok(items) => Json(json!({"dead_letters": items})).into_response(),
@@ -109,7 +109,7 @@ async fn list(State(a): State<Admin>, Query(q): Query<FilterQuery>) -> Response 
 async fn replay(State(a): State<Admin>, Query(q): Query<FilterQuery>) -> Response {
     let f = match q.filter() {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if f.tenant.is_none() && f.since.is_none() && f.id.is_none() {
         return error(
