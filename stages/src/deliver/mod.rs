@@ -45,7 +45,9 @@ pub async fn run(
     let consumer = pull::Config {
         durable_name: Some(bus::CONSUMER_DELIVER.into()),
         ack_wait: cfg.delivery.ack_wait(),
-        max_ack_pending: 20_000,
+        // Bounds what one worker holds (waiting plus in flight), and so its memory.
+        max_ack_pending: i64::try_from(cfg.delivery.concurrency.saturating_mul(8).max(1024))
+            .unwrap_or(i64::MAX),
         ..Default::default()
     };
     let worker = Arc::new(Worker {
