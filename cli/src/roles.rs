@@ -34,27 +34,35 @@ async fn jetstream(cfg: &Config, name: &str) -> Result<async_nats::jetstream::Co
     Ok(js)
 }
 
-async fn bind_smtp(cfg: &Config) -> Result<TcpListener, Failure> {
-    TcpListener::bind(&cfg.smtp.listen).await.map_err(|e| {
-        Failure::Failed(format!(
-            "cannot listen for SMTP on {}: {e}",
-            cfg.smtp.listen
-        ))
-    })
+async fn bind_smtp(cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
+    let mut out = Vec::new();
+    for addr in std::iter::once(&cfg.smtp.listen).chain(&cfg.smtp.also_listen) {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot listen for SMTP on {addr}: {e}")))?;
+        out.push(l);
+    }
+    Ok(out)
 }
 
 fn ingest_task(
     cfg: &Config,
     js: async_nats::jetstream::Context,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     stop: Shutdown,
-) -> tokio::task::JoinHandle<()> {
+) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let tls = postwire_ingest::tls::from_config(&cfg.smtp)
+        .map_err(|e| Failure::Usage(format!("smtp TLS: {e}")))?;
     let deps = IngestDeps::new(
-        &cfg.smtp,
-        cfg.router(),
+        cfg,
         JetStreamPublisher::new(js, cfg.smtp.hostname.clone()),
+        tls,
     );
-    tokio::spawn(postwire_ingest::run(listener, deps, stop.wait()))
+    Ok(tokio::spawn(postwire_ingest::run(
+        listeners,
+        deps,
+        stop.wait(),
+    )))
 }
 
 fn stage_result(
@@ -113,7 +121,7 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         }
         None => None,
     };
-    let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone());
+    let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone())?;
     let process = tokio::spawn(postwire_stages::process::run(
         js.clone(),
         cfg.clone(),
@@ -157,7 +165,7 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let js = jetstream(&cfg, "postwire-ingest").await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
-    ingest_task(&cfg, js, smtp, stop)
+    ingest_task(&cfg, js, smtp, stop)?
         .await
         .map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
 }

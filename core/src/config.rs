@@ -124,6 +124,30 @@ pub struct SmtpConfig {
     pub max_sessions: usize,
     /// Protocol errors tolerated in one session before it is closed with 421.
     pub max_errors: usize,
+    /// More addresses to listen on (e.g. port 25 besides 2525), same settings.
+    pub also_listen: Vec<String>,
+    /// PEM certificate chain for STARTTLS (offered when both files are set; reloaded when
+    /// they change, for ACME renewals).
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
+    /// Concurrent connections from one client address (421 4.7.0 above it).
+    pub max_connections_per_ip: usize,
+    /// Messages one client address may send per `rate_window_secs` (451 4.7.1 above it;
+    /// 0: unlimited).
+    pub max_messages_per_ip: u32,
+    /// Recipients one client address may give per `rate_window_secs` (451 4.7.1; 0: off).
+    pub max_recipients_per_ip: u32,
+    pub rate_window_secs: u64,
+    /// Client networks the per-address limits do not apply to.
+    pub limits_exempt: Vec<String>,
+    /// Wait this long before the greeting; a client that talks first is refused
+    /// (554 5.5.1, early talker). 0: greet at once.
+    pub greeting_delay_ms: u64,
+    /// Expect a PROXY protocol v1/v2 header on every connection (behind a load balancer);
+    /// the client address then comes from it.
+    pub proxy_protocol: bool,
+    /// On shutdown, how long sessions get to finish their transaction.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for SmtpConfig {
@@ -138,6 +162,17 @@ impl Default for SmtpConfig {
             data_timeout_secs: 180,
             max_sessions: 1_000,
             max_errors: 10,
+            also_listen: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_connections_per_ip: 20,
+            max_messages_per_ip: 120,
+            max_recipients_per_ip: 1_000,
+            rate_window_secs: 60,
+            limits_exempt: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            greeting_delay_ms: 0,
+            proxy_protocol: false,
+            shutdown_grace_secs: 30,
         }
     }
 }
@@ -162,6 +197,9 @@ pub struct TenantConfig {
     /// Where alert events are also POSTed (JSON), besides `postwire.alerts.<tenant>`.
     #[serde(default)]
     pub alert_url: Option<String>,
+    /// Refuse this tenant's recipients on connections without TLS (530 5.7.0).
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -279,6 +317,34 @@ impl Config {
             return Err(ConfigError::new(
                 "smtp",
                 "max_sessions and max_recipients must be at least 1",
+            ));
+        }
+        for (i, a) in s.also_listen.iter().enumerate() {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::new(
+                    format!("smtp.also_listen[{i}]"),
+                    format!("{a:?} is not an address:port"),
+                ));
+            }
+        }
+        if s.tls_cert_file.is_some() != s.tls_key_file.is_some() {
+            return Err(ConfigError::new(
+                "smtp.tls_cert_file",
+                "set both tls_cert_file and tls_key_file, or neither",
+            ));
+        }
+        for (i, n) in s.limits_exempt.iter().enumerate() {
+            if crate::net::Cidr::parse(n).is_none() {
+                return Err(ConfigError::new(
+                    format!("smtp.limits_exempt[{i}]"),
+                    format!("{n:?} is not a network like 10.0.0.0/8"),
+                ));
+            }
+        }
+        if s.max_connections_per_ip == 0 || s.rate_window_secs == 0 {
+            return Err(ConfigError::new(
+                "smtp",
+                "max_connections_per_ip and rate_window_secs must be at least 1",
             ));
         }
         if s.listen.parse::<std::net::SocketAddr>().is_err() {

@@ -55,6 +55,15 @@ secret = "{secret}"
     Config::from_toml(&text).expect("test config parses")
 }
 
+fn ingest_deps(cfg: &Config, js: &jetstream::Context) -> IngestDeps<JetStreamPublisher> {
+    let tls = postwire_ingest::tls::from_config(&cfg.smtp).expect("TLS config");
+    IngestDeps::new(
+        cfg,
+        JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone()),
+        tls,
+    )
+}
+
 async fn wait(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
 }
@@ -75,13 +84,9 @@ impl Pipeline {
             .expect("bind");
         let smtp = listener.local_addr().expect("addr");
         let (stop, rx) = watch::channel(false);
-        let deps = IngestDeps::new(
-            &cfg.smtp,
-            cfg.router(),
-            JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone()),
-        );
+        let deps = ingest_deps(&cfg, &js);
         let mut tasks = vec![tokio::spawn(postwire_ingest::run(
-            listener,
+            vec![listener],
             deps,
             wait(rx.clone()),
         ))];
@@ -122,12 +127,12 @@ impl Pipeline {
             .expect("bind");
         let smtp = listener.local_addr().expect("addr");
         let (stop, rx) = watch::channel(false);
-        let deps = IngestDeps::new(
-            &cfg.smtp,
-            cfg.router(),
-            JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone()),
-        );
-        let tasks = vec![tokio::spawn(postwire_ingest::run(listener, deps, wait(rx)))];
+        let deps = ingest_deps(&cfg, &js);
+        let tasks = vec![tokio::spawn(postwire_ingest::run(
+            vec![listener],
+            deps,
+            wait(rx),
+        ))];
         Pipeline {
             smtp,
             cfg,
