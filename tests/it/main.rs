@@ -7,3 +7,4 @@ mod durability;
 mod end_to_end;
 mod retries;
 mod smtp_conversation;
+mod smtp_edge;

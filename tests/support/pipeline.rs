@@ -161,6 +161,11 @@ impl Pipeline {
         out
     }
 
+    /// Asks every part to stop, without waiting.
+    pub fn begin_shutdown(&self) {
+        let _ = self.stop.send(true);
+    }
+
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
