@@ -14,19 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from support import SECRET, Process, attach_logs, child_env, free_port, postwire_path
-
-
-def make_ca_and_cert(d):
-    """A private CA and a server certificate for 127.0.0.1 signed by it (openssl CLI)."""
-    run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=d)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=postwire test CA",
-        "-keyout", "ca.key", "-out", "ca.pem")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", "srv.key", "-out", "srv.csr")
-    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-    run("openssl", "x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-days", "1", "-extfile", "ext.cnf", "-out", "srv.pem")
-    return d / "ca.pem", d / "srv.pem", d / "srv.key"
+from support import SECRET, Process, attach_logs, child_env, free_port, make_ca_and_cert, postwire_path
 
 
 class TlsReceiver:
