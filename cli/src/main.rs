@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod metrics_http;
 mod ops;
 mod roles;
 mod shutdown;
@@ -203,7 +204,18 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    postwire_core::telemetry::init_logging("info,async_nats=warn");
+    let role = match &cli.command {
+        Command::Dev { .. } => "dev",
+        Command::Ingest { .. } => "ingest",
+        Command::Worker { .. } => "worker",
+        Command::Deliver { .. } => "deliver",
+        Command::Sink { .. } => "sink",
+        Command::Admin { .. } => "admin",
+        _ => "cli",
+    };
+    // Before the runtime starts: the OTLP exporter's blocking HTTP client must not be built
+    // inside it. Dropped after the runtime, flushing the last spans.
+    let _telemetry = postwire_core::telemetry::init(role, "info,async_nats=warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {

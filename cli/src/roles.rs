@@ -34,6 +34,26 @@ async fn jetstream(cfg: &Config, name: &str) -> Result<async_nats::jetstream::Co
     Ok(js)
 }
 
+/// Serves `/metrics` when `metrics.listen` is set.
+async fn spawn_metrics(
+    cfg: &Config,
+    js: &async_nats::jetstream::Context,
+    stop: &Shutdown,
+) -> Result<Option<tokio::task::JoinHandle<()>>, Failure> {
+    let Some(addr) = &cfg.metrics.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot listen for metrics on {addr}: {e}")))?;
+    tracing::info!(listen = %addr, "Serving Prometheus metrics on /metrics.");
+    Ok(Some(tokio::spawn(crate::metrics_http::serve(
+        listener,
+        js.clone(),
+        stop.clone().wait(),
+    ))))
+}
+
 async fn bind_smtp(cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
     let mut out = Vec::new();
     for addr in std::iter::once(&cfg.smtp.listen).chain(&cfg.smtp.also_listen) {
@@ -80,6 +100,7 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-dev").await?;
+    let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     let smtp = bind_smtp(&cfg).await?;
     let sink = match &sink_listen {
         Some(addr) => {
@@ -163,6 +184,7 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-ingest").await?;
+    let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
     ingest_task(&cfg, js, smtp, stop)?
@@ -174,6 +196,7 @@ pub async fn worker(path: &Path) -> Result<(), Failure> {
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-worker").await?;
+    let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     tracing::info!("Process worker is running.");
     stage_result(
         "process",
@@ -185,6 +208,7 @@ pub async fn deliver(path: &Path) -> Result<(), Failure> {
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-deliver").await?;
+    let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     tracing::info!("Deliver worker is running.");
     stage_result(
         "deliver",

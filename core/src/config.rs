@@ -40,7 +40,17 @@ pub struct Config {
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// The Prometheus endpoint (`GET /metrics`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address to serve `/metrics` on; off when unset. Each role process serves its own.
+    pub listen: Option<String>,
 }
 
 /// The admin HTTP API (DLQ, replay, audit, endpoint state). Off unless a token is set.

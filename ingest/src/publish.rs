@@ -141,6 +141,14 @@ impl Publisher for JetStreamPublisher {
             headers.insert(bus::HEADER_MAIL_ID, mail_id.as_str());
             headers.insert(bus::HEADER_TENANT, tenant);
             headers.insert(bus::HEADER_ENVELOPE, envelope.to_header().as_str());
+            // One trace per mail starts here, inside the SMTP transaction's span.
+            let span = tracing::info_span!(
+                "ingest.publish",
+                mail_id = mail_id.as_str(),
+                tenant,
+                stage = "ingest"
+            );
+            postwire_core::telemetry::inject(&span, &mut headers);
             let ack = self
                 .js
                 .publish_with_headers(bus::subject_mail_raw(tenant), headers, raw.into())

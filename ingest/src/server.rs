@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use postwire_core::Config;
 use postwire_core::envelope::TlsInfo;
 use postwire_core::routing::Router;
+use postwire_core::{Config, metrics};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
+use tracing::Instrument as _;
 
 use crate::limits::ClientLimits;
 use crate::proxy;
@@ -312,7 +313,16 @@ where
         // Run every complete command already buffered (PIPELINING), batching replies.
         while let Some(step) = session.advance(buf) {
             match step {
-                Step::Reply(r) => out.push_str(&r.to_wire()),
+                Step::Reply(r) => {
+                    if !r.is_positive() {
+                        metrics::inc(
+                            "postwire_smtp_refusals_total",
+                            "SMTP commands refused, by reply code.",
+                            &[("code", &r.code.to_string())],
+                        );
+                    }
+                    out.push_str(&r.to_wire())
+                }
                 Step::Close(r) => {
                     out.push_str(&r.to_wire());
                     let _ = stream.write_all(out.as_bytes()).await;
@@ -334,7 +344,13 @@ where
                     }
                     out.clear();
                     let (rcpts, size) = (tx.rcpts.len(), tx.body.len());
-                    let outcome = deps.publisher.publish(tx).await;
+                    let span = tracing::info_span!(
+                        "smtp.transaction",
+                        rcpts,
+                        size,
+                        smtp.reply_code = tracing::field::Empty
+                    );
+                    let outcome = deps.publisher.publish(tx).instrument(span.clone()).await;
                     match &outcome {
                         Ok(ids) => {
                             tracing::info!(mail_ids = ?ids, rcpts, size, "Accepted a message.")
@@ -343,7 +359,19 @@ where
                             tracing::warn!(error = %e, "Deferred a message with a 4xx reply.")
                         }
                     }
-                    out.push_str(&session.finish(outcome).to_wire());
+                    let reply = session.finish(outcome);
+                    span.record("smtp.reply_code", reply.code);
+                    let result = if reply.is_positive() {
+                        "accepted"
+                    } else {
+                        "deferred"
+                    };
+                    metrics::inc(
+                        "postwire_smtp_messages_total",
+                        "Messages at the end of DATA, by result and reply code.",
+                        &[("result", result), ("code", &reply.code.to_string())],
+                    );
+                    out.push_str(&reply.to_wire());
                 }
             }
         }

@@ -12,6 +12,8 @@ use postwire_core::envelope::Envelope;
 use postwire_core::routing::Router;
 use postwire_core::{Config, bus};
 
+use tracing::Instrument as _;
+
 use crate::StageError;
 use crate::prepare::{self, MailInput};
 
@@ -34,7 +36,22 @@ pub async fn run(
     crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
         let (js, cfg, router) = (js2.clone(), cfg.clone(), router.clone());
         async move {
-            match process(&js, &cfg, &router, &msg).await {
+            let span = tracing::info_span!(
+                "process",
+                mail_id = header(&msg, bus::HEADER_MAIL_ID).unwrap_or_default(),
+                tenant = header(&msg, bus::HEADER_TENANT).unwrap_or_default(),
+                stage = "process",
+            );
+            postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
+            let started = std::time::Instant::now();
+            let result = process(&js, &cfg, &router, &msg).instrument(span).await;
+            postwire_core::metrics::observe(
+                "postwire_stage_duration_seconds",
+                "Time a stage took for one message.",
+                &[("stage", "process")],
+                started.elapsed(),
+            );
+            match result {
                 Ok(()) => {
                     if let Err(e) = msg.ack().await {
                         tracing::warn!(error = %e, "Acknowledging a processed mail failed; it will be processed again (idempotently).");
@@ -71,9 +88,6 @@ async fn process(
     let envelope = header(msg, bus::HEADER_ENVELOPE)
         .and_then(|h| Envelope::from_header(h).ok())
         .ok_or_else(|| permanent(bus::HEADER_ENVELOPE))?;
-    let span = tracing::info_span!("process", mail_id, tenant);
-    let _enter = span.enter();
-
     let (message, limits) = crate::parse::parse(&msg.payload);
     let prepared = prepare::prepare(
         cfg,
@@ -98,6 +112,7 @@ async fn process(
         h.insert(bus::HEADER_TENANT, d.tenant.as_str());
         h.insert(bus::HEADER_ROUTE, d.route.as_str());
         h.insert(bus::HEADER_ENDPOINT, d.endpoint.as_str());
+        postwire_core::telemetry::inject(&tracing::Span::current(), &mut h);
         let ack = js
             .publish_with_headers(
                 bus::subject_outbox(&d.tenant, &d.route),

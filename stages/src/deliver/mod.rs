@@ -21,9 +21,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
-use postwire_core::{Config, bus};
+use postwire_core::{Config, bus, metrics};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::json;
+use tracing::Instrument as _;
 
 use self::audit::AttemptRecord;
 use self::retry::Outcome;
@@ -136,9 +137,6 @@ impl Worker {
             route,
             endpoint,
         };
-        let span = tracing::info_span!("deliver", delivery_id = id, tenant, route, endpoint);
-        let _enter = span.enter();
-
         if !self.limits.has_room(tenant, endpoint) {
             // Too many already wait for this endpoint here: hand it back, not as an attempt.
             let delay = Duration::from_millis(500 + rand::random_range(0..1500));
@@ -147,11 +145,34 @@ impl Worker {
         }
         let attempts_key = format!("{id}.{seq}");
         let attempt = self.previous_attempts(&attempts_key, delivered).await + 1;
-        let alive = keep_alive(&msg, self.cfg.delivery.ack_wait());
-        let result = self.attempt(&msg, &ids, attempt).await;
-        alive.abort();
-        self.settle(&msg, &ids, attempt, seq, &attempts_key, result)
-            .await;
+        let span = tracing::info_span!(
+            "deliver",
+            delivery_id = id,
+            mail_id = ids.mail_id,
+            tenant,
+            route,
+            endpoint,
+            stage = "deliver",
+            attempt,
+            http.status = tracing::field::Empty,
+        );
+        postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
+        let started = std::time::Instant::now();
+        async {
+            let alive = keep_alive(&msg, self.cfg.delivery.ack_wait());
+            let result = self.attempt(&msg, &ids, attempt).await;
+            alive.abort();
+            self.settle(&msg, &ids, attempt, seq, &attempts_key, result)
+                .await;
+        }
+        .instrument(span)
+        .await;
+        metrics::observe(
+            "postwire_stage_duration_seconds",
+            "Time a stage took for one message.",
+            &[("stage", "deliver")],
+            started.elapsed(),
+        );
     }
 
     /// Attempts already made for this OUTBOX message (deferrals do not count).
@@ -277,6 +298,18 @@ impl Worker {
             at: postwire_core::envelope::now_rfc3339(),
         };
         audit::record(&self.js, ids.tenant, &record).await;
+        if let Some(s) = status {
+            tracing::Span::current().record("http.status", s);
+        }
+        let class = match status {
+            Some(s) => format!("{}xx", s / 100),
+            None => "error".into(),
+        };
+        metrics::inc(
+            "postwire_deliveries_total",
+            "Delivery attempts by HTTP status class.",
+            &[("class", &class)],
+        );
         let ms = a.duration.as_millis() as u64;
         match &a.outcome {
             Outcome::Delivered { status } => {
@@ -302,6 +335,11 @@ impl Worker {
                     if let Some(kv) = self.attempts_kv().await {
                         let _ = kv.put(attempts_key, attempt.to_string().into()).await;
                     }
+                    metrics::inc(
+                        "postwire_delivery_retries_total",
+                        "Delivery attempts scheduled again.",
+                        &[],
+                    );
                     let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
                     return;
                 }
@@ -332,6 +370,11 @@ impl Worker {
         .await
         {
             Ok(()) => {
+                metrics::inc(
+                    "postwire_dlq_messages_total",
+                    "Deliveries moved to the dead-letter stream.",
+                    &[("tenant", ids.tenant)],
+                );
                 self.forget_attempts(attempts_key, attempt).await;
                 let _ = msg.ack_with(AckKind::Term).await;
             }
