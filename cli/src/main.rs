@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod blobs;
 mod metrics_http;
 mod ops;
 mod roles;

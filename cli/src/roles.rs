@@ -34,6 +34,43 @@ async fn jetstream(cfg: &Config, name: &str) -> Result<async_nats::jetstream::Co
     Ok(js)
 }
 
+/// The object store, and for the filesystem backend its blob server (`dev` makes up a URL
+/// signing key when none is set).
+async fn start_blobs(
+    cfg: &Config,
+    stop: &Shutdown,
+    dev: bool,
+) -> Result<Option<std::sync::Arc<postwire_stages::store::BlobStore>>, Failure> {
+    use postwire_core::storage_config::Backend;
+    let s = &cfg.storage;
+    let key = crate::blobs::signing_key(&s.signing_key_env, dev).map_err(Failure::Usage)?;
+    if s.backend == Backend::Fs && key.is_none() {
+        return Err(Failure::Usage(format!(
+            "the fs storage backend needs a URL signing key in ${}",
+            s.signing_key_env
+        )));
+    }
+    let store = postwire_stages::store::BlobStore::from_config(s, key.clone())
+        .map_err(|e| Failure::Usage(format!("storage: {e}")))?
+        .map(std::sync::Arc::new);
+    if let (Some(store), Backend::Fs, Some(key)) = (&store, s.backend, key) {
+        let listener = TcpListener::bind(&s.listen).await.map_err(|e| {
+            Failure::Failed(format!(
+                "cannot listen for the blob server on {}: {e}",
+                s.listen
+            ))
+        })?;
+        tracing::info!(listen = %s.listen, "Serving stored objects on /blobs (signed URLs).");
+        tokio::spawn(crate::blobs::serve(
+            listener,
+            store.clone(),
+            key,
+            stop.clone().wait(),
+        ));
+    }
+    Ok(store)
+}
+
 /// Serves `/metrics` when `metrics.listen` is set.
 async fn spawn_metrics(
     cfg: &Config,
@@ -143,9 +180,11 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         None => None,
     };
     let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone())?;
-    let process = tokio::spawn(postwire_stages::process::run(
+    let blobs = start_blobs(&cfg, &stop, true).await?;
+    let process = tokio::spawn(postwire_stages::process::run_with(
         js.clone(),
         cfg.clone(),
+        blobs,
         stop.clone().wait(),
     ));
     let deliver = tokio::spawn(postwire_stages::deliver::run(

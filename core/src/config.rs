@@ -42,6 +42,8 @@ pub struct Config {
     #[serde(default)]
     pub metrics: MetricsConfig,
     #[serde(default)]
+    pub storage: crate::storage_config::StorageConfig,
+    #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
 }
 
@@ -210,6 +212,9 @@ pub struct TenantConfig {
     /// Refuse this tenant's recipients on connections without TLS (530 5.7.0).
     #[serde(default)]
     pub require_tls: bool,
+    /// `store` (URLs), `inline` (base64 up to `storage.inline_max_bytes`) or `drop`.
+    #[serde(default)]
+    pub attachments: crate::storage_config::AttachmentPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -316,6 +321,7 @@ impl Config {
     /// Checks everything that can be checked without the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.delivery.validate()?;
+        self.storage.validate()?;
         let s = &self.smtp;
         if s.max_command_line_bytes < 512 {
             return Err(ConfigError::new(

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod metrics;
 pub mod net;
 pub mod routing;
+pub mod storage_config;
 pub mod telemetry;
 
 pub use config::Config;

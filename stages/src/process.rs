@@ -16,13 +16,30 @@ use tracing::Instrument as _;
 
 use crate::StageError;
 use crate::prepare::{self, MailInput};
+use crate::store::BlobStore;
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
 
+/// Runs the process worker, with object storage as `[storage]` configures it (the
+/// filesystem backend's URL key from `storage.signing_key_env`).
 pub async fn run(
     js: jetstream::Context,
     cfg: Arc<Config>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StageError> {
+    let key = std::env::var(&cfg.storage.signing_key_env)
+        .ok()
+        .map(String::into_bytes);
+    let blobs = BlobStore::from_config(&cfg.storage, key).map_err(StageError::Permanent)?;
+    run_with(js, cfg, blobs.map(Arc::new), shutdown).await
+}
+
+/// Runs the process worker with the given object store (`None`: nothing stored).
+pub async fn run_with(
+    js: jetstream::Context,
+    cfg: Arc<Config>,
+    blobs: Option<Arc<BlobStore>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StageError> {
     let consumer = pull::Config {
@@ -34,7 +51,7 @@ pub async fn run(
     let router = Arc::new(cfg.router());
     let js2 = js.clone();
     crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
-        let (js, cfg, router) = (js2.clone(), cfg.clone(), router.clone());
+        let (js, cfg, router, blobs) = (js2.clone(), cfg.clone(), router.clone(), blobs.clone());
         async move {
             let span = tracing::info_span!(
                 "process",
@@ -44,7 +61,7 @@ pub async fn run(
             );
             postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
             let started = std::time::Instant::now();
-            let result = process(&js, &cfg, &router, &msg).instrument(span).await;
+            let result = process(&js, &cfg, &router, blobs.as_deref(), &msg).instrument(span).await;
             postwire_core::metrics::observe(
                 "postwire_stage_duration_seconds",
                 "Time a stage took for one message.",
@@ -80,6 +97,7 @@ async fn process(
     js: &jetstream::Context,
     cfg: &Config,
     router: &Router,
+    blobs: Option<&BlobStore>,
     msg: &jetstream::Message,
 ) -> Result<(), StageError> {
     let permanent = |what: &str| StageError::Permanent(format!("missing or bad {what} header"));
@@ -88,7 +106,18 @@ async fn process(
     let envelope = header(msg, bus::HEADER_ENVELOPE)
         .and_then(|h| Envelope::from_header(h).ok())
         .ok_or_else(|| permanent(bus::HEADER_ENVELOPE))?;
-    let (message, limits) = crate::parse::parse(&msg.payload);
+    let (mut message, limits) = crate::parse::parse(&msg.payload);
+    let raw_url = match blobs {
+        Some(b) => {
+            let policy = cfg
+                .tenants
+                .get(tenant)
+                .map(|t| t.attachments)
+                .unwrap_or_default();
+            Some(b.apply(tenant, policy, &msg.payload, &mut message).await?)
+        }
+        None => None,
+    };
     let prepared = prepare::prepare(
         cfg,
         router,
@@ -99,6 +128,7 @@ async fn process(
             raw: &msg.payload,
             message,
             limits,
+            raw_url,
         },
     )
     .map_err(|e| StageError::Permanent(format!("serialising the event: {e}")))?;

@@ -69,6 +69,7 @@ pub fn parse(raw: &[u8]) -> (Message, Limits) {
                     .map(|c| c.trim_matches(['<', '>']).to_string()),
                 url: None,
                 url_expires_at: None,
+                content_base64: None,
             }
         })
         .collect();

@@ -33,6 +33,8 @@ pub struct MailInput<'a> {
     pub raw: &'a [u8],
     pub message: Message,
     pub limits: Limits,
+    /// Where the raw message was stored, if it was.
+    pub raw_url: Option<crate::store::SignedUrl>,
 }
 
 pub fn prepare(
@@ -54,7 +56,8 @@ pub fn prepare(
     let raw_info = RawInfo {
         size: input.raw.len() as u64,
         sha256: sha256_hex(input.raw),
-        url: None,
+        url: input.raw_url.as_ref().map(|u| u.url.clone()),
+        url_expires_at: input.raw_url.as_ref().map(|u| u.expires_at.clone()),
     };
     for (route, rcpts) in routes {
         let endpoints = tenant_cfg
