@@ -23,7 +23,7 @@ pub fn basic_header(username: &str, password: &str) -> (String, String) {
     )
 }
 
-fn credentials<'a>(req: &'a Captured, scheme: &str) -> Result<String, VerifyError> {
+fn credentials(req: &Captured, scheme: &str) -> Result<String, VerifyError> {
     let value = req
         .header(HEADER_AUTHORIZATION)
         .ok_or_else(|| VerifyError::MissingHeader(HEADER_AUTHORIZATION.into()))?;

@@ -119,6 +119,7 @@ impl KeyDir {
             )));
         }
         let key = PrivateKey::generate(key_type)?;
+        std::fs::create_dir_all(&self.path).map_err(io(&self.path))?;
         write_private(&self.key_path(selector), &key.to_pem()?)?;
         for k in self.keys.iter_mut().filter(|k| k.is_active(now)) {
             k.retire_at = Some(

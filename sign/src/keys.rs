@@ -58,6 +58,8 @@ impl std::str::FromStr for KeyType {
 }
 
 /// A private signing key.
+// Ed25519 keys are the common case and small enough; RSA keys are boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone)]
 pub enum PrivateKey {
     Ed25519(ed25519_dalek::SigningKey),

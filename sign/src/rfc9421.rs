@@ -59,6 +59,7 @@ impl Algorithm {
 }
 
 /// What an RFC 9421 signature is made with.
+#[allow(clippy::large_enum_variant)] // built once per endpoint, never moved in a hot path
 #[derive(Debug, Clone)]
 pub enum SigningMaterial {
     Private(PrivateKey),

@@ -299,6 +299,14 @@ impl Signer {
                 }
             }
         }
+        if !signer.rfc9421.is_empty() && !signer.cavage.is_empty() {
+            return Err(ConfigError::Invalid {
+                index: configs.len().saturating_sub(1),
+                scheme: "cavage",
+                message: "rfc9421 and cavage both need the Signature header: use one per endpoint"
+                    .into(),
+            });
+        }
         if signer.auth.len() > 1 {
             return Err(ConfigError::Invalid {
                 index: 0,
