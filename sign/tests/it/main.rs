@@ -1,0 +1,8 @@
+//! Integration tests of postwire-sign: every scheme round-trips through `Signer` and
+//! `Verifier`, rotation works through a key directory, and each attack is refused.
+
+mod attacks;
+#[cfg(feature = "dns")]
+mod dns;
+mod roundtrip;
+mod support;
