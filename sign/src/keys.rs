@@ -128,7 +128,12 @@ impl PrivateKey {
     /// PKCS#8 PEM text. Handle with care: it is the secret.
     pub fn to_pem(&self) -> Result<String, KeyError> {
         let pem = match self {
-            PrivateKey::Ed25519(k) => k.to_pkcs8_pem(LineEnding::LF),
+            // PKCS#8 v1 (seed only): what OpenSSL and Python's cryptography read.
+            PrivateKey::Ed25519(k) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: k.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_pem(LineEnding::LF),
             PrivateKey::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
         }
         .map_err(|e| KeyError::Encode(e.to_string()))?;
