@@ -37,6 +37,9 @@ pub enum KeysCommand {
         /// A key directory (see `keys rotate`): one record per active selector.
         #[arg(long, required_unless_present = "key")]
         keyring: Option<PathBuf>,
+        /// The current time as unix seconds (for tests; default: the clock).
+        #[arg(long, hide = true)]
+        now: Option<i64>,
     },
     /// Adds a new selector to a key directory (creating it with --domain) and keeps the keys
     /// active so far signing, and their records published, for --overlap-secs more.
@@ -121,6 +124,7 @@ pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
             selector,
             domain,
             keyring,
+            now: at,
         } => {
             if let Some(path) = key {
                 let (Some(selector), Some(domain)) = (selector, domain) else {
@@ -132,7 +136,7 @@ pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
                 );
             } else if let Some(dir) = keyring {
                 let kd = KeyDir::load(&dir).map_err(usage)?;
-                for entry in kd.active(now()) {
+                for entry in kd.active(at.unwrap_or_else(now)) {
                     let key = kd.load_key(entry).map_err(usage)?;
                     println!(
                         "{}",
