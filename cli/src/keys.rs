@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use postwire_sign::keydir::{KeyDir, write_private};
-use postwire_sign::keys::{KeyType, PrivateKey, PublicKey, dns_record, keyid};
+use postwire_sign::keys::{KeyType, PrivateKey, PublicKey, dns_record};
 
 use crate::tools::Failure;
 
@@ -190,19 +190,16 @@ pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
             key,
             keyid: id,
         } => {
-            let mut keys: Vec<(String, PublicKey)> = Vec::new();
-            if let Some(path) = key {
-                keys.push((id.unwrap_or_default(), read_public(&path)?));
-            } else if let Some(dir) = keyring {
-                let kd = KeyDir::load(&dir).map_err(usage)?;
-                for entry in kd.active(now()) {
-                    keys.push((
-                        keyid(&entry.selector, &kd.domain),
-                        kd.load_key(entry).map_err(usage)?.public_key(),
-                    ));
+            let doc = match (key, keyring) {
+                (Some(path), _) => {
+                    let public = read_public(&path)?;
+                    postwire_sign::jwks::jwks([(id.unwrap_or_default().as_str(), &public)])
                 }
-            }
-            let doc = postwire_sign::jwks::jwks(keys.iter().map(|(id, k)| (id.as_str(), k)));
+                (None, Some(dir)) => KeyDir::load(&dir)
+                    .and_then(|kd| kd.jwks(now()))
+                    .map_err(usage)?,
+                (None, None) => return Err(usage("give --keyring or --key")),
+            };
             println!("{}", serde_json::to_string_pretty(&doc).map_err(failed)?);
         }
     }

@@ -142,6 +142,52 @@ impl SigningConfig {
         }
     }
 
+    /// How many key sources the entry names; exactly one is valid.
+    pub fn key_sources(&self) -> usize {
+        let set: &[bool] = match self {
+            SigningConfig::StandardWebhooks {
+                secret,
+                secret_env,
+                key_file,
+                key_env,
+                keyring,
+            } => &[
+                secret.is_some(),
+                secret_env.is_some(),
+                key_file.is_some(),
+                key_env.is_some(),
+                keyring.is_some(),
+            ],
+            SigningConfig::Rfc9421 {
+                key_file,
+                key_env,
+                secret,
+                secret_env,
+                keyring,
+                ..
+            } => &[
+                key_file.is_some(),
+                key_env.is_some(),
+                secret.is_some(),
+                secret_env.is_some(),
+                keyring.is_some(),
+            ],
+            SigningConfig::Cavage {
+                key_file,
+                key_env,
+                keyring,
+                ..
+            } => &[key_file.is_some(), key_env.is_some(), keyring.is_some()],
+            SigningConfig::Bearer { token, token_env } => &[token.is_some(), token_env.is_some()],
+            SigningConfig::Basic {
+                password,
+                password_env,
+                ..
+            } => &[password.is_some(), password_env.is_some()],
+        };
+        set.iter().filter(|b| **b).count()
+    }
+
     /// The plain Standard Webhooks `v1` entry for an endpoint that only has a `whsec_` secret.
     pub fn standard_webhooks_secret(secret: &str) -> Self {
         SigningConfig::StandardWebhooks {

@@ -139,6 +139,17 @@ impl KeyDir {
             .unwrap_or_else(|| unreachable!("just pushed")))
     }
 
+    /// The JWKS document (`/.well-known/postwire-keys.json`) of the keys active at `now`.
+    pub fn jwks(&self, now: i64) -> Result<serde_json::Value, KeyError> {
+        let keys = self
+            .active(now)
+            .map(|e| Ok((self.keyid(e), self.load_key(e)?.public_key())))
+            .collect::<Result<Vec<_>, KeyError>>()?;
+        Ok(crate::jwks::jwks(
+            keys.iter().map(|(id, k)| (id.as_str(), k)),
+        ))
+    }
+
     pub fn active(&self, now: i64) -> impl Iterator<Item = &KeyEntry> {
         self.keys.iter().filter(move |k| k.is_active(now))
     }

@@ -48,6 +48,29 @@ impl ContentDigest {
         })
     }
 
+    /// Checks a received `Content-Digest` against `body`: every `sha-256`/`sha-512` member
+    /// must match, and at least one must be present. `None` when the value is malformed or has
+    /// neither member; `Some(false)` on a mismatch.
+    pub fn check_header(value: &str, body: &[u8]) -> Option<bool> {
+        let dict: sfv::Dictionary = sfv::Parser::new(value).parse().ok()?;
+        let mut checked = false;
+        for (alg, entry) in &dict {
+            let sfv::ListEntry::Item(item) = entry else {
+                return None;
+            };
+            let expected: Vec<u8> = match alg.as_str() {
+                "sha-256" => Sha256::digest(body).to_vec(),
+                "sha-512" => sha2::Sha512::digest(body).to_vec(),
+                _ => continue,
+            };
+            if item.bare_item.as_byte_sequence()? != expected.as_slice() {
+                return Some(false);
+            }
+            checked = true;
+        }
+        checked.then_some(true)
+    }
+
     /// Parses an RFC 3230 `Digest` value (`SHA-256=<base64>`, members separated by commas).
     pub fn parse_legacy_header(value: &str) -> Option<Self> {
         value.split(',').find_map(|member| {
@@ -139,6 +162,24 @@ mod tests {
             ContentDigest::parse_legacy_header(&d.legacy_header_value()),
             Some(d)
         );
+    }
+
+    #[test]
+    fn check_header_accepts_sha_512_and_refuses_mismatch() {
+        use base64::Engine as _;
+        let body = b"{}";
+        let sha512 = B64.encode(sha2::Sha512::digest(body));
+        assert_eq!(
+            ContentDigest::check_header(&format!("sha-512=:{sha512}:"), body),
+            Some(true)
+        );
+        let both = format!(
+            "{}, sha-512=:{sha512}:",
+            ContentDigest::of(body).header_value()
+        );
+        assert_eq!(ContentDigest::check_header(&both, body), Some(true));
+        assert_eq!(ContentDigest::check_header(&both, b"[]"), Some(false));
+        assert_eq!(ContentDigest::check_header("md5=:AAAA:", body), None);
     }
 
     #[test]

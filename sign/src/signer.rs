@@ -98,13 +98,9 @@ impl Signer {
                 scheme,
                 source,
             };
-            let sources = |n: usize| {
-                if n == 1 {
-                    Ok(())
-                } else {
-                    Err(invalid("give exactly one key source"))
-                }
-            };
+            if config.key_sources() != 1 {
+                return Err(invalid("give exactly one key source"));
+            }
             match config {
                 SigningConfig::StandardWebhooks {
                     secret,
@@ -113,18 +109,6 @@ impl Signer {
                     key_env,
                     keyring,
                 } => {
-                    sources(
-                        [
-                            secret.is_some(),
-                            secret_env.is_some(),
-                            key_file.is_some(),
-                            key_env.is_some(),
-                            keyring.is_some(),
-                        ]
-                        .iter()
-                        .filter(|b| **b)
-                        .count(),
-                    )?;
                     if let Some(dir) = keyring {
                         for (key, retire_at) in keydir_keys(dir).map_err(key_err)? {
                             let PrivateKey::Ed25519(k) = key.0 else {
@@ -163,18 +147,6 @@ impl Signer {
                     tag,
                     expires_secs,
                 } => {
-                    sources(
-                        [
-                            key_file.is_some(),
-                            key_env.is_some(),
-                            secret.is_some(),
-                            secret_env.is_some(),
-                            keyring.is_some(),
-                        ]
-                        .iter()
-                        .filter(|b| **b)
-                        .count(),
-                    )?;
                     let default_label = format!("sig{}", signer.rfc9421.len() + 1);
                     let mut push = |label: String,
                                     material,
@@ -201,7 +173,10 @@ impl Signer {
                             keydir_keys(dir).map_err(key_err)?
                         {
                             push(
-                                label.clone().unwrap_or(selector),
+                                // One label per selector: `<selector>` or `<label>-<selector>`.
+                                label
+                                    .as_ref()
+                                    .map_or(selector.clone(), |l| format!("{l}-{selector}")),
                                 SigningMaterial::Private(key),
                                 &keyid,
                                 retire_at,
@@ -234,12 +209,6 @@ impl Signer {
                     account_id,
                     account_header,
                 } => {
-                    sources(
-                        [key_file.is_some(), key_env.is_some(), keyring.is_some()]
-                            .iter()
-                            .filter(|b| **b)
-                            .count(),
-                    )?;
                     let account = account_id.clone().map(|id| (account_header.clone(), id));
                     if let Some(dir) = keyring {
                         for ((key, keyid, _), retire_at) in keydir_keys(dir).map_err(key_err)? {
@@ -267,12 +236,6 @@ impl Signer {
                     }
                 }
                 SigningConfig::Bearer { token, token_env } => {
-                    sources(
-                        [token.is_some(), token_env.is_some()]
-                            .iter()
-                            .filter(|b| **b)
-                            .count(),
-                    )?;
                     let token = key_text(&None, token_env, token)
                         .map_err(key_err)?
                         .unwrap_or_default();
@@ -283,12 +246,6 @@ impl Signer {
                     password,
                     password_env,
                 } => {
-                    sources(
-                        [password.is_some(), password_env.is_some()]
-                            .iter()
-                            .filter(|b| **b)
-                            .count(),
-                    )?;
                     let password = key_text(&None, password_env, password)
                         .map_err(key_err)?
                         .unwrap_or_default();
@@ -298,6 +255,15 @@ impl Signer {
                     ));
                 }
             }
+        }
+        let mut labels: Vec<&str> = signer.rfc9421.iter().map(|s| s.inner.label()).collect();
+        labels.sort_unstable();
+        if labels.windows(2).any(|w| w[0] == w[1]) {
+            return Err(ConfigError::Invalid {
+                index: configs.len().saturating_sub(1),
+                scheme: "rfc9421",
+                message: "two RFC 9421 signatures share a label: set distinct `label`s".into(),
+            });
         }
         if !signer.rfc9421.is_empty() && !signer.cavage.is_empty() {
             return Err(ConfigError::Invalid {

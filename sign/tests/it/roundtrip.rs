@@ -188,6 +188,14 @@ fn rotation_overlaps_then_retires_the_old_selector() {
         let v = verifier(keys).verify(&during, NOW + 60).unwrap();
         assert_eq!(v.keyid.as_deref(), Some(id.as_str()));
     }
+    // The JWKS document lists both keys during the overlap, the new one only afterwards.
+    assert_eq!(
+        kd.jwks(NOW + 60).unwrap()["keys"].as_array().unwrap().len(),
+        2
+    );
+    let jwks = kd.jwks(NOW + 3601).unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], new_id.as_str());
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     // After the overlap only the new key signs.
     let after = signed(&signer, NOW + 3601);
     let input = after.header("signature-input").unwrap();
@@ -201,4 +209,21 @@ fn rotation_overlaps_then_retires_the_old_selector() {
         verifier(only_old).verify(&after, NOW + 3601),
         Err(VerifyError::UnknownKey(new_id))
     );
+}
+
+#[test]
+fn duplicate_rfc9421_labels_are_refused() {
+    let secret = "secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"";
+    let entry = format!(
+        "[[signing]]\nscheme = \"rfc9421\"\nalg = \"hmac-sha256\"\nkeyid = \"k\"\n{secret}\nlabel = \"a\"\n"
+    );
+    let err = Signer::from_config(&config(&format!("{entry}{entry}"))).unwrap_err();
+    assert!(err.to_string().contains("share a label"), "{err}");
+    // Without labels, two entries get sig1 and sig2 and both verify.
+    let entry = entry.replace("label = \"a\"\n", "");
+    let req = signed(
+        &Signer::from_config(&config(&format!("{entry}{entry}"))).unwrap(),
+        NOW,
+    );
+    assert!(req.header("signature").unwrap().contains("sig2=:"));
 }
