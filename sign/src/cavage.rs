@@ -200,7 +200,6 @@ pub fn verify(
     };
     if let Some(alg) = &p.algorithm
         && alg != ALGORITHM
-        && alg != "hs2019"
     {
         return Err(VerifyError::AlgorithmMismatch {
             claimed: alg.clone(),

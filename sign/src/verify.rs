@@ -109,26 +109,32 @@ impl Verifier {
         }
     }
 
-    /// The scheme that will be checked for `req`.
-    pub fn scheme_of(&self, req: &Captured) -> Option<Scheme> {
+    /// The schemes that will be checked for `req`, strongest first: the configured one, or
+    /// every scheme whose headers are present.
+    pub fn schemes_of(&self, req: &Captured) -> Vec<Scheme> {
         match self.scheme {
-            Some(s) => s.present_in(req).then_some(s),
-            None => Scheme::ALL.into_iter().find(|s| s.present_in(req)),
+            Some(s) => s.present_in(req).then_some(s).into_iter().collect(),
+            None => Scheme::ALL
+                .into_iter()
+                .filter(|s| s.present_in(req))
+                .collect(),
         }
     }
 
     /// keyids the request needs that [`Verifier::keys`] does not hold.
     pub fn keyids(&self, req: &Captured) -> Vec<String> {
-        let wanted = match self.scheme_of(req) {
-            Some(Scheme::Rfc9421) => rfc9421::keyids(req),
-            Some(Scheme::Cavage) => cavage::keyid(req).into_iter().collect(),
-            Some(Scheme::StandardWebhooks) => self.standard_webhooks_keyids.clone(),
-            _ => Vec::new(),
-        };
         let mut out: Vec<String> = Vec::new();
-        for id in wanted {
-            if !self.keys.contains(&id) && !out.contains(&id) {
-                out.push(id);
+        for scheme in self.schemes_of(req) {
+            let wanted = match scheme {
+                Scheme::Rfc9421 => rfc9421::keyids(req),
+                Scheme::Cavage => cavage::keyid(req).into_iter().collect(),
+                Scheme::StandardWebhooks => self.standard_webhooks_keyids.clone(),
+                Scheme::Bearer | Scheme::Basic => Vec::new(),
+            };
+            for id in wanted {
+                if !self.keys.contains(&id) && !out.contains(&id) {
+                    out.push(id);
+                }
             }
         }
         out
@@ -148,13 +154,38 @@ impl Verifier {
     ) -> Result<Verified, VerifyError> {
         let mut keys = self.keys.clone();
         keys.extend(fetched);
-        let scheme = self.scheme_of(req).ok_or(VerifyError::NoSignature)?;
+        // A request may carry several schemes (say Standard Webhooks and RFC 9421): it is
+        // accepted when one of them verifies with a key the receiver holds.
+        let mut first_error = None;
+        for scheme in self.schemes_of(req) {
+            match self.verify_scheme(scheme, req, &keys, now) {
+                Ok(v) => return Ok(v),
+                // "no key for it" is the least informative failure: report another if any.
+                Err(e @ VerifyError::UnknownKey(_)) if first_error.is_none() => {
+                    first_error = Some((true, e));
+                }
+                Err(e) => match &first_error {
+                    None | Some((true, _)) => first_error = Some((false, e)),
+                    Some((false, _)) => {}
+                },
+            }
+        }
+        Err(first_error.map_or(VerifyError::NoSignature, |(_, e)| e))
+    }
+
+    fn verify_scheme(
+        &self,
+        scheme: Scheme,
+        req: &Captured,
+        keys: &KeyRing,
+        now: i64,
+    ) -> Result<Verified, VerifyError> {
         let tol = self.tolerance_secs;
         let webhook_id = req.header(sw::HEADER_ID);
         let (keyid, replay_key) = match scheme {
             Scheme::StandardWebhooks => {
                 let v = sw::verify(
-                    &keys,
+                    keys,
                     webhook_id.as_deref(),
                     req.header(sw::HEADER_TIMESTAMP).as_deref(),
                     req.header(sw::HEADER_SIGNATURE).as_deref(),
@@ -169,7 +200,7 @@ impl Verifier {
                     tolerance_secs: tol,
                     ..self.rfc9421.clone()
                 };
-                let v = rfc9421::verify(req, &keys, &policy, now)?;
+                let v = rfc9421::verify(req, keys, &policy, now)?;
                 let key = match &v.nonce {
                     Some(n) => format!("nonce:{n}"),
                     None => format!(
@@ -181,7 +212,7 @@ impl Verifier {
                 (Some(v.keyid), Some(key))
             }
             Scheme::Cavage => {
-                let v = cavage::verify(req, &keys, now, tol)?;
+                let v = cavage::verify(req, keys, now, tol)?;
                 let key = match &v.nonce {
                     Some(n) => format!("nonce:{n}"),
                     None => format!(

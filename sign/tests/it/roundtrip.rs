@@ -227,3 +227,34 @@ fn duplicate_rfc9421_labels_are_refused() {
     );
     assert!(req.header("signature").unwrap().contains("sig2=:"));
 }
+
+#[test]
+fn a_request_with_several_schemes_verifies_with_whichever_key_the_receiver_holds() {
+    let ed = ed25519();
+    let cfg = format!(
+        "[[signing]]\nscheme = \"standard-webhooks\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+         [[signing]]\nscheme = \"rfc9421\"\nalg = \"ed25519\"\nkeyid = \"{KEYID}\"\nkey_file = \"{}\"\n",
+        key_file(&ed).display()
+    );
+    let req = signed(&Signer::from_config(&config(&cfg)).unwrap(), NOW);
+    let mut only_secret = KeyRing::new();
+    only_secret.add_secret(
+        None,
+        Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap(),
+    );
+    assert_eq!(
+        verifier(only_secret).verify(&req, NOW).unwrap().scheme,
+        Scheme::StandardWebhooks
+    );
+    let mut only_key = KeyRing::new();
+    only_key.add_public(Some(KEYID.into()), ed.public_key());
+    assert_eq!(
+        verifier(only_key).verify(&req, NOW).unwrap().scheme,
+        Scheme::Rfc9421
+    );
+    // With neither, the informative error wins over "no key for keyid".
+    assert_eq!(
+        verifier(KeyRing::new()).verify(&req, NOW),
+        Err(VerifyError::BadSignature)
+    );
+}
