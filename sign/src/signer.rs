@@ -352,3 +352,35 @@ fn keydir_keys(dir: &Path) -> Result<Vec<DirKey>, KeyError> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The deliver worker shares one Signer per endpoint across tasks.
+    #[test]
+    fn signer_and_verifier_are_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Signer>();
+        check::<crate::Verifier>();
+    }
+
+    #[test]
+    fn webhook_id_is_always_sent_and_nothing_else_without_config() {
+        let digest = crate::ContentDigest::of(b"{}");
+        let req = RequestParts {
+            method: "POST",
+            url: "https://example.com/",
+            content_type: "application/json",
+            webhook_id: "msg_9",
+            body: b"{}",
+            content_digest: &digest,
+        };
+        let signer = Signer::default();
+        assert!(signer.is_empty());
+        assert_eq!(
+            signer.sign(&req, 1).unwrap(),
+            vec![("webhook-id".to_owned(), "msg_9".to_owned())]
+        );
+    }
+}
