@@ -73,7 +73,7 @@ impl fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
-    /// A fresh key from the operating system's random source (RSA: 2048 bits).
+    /// A fresh key from the operating system's random source (RSA: 3072 bits, exponent 65537).
     pub fn generate(key_type: KeyType) -> Result<Self, KeyError> {
         use rsa::Generate as _;
         Ok(match key_type {

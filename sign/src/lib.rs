@@ -17,6 +17,20 @@
 //! - [`config`] and [`Signer`]: the sending side's per-endpoint configuration.
 //!
 //! Default features pull in no async runtime; `dns` adds hickory-resolver (tokio).
+//!
+//! Decisions (and why):
+//! - Postwire's RFC 9421 signatures carry no `alg` parameter; a verifier binds the algorithm
+//!   to the key (`k=` in DNS). When a request does carry `alg`, it must match the key's, which
+//!   defeats algorithm confusion (an HMAC keyed with a public key).
+//! - RFC 9421 and draft-cavage both use the `Signature` header, so one endpoint can have one
+//!   of them, not both ([`Signer::from_config`] refuses the combination).
+//! - DNS records follow DKIM: `p=` is the raw 32-byte key for Ed25519 (RFC 8463) and the DER
+//!   SubjectPublicKeyInfo for RSA; TXT strings are split at 255 bytes.
+//! - Replay keys: the nonce when signed (RFC 9421 `nonce`, cavage `X-Nonce`), otherwise
+//!   `webhook-id` with the timestamp, so a retry (fresh timestamp) is not taken for a replay.
+//! - `whsk_`/`whpk_` Standard Webhooks keys are base64 of the 32-byte Ed25519 seed / public
+//!   key (a 64-byte seed-and-public `whsk_` is accepted too). Ed25519 PEM files are PKCS#8 v1
+//!   (seed only), which OpenSSL and Python's `cryptography` read.
 #![forbid(unsafe_code)]
 
 pub mod auth;
