@@ -4,5 +4,7 @@
 mod attacks;
 #[cfg(feature = "dns")]
 mod dns;
+#[cfg(feature = "dns")]
+mod dns_server;
 mod roundtrip;
 mod support;
