@@ -71,12 +71,14 @@ if [[ $want_js != "$have_js" || ! -d $NODE_DIR/node_modules ]]; then
     printf '%s\n' "$want_js" >"$NODE_STAMP"
 fi
 
-# --- swaks, for trying `make run` by hand (optional) --------------------------------------
-# Not needed by the tests (they use Python's smtplib), so failing here only warns, once,
-# and CI (CI=true) skips it.
-SWAKS_FAILED=$TOOLS/.swaks-unavailable
-if [[ ${CI:-} != true ]] && ! command -v swaks >/dev/null 2>&1 && [[ ! -e $SWAKS_FAILED ]]; then
-    sudo=()
+# --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA) ----------
+# Installed with apt-get when this runs as root (or with password-less sudo). When that is
+# impossible the tests that need them are skipped with the reason, and this warns once.
+apt_install() { # apt_install COMMAND PACKAGE
+    local cmd=$1 pkg=$2 marker=$TOOLS/.$2-unavailable
+    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] && return 0
+    [[ -e $marker ]] && return 0
+    local sudo=()
     if [[ $(id -u) != 0 ]]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
             sudo=(sudo -n)
@@ -84,22 +86,24 @@ if [[ ${CI:-} != true ]] && ! command -v swaks >/dev/null 2>&1 && [[ ! -e $SWAKS
             sudo=(none)
         fi
     fi
-    installed=no
     if command -v apt-get >/dev/null 2>&1 && [[ ${sudo[0]:-} != none ]]; then
-        say "installing swaks with apt-get"
+        say "installing $pkg with apt-get"
         export DEBIAN_FRONTEND=noninteractive
-        if "${sudo[@]}" apt-get install -y -qq swaks >/dev/null 2>&1 \
+        if "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1 \
             || { "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 \
-                 && "${sudo[@]}" apt-get install -y -qq swaks >/dev/null 2>&1; }; then
-            installed=yes
+                 && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1; }; then
+            return 0
         fi
     fi
-    if [[ $installed != yes ]]; then
-        : >"$SWAKS_FAILED"
-        say "warning: could not install swaks (needs apt-get as root); the tests do not need it."
-        say "         Install it by hand to use the swaks example in README.md; to make this"
-        say "         script try again, delete $SWAKS_FAILED"
-    fi
+    : >"$marker"
+    say "warning: could not install $pkg (needs apt-get as root); tests that need it are skipped."
+    say "         Delete $marker to make this script try again."
+}
+apt_install swaks swaks
+apt_install postfix postfix
+# The Debian package starts a system postfix on port 25; the tests run their own instance.
+if [[ -x /usr/sbin/postfix ]] && [[ ! -e $TOOLS/.postfix-system-stopped ]]; then
+    { /usr/sbin/postfix stop >/dev/null 2>&1 || true; } && : >"$TOOLS/.postfix-system-stopped"
 fi
 
 # --- .tools symlink in the repository ------------------------------------------------------

@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod keys;
+mod ops;
 mod roles;
 mod shutdown;
 mod sink;
@@ -103,6 +105,111 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// The dead-letter stream: deliveries that gave up.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// The delivery audit trail.
+    Deliveries {
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+    /// Endpoint state (disabled after a 410 Gone).
+    Endpoints {
+        #[command(subcommand)]
+        command: EndpointsCommand,
+    },
+    /// The admin HTTP API role (DLQ, replay, audit, endpoint state; bearer token).
+    ///
+    /// The token comes from the variable named by admin.token_env (POSTWIRE_ADMIN_TOKEN).
+    ///
+    /// Example: POSTWIRE_ADMIN_TOKEN=$(openssl rand -hex 24) postwire admin --config postwire.toml
+    Admin {
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct DlqFilter {
+    /// Only this tenant's dead letters.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only those that failed since this time (RFC 3339) or age (`2h`, `3d`).
+    #[arg(long)]
+    since: Option<String>,
+    /// One delivery id, mail id or stream sequence number.
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Lists dead letters.
+    ///
+    /// Example: postwire dlq list --tenant acme --since 2h
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows dead letters in full, payload included.
+    ///
+    /// Example: postwire dlq show msg_1ba951f173e87ac344486264e791dea0
+    Show {
+        /// A delivery id, mail id or stream sequence number.
+        id: String,
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+    /// Sends dead letters again, with the same webhook-id.
+    ///
+    /// Example: postwire dlq replay --tenant acme --since 1d
+    Replay {
+        #[command(flatten)]
+        filter: DlqFilter,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// Every delivery attempt of one mail: time, status, duration, error.
+    ///
+    /// Example: postwire deliveries show 01a20951-c5e9-73cc-8a02-b68605f36b85
+    Show {
+        mail_id: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum EndpointsCommand {
+    /// Re-enables an endpoint disabled after a 410.
+    ///
+    /// Example: postwire endpoints enable acme main
+    Enable {
+        tenant: String,
+        endpoint: String,
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+    /// Says whether an endpoint is enabled.
+    ///
+    /// Example: postwire endpoints status acme main
+    Status {
+        tenant: String,
+        endpoint: String,
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -141,6 +248,40 @@ fn main() -> ExitCode {
             Command::Config {
                 command: ConfigCommand::Check { config },
             } => tools::config_check(&config),
+            Command::Dlq { command } => match command {
+                DlqCommand::List { filter: f, json } => {
+                    match ops::filter(f.tenant, f.since, f.id) {
+                        Ok(filter) => ops::dlq_list(&f.config, filter, json).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                DlqCommand::Show { id, config } => ops::dlq_show(&config, id).await,
+                DlqCommand::Replay { filter: f } => match ops::filter(f.tenant, f.since, f.id) {
+                    Ok(filter) => ops::dlq_replay(&f.config, filter).await,
+                    Err(e) => Err(e),
+                },
+            },
+            Command::Deliveries {
+                command:
+                    DeliveriesCommand::Show {
+                        mail_id,
+                        json,
+                        config,
+                    },
+            } => ops::deliveries_show(&config, mail_id, json).await,
+            Command::Endpoints { command } => match command {
+                EndpointsCommand::Enable {
+                    tenant,
+                    endpoint,
+                    config,
+                } => ops::endpoint_enable(&config, tenant, endpoint).await,
+                EndpointsCommand::Status {
+                    tenant,
+                    endpoint,
+                    config,
+                } => ops::endpoint_status(&config, tenant, endpoint).await,
+            },
+            Command::Admin { config } => roles::admin(&config).await,
             Command::Keys { command } => keys::command(command),
             Command::Verify(args) => verify::command(args).await,
             Command::SignRequest(args) => verify::sign_request(args),

@@ -34,27 +34,35 @@ async fn jetstream(cfg: &Config, name: &str) -> Result<async_nats::jetstream::Co
     Ok(js)
 }
 
-async fn bind_smtp(cfg: &Config) -> Result<TcpListener, Failure> {
-    TcpListener::bind(&cfg.smtp.listen).await.map_err(|e| {
-        Failure::Failed(format!(
-            "cannot listen for SMTP on {}: {e}",
-            cfg.smtp.listen
-        ))
-    })
+async fn bind_smtp(cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
+    let mut out = Vec::new();
+    for addr in std::iter::once(&cfg.smtp.listen).chain(&cfg.smtp.also_listen) {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot listen for SMTP on {addr}: {e}")))?;
+        out.push(l);
+    }
+    Ok(out)
 }
 
 fn ingest_task(
     cfg: &Config,
     js: async_nats::jetstream::Context,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     stop: Shutdown,
-) -> tokio::task::JoinHandle<()> {
+) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let tls = postwire_ingest::tls::from_config(&cfg.smtp)
+        .map_err(|e| Failure::Usage(format!("smtp TLS: {e}")))?;
     let deps = IngestDeps::new(
-        &cfg.smtp,
-        cfg.router(),
+        cfg,
         JetStreamPublisher::new(js, cfg.smtp.hostname.clone()),
+        tls,
     );
-    tokio::spawn(postwire_ingest::run(listener, deps, stop.wait()))
+    Ok(tokio::spawn(postwire_ingest::run(
+        listeners,
+        deps,
+        stop.wait(),
+    )))
 }
 
 fn stage_result(
@@ -92,7 +100,28 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         }
         None => None,
     };
-    let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone());
+    let admin = match cfg.admin.token() {
+        Some(token) => {
+            let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
+                Failure::Failed(format!(
+                    "cannot listen for the admin API on {}: {e}",
+                    cfg.admin.listen
+                ))
+            })?;
+            eprintln!(
+                "  admin     http://{}/v1/  (bearer token from ${})",
+                cfg.admin.listen, cfg.admin.token_env
+            );
+            Some(tokio::spawn(crate::admin::serve(
+                listener,
+                js.clone(),
+                token,
+                stop.clone().wait(),
+            )))
+        }
+        None => None,
+    };
+    let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone())?;
     let process = tokio::spawn(postwire_stages::process::run(
         js.clone(),
         cfg.clone(),
@@ -114,15 +143,15 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     }
     eprintln!("  NATS      {}", cfg.nats.url);
     eprintln!(
-        "Send a mail:  swaks --server {} --to support@acme.test --from you@example.com",
+        "Send a mail:  swaks --server {} --to <an address a route takes> --from you@example.com",
         cfg.smtp.listen
     );
     eprintln!("Ctrl-C stops.");
     let _ = ingest.await;
     let p = process.await;
     let d = deliver.await;
-    if let Some(s) = sink {
-        let _ = s.await;
+    for task in [sink, admin].into_iter().flatten() {
+        let _ = task.await;
     }
     stage_result("process", p)?;
     stage_result("deliver", d)?;
@@ -136,7 +165,7 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let js = jetstream(&cfg, "postwire-ingest").await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
-    ingest_task(&cfg, js, smtp, stop)
+    ingest_task(&cfg, js, smtp, stop)?
         .await
         .map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
 }
@@ -161,4 +190,25 @@ pub async fn deliver(path: &Path) -> Result<(), Failure> {
         "deliver",
         tokio::spawn(postwire_stages::deliver::run(js, cfg, stop.wait())).await,
     )
+}
+
+pub async fn admin(path: &Path) -> Result<(), Failure> {
+    let cfg = load(path)?;
+    let token = cfg.admin.token().ok_or_else(|| {
+        Failure::Usage(format!(
+            "set {} to a bearer token of at least 16 characters",
+            cfg.admin.token_env
+        ))
+    })?;
+    let stop = Shutdown::on_signals();
+    let js = jetstream(&cfg, "postwire-admin").await?;
+    let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
+        Failure::Failed(format!(
+            "cannot listen for the admin API on {}: {e}",
+            cfg.admin.listen
+        ))
+    })?;
+    tracing::info!(listen = %cfg.admin.listen, "The admin API is listening.");
+    crate::admin::serve(listener, js, token, stop.wait()).await;
+    Ok(())
 }

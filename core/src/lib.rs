@@ -6,9 +6,11 @@
 
 pub mod bus;
 pub mod config;
+pub mod delivery_config;
 pub mod envelope;
 pub mod event;
 pub mod ids;
+pub mod net;
 pub mod routing;
 pub mod telemetry;
 

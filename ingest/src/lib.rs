@@ -6,9 +6,12 @@
 //! - [`publish`] turns an accepted transaction into `mail.raw.<tenant>` messages and waits for
 //!   the PubAck before the session may answer 250.
 
+pub mod limits;
+pub mod proxy;
 pub mod publish;
 pub mod server;
 pub mod smtp;
+pub mod tls;
 
 pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
 pub use server::{IngestDeps, run};

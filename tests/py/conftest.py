@@ -12,6 +12,7 @@ import json
 import signal
 import smtplib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -90,6 +91,8 @@ class Receiver:
     port: int
     status: int = 204
     requests: list = field(default_factory=list)
+    # Seconds to wait before answering, per request in order (then no wait).
+    delays: list = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
 
     def url(self, path: str = "/hook") -> str:
@@ -128,6 +131,10 @@ def _handler_for(receiver: Receiver):
                     body=body,
                 )
             )
+            with receiver.cond:
+                delay = receiver.delays.pop(0) if receiver.delays else 0
+            if delay:
+                time.sleep(delay)
             self.send_response(receiver.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -169,9 +176,11 @@ def receiver():
 # --- postwire dev -----------------------------------------------------------------------------
 
 
-def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET) -> str:
+def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET,
+               extra_delivery: str = "", admin_port: int = 0) -> str:
+    admin = f'[admin]\nlisten = "127.0.0.1:{admin_port}"\n' if admin_port else ""
     return f"""\
-[nats]
+{admin}[nats]
 url = "{nats_url}"
 
 [smtp]
@@ -179,7 +188,9 @@ listen = "127.0.0.1:{smtp_port}"
 hostname = "mx.test"
 
 [delivery]
-retry_initial_ms = 200
+retry_schedule = ["200ms", "1s"]
+ssrf_allow = ["127.0.0.1"]
+{extra_delivery}
 
 [tenants.acme]
 domains = ["acme.test"]
@@ -191,6 +202,7 @@ endpoints = ["hook"]
 
 [tenants.acme.endpoints.hook]
 url = "{hook_url}"
+allow_http = true
 secret = "{secret}"
 """
 
