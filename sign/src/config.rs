@@ -27,7 +27,11 @@
 //! Exactly one key source per entry. `*_env` variables hold the key text itself (PEM, `whsk_…`,
 //! `whsec_…`). Unknown keys are errors.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use crate::error::KeyError;
+use crate::keydir::KeyDir;
+use crate::keys::PrivateKey;
 
 /// One signing scheme of an endpoint. Deserialises from a table with a `scheme` tag.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -126,7 +130,7 @@ pub enum ConfigError {
     Key {
         index: usize,
         scheme: &'static str,
-        source: crate::error::KeyError,
+        source: KeyError,
     },
 }
 
@@ -198,6 +202,44 @@ impl SigningConfig {
             keyring: None,
         }
     }
+}
+
+/// Reads key text from exactly one of the given sources.
+pub(crate) fn key_text(
+    file: &Option<std::path::PathBuf>,
+    env: &Option<String>,
+    inline: &Option<String>,
+) -> Result<Option<String>, KeyError> {
+    if let Some(path) = file {
+        return std::fs::read_to_string(path)
+            .map(Some)
+            .map_err(|source| KeyError::Io {
+                path: path.clone(),
+                source,
+            });
+    }
+    if let Some(var) = env {
+        return std::env::var(var)
+            .map(Some)
+            .map_err(|_| KeyError::Env(var.clone()));
+    }
+    Ok(inline.clone())
+}
+
+/// ((key, keyid, selector), retire_at) for every key in a key directory.
+pub(crate) type DirKey = ((PrivateKey, String, String), Option<i64>);
+
+pub(crate) fn keydir_keys(dir: &Path) -> Result<Vec<DirKey>, KeyError> {
+    let kd = KeyDir::load(dir)?;
+    kd.keys
+        .iter()
+        .map(|e| {
+            Ok((
+                (kd.load_key(e)?, kd.keyid(e), e.selector.clone()),
+                e.retire_at,
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]

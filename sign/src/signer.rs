@@ -15,12 +15,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::path::Path;
-
 use crate::cavage::CavageSigner;
-use crate::config::{ConfigError, SigningConfig};
-use crate::error::{KeyError, SignError};
-use crate::keydir::KeyDir;
+use crate::config::{ConfigError, SigningConfig, key_text, keydir_keys};
+use crate::error::SignError;
 use crate::keys::{PrivateKey, Secret};
 use crate::request::RequestParts;
 use crate::rfc9421::{Algorithm, Rfc9421Signer, SigningMaterial};
@@ -51,8 +48,9 @@ enum SwKey {
     V1a(ed25519_dalek::SigningKey),
 }
 
-/// Signs requests for one endpoint with every configured scheme.
-#[derive(Debug, Clone, Default)]
+/// Signs requests for one endpoint with every configured scheme. Its `Debug` output names
+/// the schemes only (keys, secrets and tokens stay out of logs).
+#[derive(Clone, Default)]
 pub struct Signer {
     standard_webhooks: Vec<Timed<SwKey>>,
     rfc9421: Vec<Timed<Rfc9421Signer>>,
@@ -60,26 +58,15 @@ pub struct Signer {
     auth: Vec<(String, String)>,
 }
 
-/// Reads key text from exactly one of the given sources.
-fn key_text(
-    file: &Option<std::path::PathBuf>,
-    env: &Option<String>,
-    inline: &Option<String>,
-) -> Result<Option<String>, KeyError> {
-    if let Some(path) = file {
-        return std::fs::read_to_string(path)
-            .map(Some)
-            .map_err(|source| KeyError::Io {
-                path: path.clone(),
-                source,
-            });
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("standard_webhooks", &self.standard_webhooks.len())
+            .field("rfc9421", &self.rfc9421.len())
+            .field("cavage", &self.cavage.len())
+            .field("auth", &self.auth.len())
+            .finish()
     }
-    if let Some(var) = env {
-        return std::env::var(var)
-            .map(Some)
-            .map_err(|_| KeyError::Env(var.clone()));
-    }
-    Ok(inline.clone())
 }
 
 impl Signer {
@@ -337,22 +324,6 @@ impl Signer {
     }
 }
 
-/// ((key, keyid, selector), retire_at) for every key in a key directory.
-type DirKey = ((PrivateKey, String, String), Option<i64>);
-
-fn keydir_keys(dir: &Path) -> Result<Vec<DirKey>, KeyError> {
-    let kd = KeyDir::load(dir)?;
-    kd.keys
-        .iter()
-        .map(|e| {
-            Ok((
-                (kd.load_key(e)?, kd.keyid(e), e.selector.clone()),
-                e.retire_at,
-            ))
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,6 +334,23 @@ mod tests {
         fn check<T: Send + Sync + 'static>() {}
         check::<Signer>();
         check::<crate::Verifier>();
+    }
+
+    #[test]
+    fn debug_output_has_no_credentials() {
+        let signer = Signer::from_config(&[
+            SigningConfig::Bearer {
+                token: Some("t0ps3cret".into()),
+                token_env: None,
+            },
+            SigningConfig::standard_webhooks_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ])
+        .unwrap();
+        let text = format!("{signer:?}");
+        assert!(
+            !text.contains("t0ps3cret") && !text.contains("MfKQ9r8G"),
+            "{text}"
+        );
     }
 
     #[test]
