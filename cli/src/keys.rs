@@ -11,11 +11,14 @@ use crate::tools::Failure;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
-    /// Generates a key pair: the private key (PKCS#8 PEM) goes to --out (mode 0600) or, without
-    /// --out, to standard output; with --out the public key PEM is printed.
+    /// Generates a key pair (PKCS#8 PEM).
+    ///
+    /// The private key goes to --out (created with mode 0600) or, without --out, to standard
+    /// output; with --out the public key PEM is printed.
     ///
     /// Example: postwire keys generate --alg ed25519 --out /etc/postwire/keys/s1.pem
     Generate {
+        /// ed25519 or rsa (3072 bits).
         #[arg(long, value_parser = parse_type, default_value = "ed25519")]
         alg: KeyType,
         #[arg(long)]
@@ -41,18 +44,22 @@ pub enum KeysCommand {
         #[arg(long, hide = true)]
         now: Option<i64>,
     },
-    /// Adds a new selector to a key directory (creating it with --domain) and keeps the keys
-    /// active so far signing, and their records published, for --overlap-secs more.
+    /// Adds a selector to a key directory; the old keys keep signing for an overlap.
+    ///
+    /// Creates the directory with --domain when it is new. Keys active so far keep signing,
+    /// and their DNS records must stay published, for --overlap-secs more.
     ///
     /// Prints the DNS record to publish before the new key is used.
     ///
     /// Example: postwire keys rotate --keyring /etc/postwire/keys/acme --domain acme.example --overlap-secs 604800
     Rotate {
+        /// The key directory (keyring.json and one <selector>.pem per key).
         #[arg(long)]
         keyring: PathBuf,
         /// The domain, when the directory is new.
         #[arg(long)]
         domain: Option<String>,
+        /// ed25519 or rsa.
         #[arg(long, value_parser = parse_type, default_value = "ed25519")]
         alg: KeyType,
         /// Default: `pw<unix time>`.
