@@ -10,7 +10,8 @@ cd "$ROOT"
 
 TOOLS=${POSTWIRE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/postwire}
 PYTHON=$TOOLS/venv/bin/python
-LOGS=$TOOLS/logs
+# POSTWIRE_TEST_LOGS keeps two checkouts sharing one tools folder from writing the same logs.
+LOGS=${POSTWIRE_TEST_LOGS:-$TOOLS/logs}
 mkdir -p "$LOGS"
 cargo_log=$LOGS/cargo-test.log
 pytest_log=$LOGS/pytest.log

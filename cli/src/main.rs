@@ -8,12 +8,14 @@ use clap::{Parser, Subcommand};
 
 mod admin;
 mod blobs;
+mod keys;
 mod metrics_http;
 mod ops;
 mod roles;
 mod shutdown;
 mod sink;
 mod tools;
+mod verify;
 
 /// Receive email over SMTP and deliver it as verified, signed JSON webhooks.
 #[derive(Parser)]
@@ -80,6 +82,26 @@ enum Command {
         /// An RFC 5322 message file (`-` for standard input).
         file: PathBuf,
     },
+    /// Key pairs for signing: generate, publish in DNS (dns-record), rotate, JWKS.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Verifies captured webhook requests (any scheme postwire signs with).
+    ///
+    /// Exit code 0 when every request verifies, 1 when one does not, 2 on a usage error.
+    /// Public keys come from --public-key or, under --allow-domain, from DNS by keyid.
+    ///
+    /// Example: postwire verify request.json --allow-domain acme.example
+    ///
+    /// Example: postwire verify request.http --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+    Verify(verify::VerifyArgs),
+    /// Signs a request with `[[signing]]` entries from a TOML file and prints it as a JSON
+    /// capture for `postwire verify` (debugging and tests).
+    ///
+    /// Example: postwire sign-request --config signing.toml --url https://hooks.example/in --body-file body.json
+    #[command(hide = true)]
+    SignRequest(verify::SignRequestArgs),
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -273,6 +295,9 @@ fn main() -> ExitCode {
                 } => ops::endpoint_status(&config, tenant, endpoint).await,
             },
             Command::Admin { config } => roles::admin(&config).await,
+            Command::Keys { command } => keys::command(command),
+            Command::Verify(args) => verify::command(args).await,
+            Command::SignRequest(args) => verify::sign_request(args),
         }
     });
     match result {
