@@ -37,7 +37,7 @@ from support import (
 
 MESSAGES = 200  # sent at least; more until the last RECOVERED after the kill were all 250
 MAX_MESSAGES = 1000
-RECOVERED = 10
+RECOVERED = 25
 KILL_AFTER = 60  # messages answered (any answer) before a node is killed
 PAUSE_SECS = 0.05  # between two messages
 
@@ -254,7 +254,8 @@ def wait_for_log(process: Process, needle: str, timeout: float = 30.0) -> None:
 
 
 @pytest.mark.timeout(420)
-def test_node_killed_mid_run_loses_and_duplicates_nothing(request, tmp_path, cluster, receiver):
+def test_node_killed_mid_run_loses_and_duplicates_nothing(request, tmp_path, cluster, receiver,
+                                                          capsys):
     smtp_port = free_port()
     # TODO(issue 9): list all three servers once `nats.url` accepts a comma-separated list
     # (see test_nats_url_list_is_accepted below). Until then each role starts from one seed
@@ -348,7 +349,7 @@ def test_node_killed_mid_run_loses_and_duplicates_nothing(request, tmp_path, clu
         webhook_ids = {wid for wids in seen.values() for wid in wids}
         temporary_delivered = sorted({o.index for o in temporary} & seen.keys())
 
-        print(
+        summary = (
             f"\ncluster failover: killed {victim.name} (ingest was connected to it: "
             f"{victim is connected}) "
             f"after {KILL_AFTER} messages; stream leaders before: {leaders_before}, "
@@ -367,7 +368,9 @@ def test_node_killed_mid_run_loses_and_duplicates_nothing(request, tmp_path, clu
         for o in temporary + permanent + no_reply:
             kinds.setdefault((o.code, o.detail), []).append(o.index)
         for (code, detail), indexes in kinds.items():
-            print(f"  {len(indexes)} x {code} {detail} (#{indexes[0]}..#{indexes[-1]})")
+            summary += f"\n  {len(indexes)} x {code} {detail} (#{indexes[0]}..#{indexes[-1]})"
+        with capsys.disabled():  # the numbers belong in every run's output, passed or not
+            print(summary)
 
         missing = sorted(accepted - seen.keys())
         assert not missing, f"accepted (250) but never delivered: {missing}"
