@@ -9,7 +9,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS=${POSTWIRE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/postwire}
 bins=("$TOOLS"/venv/lib/python3*/site-packages/compose/docker-compose)
 if [[ ! -x ${bins[0]} ]]; then
-    printf 'compose: Docker Compose v2 is not installed in %s/venv; run `make tools`\n' "$TOOLS" >&2
+    printf 'compose: Docker Compose v2 is not installed in %s/venv; run: make tools\n' "$TOOLS" >&2
     exit 2
 fi
 cd "$ROOT"
