@@ -380,6 +380,7 @@ def test_node_killed_mid_run_loses_and_duplicates_nothing(request, tmp_path, clu
         assert not no_reply, f"messages without an SMTP answer: {no_reply}"
         unexplained = sorted(seen.keys() - accepted - {o.index for o in temporary})
         assert not unexplained, f"delivered although neither accepted nor 4xx: {unexplained}"
+        assert len(webhook_ids) == len(accepted) + len(temporary_delivered)
         assert sender.recovered(), (
             f"ingest had not recovered after {sent} messages: {outcomes[-RECOVERED:]}"
         )
