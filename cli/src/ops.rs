@@ -15,7 +15,7 @@ pub async fn connect(config: &Path) -> Result<async_nats::jetstream::Context, Fa
     let client = async_nats::ConnectOptions::new()
         .name("postwire-cli")
         .connection_timeout(std::time::Duration::from_secs(5))
-        .connect(cfg.nats.url.as_str())
+        .connect(cfg.nats.servers())
         .await
         .map_err(|e| Failure::Failed(format!("cannot connect to NATS at {}: {e}", cfg.nats.url)))?;
     Ok(bus::jetstream(client, &cfg.nats))

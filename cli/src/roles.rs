@@ -12,7 +12,8 @@ use crate::shutdown::Shutdown;
 use crate::tools::Failure;
 
 /// How long a role waits for JetStream at start before giving up with a clear error.
-const NATS_START_DEADLINE: Duration = Duration::from_secs(15);
+/// Generous: on a fresh cluster, stream creation waits for leader elections.
+const NATS_START_DEADLINE: Duration = Duration::from_secs(60);
 
 pub fn load(path: &Path) -> Result<Arc<Config>, Failure> {
     Config::load(path)
@@ -110,10 +111,12 @@ fn ingest_task(
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
     let tls = postwire_ingest::tls::from_config(&cfg.smtp)
         .map_err(|e| Failure::Usage(format!("smtp TLS: {e}")))?;
+    let max_payload = Some(js.client().server_info().max_payload as u64);
     let deps = IngestDeps::new(
         cfg,
         JetStreamPublisher::new(js, cfg.smtp.hostname.clone()),
         tls,
+        max_payload,
     );
     Ok(tokio::spawn(postwire_ingest::run(
         listeners,

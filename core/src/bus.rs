@@ -76,7 +76,7 @@ pub async fn connect(
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
         .max_reconnects(None)
-        .connect(cfg.url.as_str())
+        .connect(cfg.servers())
         .await
 }
 

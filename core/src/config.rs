@@ -101,6 +101,18 @@ pub struct NatsConfig {
     pub dlq_max_age_secs: u64,
 }
 
+impl NatsConfig {
+    /// The server URLs of `url` (comma separated).
+    pub fn servers(&self) -> Vec<String> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
+}
+
 impl Default for NatsConfig {
     fn default() -> Self {
         Self {

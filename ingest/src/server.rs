@@ -40,10 +40,29 @@ pub struct IngestDeps<P> {
 
 impl<P> IngestDeps<P> {
     /// The dependencies from the config; STARTTLS is offered when `tls` is given.
-    pub fn new(cfg: &Config, publisher: P, tls: Option<TlsAcceptor>) -> Self {
+    /// `max_payload` is the NATS server's message limit: the advertised SIZE stays below it
+    /// (minus room for headers), so a message is never accepted into DATA that the bus would
+    /// refuse — which would otherwise be a 451 forever.
+    pub fn new(
+        cfg: &Config,
+        publisher: P,
+        tls: Option<TlsAcceptor>,
+        max_payload: Option<u64>,
+    ) -> Self {
         let s = &cfg.smtp;
         let mut limits = SessionLimits::new(cfg);
         limits.tls_available = tls.is_some();
+        if let Some(max) = max_payload {
+            let room = max.saturating_sub(HEADER_ROOM);
+            if room < limits.max_message_bytes {
+                tracing::warn!(
+                    configured = limits.max_message_bytes,
+                    nats_max_payload = max,
+                    "smtp.max_message_bytes is above what NATS accepts in one message; advertising SIZE {room}."
+                );
+                limits.max_message_bytes = room;
+            }
+        }
         IngestDeps {
             limits: Arc::new(limits),
             router: Arc::new(cfg.router()),
@@ -59,6 +78,9 @@ impl<P> IngestDeps<P> {
         }
     }
 }
+
+/// Room left in a NATS message for headers and the `Received:` line.
+const HEADER_ROOM: u64 = 64 * 1024;
 
 /// Shutdown phases seen by sessions: `Drain` stops idle sessions; `Abort` (after the grace
 /// period) stops the rest with 421.

@@ -257,15 +257,14 @@ def wait_for_log(process: Process, needle: str, timeout: float = 30.0) -> None:
 def test_node_killed_mid_run_loses_and_duplicates_nothing(request, tmp_path, cluster, receiver,
                                                           capsys):
     smtp_port = free_port()
-    # TODO(issue 9): list all three servers once `nats.url` accepts a comma-separated list
-    # (see test_nats_url_list_is_accepted below). Until then each role starts from one seed
-    # server and learns the other two from the cluster, which is also how it reconnects here.
+    # Every role lists all three servers, the seed first.
     def write_config(seed: Node) -> Path:
+        servers = ",".join([seed.url] + [n.url for n in cluster if n is not seed])
         path = tmp_path / f"postwire-{seed.name}.toml"
         text = dev_config(seed.url, smtp_port, receiver.url("/hook"),
                           extra_delivery="ack_wait_secs = 10")
         for line, replacement in [
-            (f'url = "{seed.url}"\n', f'url = "{seed.url}"\nstream_replicas = 3\n'),
+            (f'url = "{seed.url}"\n', f'url = "{servers}"\nstream_replicas = 3\n'),
             ('retry_schedule = ["200ms", "1s"]\n',
              'retry_schedule = ["200ms", "1s", "2s", "5s", "10s"]\n'),
         ]:
@@ -391,12 +390,6 @@ def test_node_killed_mid_run_loses_and_duplicates_nothing(request, tmp_path, clu
             process.stop(signal.SIGINT)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nats.url is documented as comma separated, but core/src/bus.rs connect() hands "
-    "the whole string to async-nats, which parses one URL; when that is fixed, remove this "
-    "mark and list all servers in the cluster test above",
-)
 def test_nats_url_list_is_accepted(request, tmp_path, nats, receiver):
     """`url = "nats://a,nats://b"`: a role starts with the first server up, the second down."""
     down = free_port()

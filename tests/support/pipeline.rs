@@ -57,10 +57,12 @@ secret = "{secret}"
 
 fn ingest_deps(cfg: &Config, js: &jetstream::Context) -> IngestDeps<JetStreamPublisher> {
     let tls = postwire_ingest::tls::from_config(&cfg.smtp).expect("TLS config");
+    let max_payload = Some(js.client().server_info().max_payload as u64);
     IngestDeps::new(
         cfg,
         JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone()),
         tls,
+        max_payload,
     )
 }
 
