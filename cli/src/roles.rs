@@ -177,6 +177,7 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
                 listener,
                 js.clone(),
                 token,
+                crate::admin::keyrings(&cfg),
                 stop.clone().wait(),
             )))
         }
@@ -275,6 +276,13 @@ pub async fn admin(path: &Path) -> Result<(), Failure> {
         ))
     })?;
     tracing::info!(listen = %cfg.admin.listen, "The admin API is listening.");
-    crate::admin::serve(listener, js, token, stop.wait()).await;
+    crate::admin::serve(
+        listener,
+        js,
+        token,
+        crate::admin::keyrings(&cfg),
+        stop.wait(),
+    )
+    .await;
     Ok(())
 }

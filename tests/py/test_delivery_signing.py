@@ -65,3 +65,41 @@ key_file = "{private}"
         raise
     except Exception:
         pass
+
+
+def test_jwks_serves_the_keyring_after_rotation(request, tmp_path, nats, receiver):
+    import json
+    import subprocess
+    import urllib.request
+
+    keyring = tmp_path / "keys"
+    rotate = lambda sel: subprocess.run(  # noqa: E731
+        [postwire_path(), "keys", "rotate", "--keyring", str(keyring), "--domain", "acme.test",
+         "--selector", sel], check=True, capture_output=True, text=True)
+    rotate("s1")
+    rotate("s2")
+    port, admin = free_port(), free_port()
+    cfg = dev_config(nats.url, port, receiver.url(), admin_port=admin) + f"""
+[[tenants.acme.endpoints.hook.signing]]
+scheme = "rfc9421"
+alg = "ed25519"
+keyring = "{keyring}"
+"""
+    (tmp_path / "postwire.toml").write_text(cfg)
+    dev = Process("dev", [postwire_path(), "dev", "--config", str(tmp_path / "postwire.toml"), "--no-sink"],
+                  tmp_path, env=child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN="t" * 24))
+    attach_logs(request, dev)
+    try:
+        dev.wait_for_port(port)
+        dev.wait_for_port(admin)
+        doc = json.load(urllib.request.urlopen(f"http://127.0.0.1:{admin}/.well-known/postwire-keys.json", timeout=10))
+        kids = sorted(k["kid"] for k in doc["keys"])
+        assert kids == ["s1._postwire.acme.test", "s2._postwire.acme.test"], doc
+        assert all(k["kty"] == "OKP" and k["crv"] == "Ed25519" and "d" not in k for k in doc["keys"])
+        with smtplib.SMTP("127.0.0.1", port) as c:
+            c.sendmail("a@example.com", ["support@acme.test"], b"Subject: rotated\r\n\r\nx\r\n")
+        r = receiver.wait_for(1)[0]
+        assert 's1._postwire.acme.test' in r.headers["signature-input"] and 's2._postwire.acme.test' in r.headers["signature-input"], \
+            "during the overlap both selectors sign"
+    finally:
+        dev.stop(signal.SIGINT)
