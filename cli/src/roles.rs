@@ -41,6 +41,7 @@ async fn start_blobs(
     cfg: &Config,
     stop: &Shutdown,
     dev: bool,
+    serve: bool,
 ) -> Result<Option<std::sync::Arc<postwire_stages::store::BlobStore>>, Failure> {
     use postwire_core::storage_config::Backend;
     let s = &cfg.storage;
@@ -54,7 +55,7 @@ async fn start_blobs(
     let store = postwire_stages::store::BlobStore::from_config(s, key.clone())
         .map_err(|e| Failure::Usage(format!("storage: {e}")))?
         .map(std::sync::Arc::new);
-    if let (Some(store), Backend::Fs, Some(key)) = (&store, s.backend, key) {
+    if let (true, Some(store), Backend::Fs, Some(key)) = (serve, &store, s.backend, key) {
         let listener = TcpListener::bind(&s.listen).await.map_err(|e| {
             Failure::Failed(format!(
                 "cannot listen for the blob server on {}: {e}",
@@ -103,21 +104,43 @@ async fn bind_smtp(cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
     Ok(out)
 }
 
+/// Lets ingest store large messages through the stages' object store (claim check).
+struct Claim(std::sync::Arc<postwire_stages::store::BlobStore>);
+
+impl postwire_ingest::ClaimCheck for Claim {
+    fn put<'a>(
+        &'a self,
+        tenant: &'a str,
+        bytes: &'a [u8],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
+    {
+        Box::pin(async move { self.0.put(tenant, bytes).await.map_err(|e| e.to_string()) })
+    }
+}
+
 fn ingest_task(
     cfg: &Config,
     js: async_nats::jetstream::Context,
     listeners: Vec<TcpListener>,
+    blobs: Option<std::sync::Arc<postwire_stages::store::BlobStore>>,
     stop: Shutdown,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
     let tls = postwire_ingest::tls::from_config(&cfg.smtp)
         .map_err(|e| Failure::Usage(format!("smtp TLS: {e}")))?;
-    let max_payload = Some(js.client().server_info().max_payload as u64);
-    let deps = IngestDeps::new(
-        cfg,
-        JetStreamPublisher::new(js, cfg.smtp.hostname.clone()),
-        tls,
-        max_payload,
-    );
+    let mut publisher = JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone());
+    // With a claim check, large messages do not go through NATS: SIZE need not stay below
+    // its max_payload.
+    let max_payload = match blobs {
+        Some(b) => {
+            publisher = publisher.with_claim_check(
+                std::sync::Arc::new(Claim(b)),
+                cfg.storage.inline_limit_bytes,
+            );
+            None
+        }
+        None => Some(js.client().server_info().max_payload as u64),
+    };
+    let deps = IngestDeps::new(cfg, publisher, tls, max_payload);
     Ok(tokio::spawn(postwire_ingest::run(
         listeners,
         deps,
@@ -183,8 +206,8 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         }
         None => None,
     };
-    let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone())?;
-    let blobs = start_blobs(&cfg, &stop, true).await?;
+    let blobs = start_blobs(&cfg, &stop, true, true).await?;
+    let ingest = ingest_task(&cfg, js.clone(), smtp, blobs.clone(), stop.clone())?;
     let process = tokio::spawn(postwire_stages::process::run_with(
         js.clone(),
         cfg.clone(),
@@ -230,7 +253,8 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
-    ingest_task(&cfg, js, smtp, stop)?
+    let blobs = start_blobs(&cfg, &stop, true, false).await?;
+    ingest_task(&cfg, js, smtp, blobs, stop)?
         .await
         .map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
 }

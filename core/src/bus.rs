@@ -27,6 +27,9 @@ pub const HEADER_DELIVERY_ID: &str = "Postwire-Delivery-Id";
 pub const HEADER_ATTEMPTS: &str = "Postwire-Attempts";
 pub const HEADER_LAST_STATUS: &str = "Postwire-Last-Status";
 pub const HEADER_LAST_ERROR: &str = "Postwire-Last-Error";
+/// Claim check: the raw message is in object storage under this key (the payload is empty).
+pub const HEADER_RAW_KEY: &str = "Postwire-Raw-Key";
+pub const HEADER_RAW_SIZE: &str = "Postwire-Raw-Size";
 
 /// KV bucket of endpoint state shared by every worker (`<tenant>.<endpoint>` → JSON).
 pub const KV_ENDPOINTS: &str = "postwire_endpoints";

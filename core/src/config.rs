@@ -179,7 +179,7 @@ impl Default for SmtpConfig {
         Self {
             listen: "127.0.0.1:2525".into(),
             hostname: "localhost".into(),
-            max_message_bytes: 10 * 1024 * 1024,
+            max_message_bytes: 50 * 1024 * 1024,
             max_recipients: 100,
             max_command_line_bytes: 2_048,
             command_timeout_secs: 300,

@@ -13,5 +13,5 @@ pub mod server;
 pub mod smtp;
 pub mod tls;
 
-pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
+pub use publish::{ClaimCheck, JetStreamPublisher, PublishFailure, Publisher};
 pub use server::{IngestDeps, run};

@@ -106,7 +106,22 @@ async fn process(
     let envelope = header(msg, bus::HEADER_ENVELOPE)
         .and_then(|h| Envelope::from_header(h).ok())
         .ok_or_else(|| permanent(bus::HEADER_ENVELOPE))?;
-    let (mut message, limits) = crate::parse::parse(&msg.payload);
+    // Claim check: a large message is in object storage, the MAIL message only names it.
+    let fetched;
+    let raw: &[u8] = match header(msg, bus::HEADER_RAW_KEY) {
+        Some(key) => {
+            let store = blobs.ok_or_else(|| {
+                StageError::Temporary("a claim-checked message needs [storage]".into())
+            })?;
+            fetched = store
+                .get(key)
+                .await
+                .map_err(|e| StageError::Temporary(format!("reading {key}: {e}")))?;
+            &fetched
+        }
+        None => &msg.payload,
+    };
+    let (mut message, limits) = crate::parse::parse(raw);
     let raw_url = match blobs {
         Some(b) => {
             let policy = cfg
@@ -114,7 +129,7 @@ async fn process(
                 .get(tenant)
                 .map(|t| t.attachments)
                 .unwrap_or_default();
-            Some(b.apply(tenant, policy, &msg.payload, &mut message).await?)
+            Some(b.apply(tenant, policy, raw, &mut message).await?)
         }
         None => None,
     };
@@ -125,7 +140,7 @@ async fn process(
             mail_id,
             tenant,
             envelope: &envelope,
-            raw: &msg.payload,
+            raw,
             message,
             limits,
             raw_url,
