@@ -12,6 +12,7 @@ mod keys;
 mod metrics_http;
 mod ops;
 mod roles;
+mod ses_http;
 mod shutdown;
 mod sink;
 mod tools;

@@ -118,7 +118,7 @@ impl postwire_ingest::ClaimCheck for Claim {
     }
 }
 
-fn ingest_task(
+async fn ingest_task(
     cfg: &Config,
     js: async_nats::jetstream::Context,
     listeners: Vec<TcpListener>,
@@ -141,6 +141,23 @@ fn ingest_task(
         None => Some(js.client().server_info().max_payload as u64),
     };
     let deps = IngestDeps::new(cfg, publisher, tls, max_payload);
+    if let Some(addr) = &cfg.ses.listen {
+        let intake = postwire_ingest::ses::SesIntake::new(
+            &cfg.ses,
+            deps.router.clone(),
+            deps.publisher.clone(),
+        )
+        .map_err(|e| Failure::Usage(format!("ses: {e}")))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot listen for SES on {addr}: {e}")))?;
+        tracing::info!(listen = %addr, "Receiving SES notifications on POST /ses.");
+        tokio::spawn(crate::ses_http::serve(
+            listener,
+            intake,
+            stop.clone().wait(),
+        ));
+    }
     Ok(tokio::spawn(postwire_ingest::run(
         listeners,
         deps,
@@ -207,7 +224,7 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         None => None,
     };
     let blobs = start_blobs(&cfg, &stop, true, true).await?;
-    let ingest = ingest_task(&cfg, js.clone(), smtp, blobs.clone(), stop.clone())?;
+    let ingest = ingest_task(&cfg, js.clone(), smtp, blobs.clone(), stop.clone()).await?;
     let process = tokio::spawn(postwire_stages::process::run_with(
         js.clone(),
         cfg.clone(),
@@ -254,7 +271,8 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
     let blobs = start_blobs(&cfg, &stop, true, false).await?;
-    ingest_task(&cfg, js, smtp, blobs, stop)?
+    ingest_task(&cfg, js, smtp, blobs, stop)
+        .await?
         .await
         .map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
 }

@@ -44,7 +44,41 @@ pub struct Config {
     #[serde(default)]
     pub storage: crate::storage_config::StorageConfig,
     #[serde(default)]
+    pub ses: SesConfig,
+    #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// Amazon SES intake: SNS notifications POSTed to `POST /ses` on `listen`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SesConfig {
+    /// Address of the SNS endpoint; off when unset.
+    pub listen: Option<String>,
+    /// Topic ARNs accepted (notifications and subscription confirmations); others get 403.
+    pub topic_arns: Vec<String>,
+    /// Host names allowed in `SigningCertURL` and `SubscribeURL`; `*` matches one DNS label.
+    pub cert_hosts: Vec<String>,
+    /// Extra CA certificate (PEM) for fetching signing certificates (tests, proxies).
+    pub ca_file: Option<String>,
+    /// For the S3 receipt action: region and, for S3-compatible services, endpoint.
+    pub s3_region: String,
+    pub s3_endpoint: Option<String>,
+    pub s3_path_style: bool,
+}
+
+impl Default for SesConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            topic_arns: Vec::new(),
+            cert_hosts: vec!["sns.*.amazonaws.com".into()],
+            ca_file: None,
+            s3_region: "us-east-1".into(),
+            s3_endpoint: None,
+            s3_path_style: false,
+        }
+    }
 }
 
 /// The Prometheus endpoint (`GET /metrics`).

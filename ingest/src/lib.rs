@@ -10,6 +10,7 @@ pub mod limits;
 pub mod proxy;
 pub mod publish;
 pub mod server;
+pub mod ses;
 pub mod smtp;
 pub mod tls;
 

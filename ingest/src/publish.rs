@@ -156,6 +156,7 @@ impl Publisher for JetStreamPublisher {
                 body: tx.params.body.clone(),
                 smtputf8: tx.params.smtputf8,
                 received_at: now_rfc3339(),
+                ses: tx.ses.clone(),
             };
             let received = received_header(&tx, &self.hostname, &mail_id, &rfc2822_date);
             let mut raw = Vec::with_capacity(received.len() + tx.body.len());

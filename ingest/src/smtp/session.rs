@@ -58,6 +58,8 @@ pub struct Transaction {
     pub rcpts: Vec<(String, Destination)>,
     pub body: Vec<u8>,
     pub tls: Option<TlsInfo>,
+    /// Set for mail received from Amazon SES instead of SMTP.
+    pub ses: Option<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -419,6 +421,7 @@ impl Session {
             rcpts,
             body: reader.into_body(),
             tls: self.tls.clone(),
+            ses: None,
         })
     }
 
