@@ -372,7 +372,7 @@ where
                         size,
                         smtp.reply_code = tracing::field::Empty
                     );
-                    let outcome = deps.publisher.publish(tx).instrument(span.clone()).await;
+                    let outcome = deps.publisher.publish(*tx).instrument(span.clone()).await;
                     match &outcome {
                         Ok(ids) => {
                             tracing::info!(mail_ids = ?ids, rcpts, size, "Accepted a message.")

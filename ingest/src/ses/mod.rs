@@ -67,7 +67,7 @@ impl<P: Publisher> SesIntake<P> {
             Ok(m) => m,
             Err(e) => return Answer::BadRequest(format!("not an SNS message: {e}")),
         };
-        if !self.cfg.topic_arns.iter().any(|t| *t == msg.topic_arn) {
+        if !self.cfg.topic_arns.contains(&msg.topic_arn) {
             return refused(SnsError::Topic(msg.topic_arn.clone()));
         }
         if let Err(e) = self.verifier.verify(&msg).await {

@@ -67,7 +67,7 @@ pub enum Step {
     /// Send this reply (the I/O layer may batch replies until input runs dry).
     Reply(Reply),
     /// Make this transaction durable, then call [`Session::finish`] and send its reply.
-    Deliver(Transaction),
+    Deliver(Box<Transaction>),
     /// Send this reply and close the connection.
     Close(Reply),
     /// Send this reply, discard any input already buffered (it was sent in plaintext and
@@ -413,7 +413,7 @@ impl Session {
         if reader.size() == 0 {
             return Step::Reply(Reply::new(554, "5.6.0", "Empty message rejected"));
         }
-        Step::Deliver(Transaction {
+        Step::Deliver(Box::new(Transaction {
             helo: self.helo.clone().unwrap_or_default(),
             client_ip: self.client_ip,
             mail_from: from,
@@ -422,7 +422,7 @@ impl Session {
             body: reader.into_body(),
             tls: self.tls.clone(),
             ses: None,
-        })
+        }))
     }
 
     /// The reply to the end of DATA once the transaction was (or was not) made durable.
