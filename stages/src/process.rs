@@ -1,4 +1,4 @@
-//! The process worker: consumes `MAIL`, runs parse → prepare, publishes one `OUTBOX`
+//! The process worker: consumes `MAIL`, runs parse → transform → prepare, publishes one `OUTBOX`
 //! message per endpoint (with `Nats-Msg-Id` = delivery id, so redelivery never duplicates),
 //! and acknowledges its input only after every output was acknowledged.
 
@@ -14,6 +14,7 @@ use postwire_core::{Config, bus};
 
 use crate::StageError;
 use crate::prepare::{self, MailInput};
+use crate::transform::{self, Transformer};
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
@@ -30,11 +31,12 @@ pub async fn run(
         ..Default::default()
     };
     let router = Arc::new(cfg.router());
+    let plugins = plugin_host(&cfg)?;
     let js2 = js.clone();
     crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
-        let (js, cfg, router) = (js2.clone(), cfg.clone(), router.clone());
+        let (js, cfg, router, plugins) = (js2.clone(), cfg.clone(), router.clone(), plugins.clone());
         async move {
-            match process(&js, &cfg, &router, &msg).await {
+            match process(&js, &cfg, &router, plugins.as_ref(), &msg).await {
                 Ok(()) => {
                     if let Err(e) = msg.ack().await {
                         tracing::warn!(error = %e, "Acknowledging a processed mail failed; it will be processed again (idempotently).");
@@ -55,6 +57,38 @@ pub async fn run(
     Ok(())
 }
 
+/// The plugin host, when a tenant has plugins (the engine reserves address space up front).
+fn plugin_host(cfg: &Config) -> Result<Option<Arc<Transformer>>, StageError> {
+    if cfg.tenants.values().all(|t| t.plugins.is_empty()) {
+        return Ok(None);
+    }
+    let ph = &cfg.plugin_host;
+    let settings = transform::TransformSettings {
+        deadline: Duration::from_millis(ph.deadline_ms),
+        memory_limit_bytes: ph.memory_limit_bytes,
+        cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
+    };
+    let host = Transformer::new(settings)
+        .map_err(|e| StageError::Permanent(format!("starting the plugin host: {e}")))?;
+    // Compile (or load from the cache) every plugin now, not with the first mail.
+    for t in cfg.tenants.values() {
+        for p in &t.plugins {
+            if let Err(e) = host.load(&p.path) {
+                tracing::error!(error = %e, "A plugin cannot be loaded; its tenant's failure mode applies until it is fixed.");
+            }
+        }
+    }
+    Ok(Some(Arc::new(host)))
+}
+
+/// A NATS header value: one line, bounded.
+fn header_value(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect()
+}
+
 fn header<'a>(msg: &'a jetstream::Message, name: &str) -> Option<&'a str> {
     msg.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
@@ -63,6 +97,7 @@ async fn process(
     js: &jetstream::Context,
     cfg: &Config,
     router: &Router,
+    plugins: Option<&Arc<Transformer>>,
     msg: &jetstream::Message,
 ) -> Result<(), StageError> {
     let permanent = |what: &str| StageError::Permanent(format!("missing or bad {what} header"));
@@ -75,8 +110,7 @@ async fn process(
     let _enter = span.enter();
 
     let (message, limits) = crate::parse::parse(&msg.payload);
-    let prepared = prepare::prepare(
-        cfg,
+    let (events, unrouted) = prepare::route_events(
         router,
         MailInput {
             mail_id,
@@ -86,8 +120,12 @@ async fn process(
             message,
             limits,
         },
-    )
-    .map_err(|e| StageError::Permanent(format!("serialising the event: {e}")))?;
+    );
+    let transformed = transform::stage::apply(plugins, cfg, tenant, mail_id, events).await?;
+    let prepared = prepare::Prepared {
+        deliveries: transformed.deliveries,
+        unrouted,
+    };
 
     let mut acks = Vec::with_capacity(prepared.deliveries.len() + 1);
     for d in &prepared.deliveries {
@@ -106,6 +144,39 @@ async fn process(
             )
             .await
             .map_err(|e| StageError::Temporary(format!("publishing to OUTBOX: {e}")))?;
+        acks.push(ack);
+    }
+    for a in &transformed.audits {
+        let mut h = HeaderMap::new();
+        h.insert(
+            bus::HEADER_MSG_ID,
+            format!("{mail_id}:{}:{}", a.kind, a.route).as_str(),
+        );
+        h.insert(bus::HEADER_MAIL_ID, mail_id);
+        let body = serde_json::to_vec(a).unwrap_or_default();
+        let ack = js
+            .publish_with_headers(
+                bus::subject_audit_mail(tenant, a.kind, mail_id),
+                h,
+                body.into(),
+            )
+            .await
+            .map_err(|e| StageError::Temporary(format!("publishing to AUDIT: {e}")))?;
+        acks.push(ack);
+    }
+    for a in &transformed.dead {
+        // fail-closed: keep the raw mail, with the plugin's error, where an operator looks.
+        let mut h = msg.headers.clone().unwrap_or_default();
+        h.insert(
+            bus::HEADER_MSG_ID,
+            format!("{mail_id}:plugin:{}", a.route).as_str(),
+        );
+        h.insert(bus::HEADER_ROUTE, a.route.as_str());
+        h.insert(bus::HEADER_LAST_ERROR, header_value(&a.reason).as_str());
+        let ack = js
+            .publish_with_headers(bus::subject_dlq(tenant, "_plugin"), h, msg.payload.clone())
+            .await
+            .map_err(|e| StageError::Temporary(format!("publishing to DLQ: {e}")))?;
         acks.push(ack);
     }
     if !prepared.unrouted.is_empty() {

@@ -5,5 +5,6 @@ mod corpus;
 mod delivery;
 mod durability;
 mod end_to_end;
+mod plugins;
 mod retries;
 mod smtp_conversation;

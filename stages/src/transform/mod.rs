@@ -7,12 +7,14 @@
 //! - `engine.rs`: engine settings, the epoch ticker, the precompiled-component cache.
 //! - `instance.rs`: one call: a fresh store per message with a memory cap, an epoch deadline
 //!   and a deny-all WASI context.
+//! - [`stage`]: the pipeline stage: chain outcome → deliveries, audit records, dead letters.
 //! - `bindings.rs`: the `bindgen!` output, private to this module.
 
 mod bindings;
 mod engine;
 mod instance;
 mod limits;
+pub mod stage;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
