@@ -26,10 +26,11 @@ fn transform(mut event: Event) -> Result<Outcome, Error> {
     };
     let mut counts = Counts::default();
     let m = &mut event.message;
-    for field in [&mut m.subject, &mut m.text, &mut m.html] {
-        if let Some(s) = field {
-            *s = redact(s, &with, &mut counts);
-        }
+    for s in [&mut m.subject, &mut m.text, &mut m.html]
+        .into_iter()
+        .flatten()
+    {
+        *s = redact(s, &with, &mut counts);
     }
     if let Some(Value::String(s)) = m.extra.get_mut("stripped_text") {
         *s = redact(s, &with, &mut counts);
@@ -105,7 +106,7 @@ fn luhn(digits: &[u32]) -> bool {
             _ => d * 2,
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 postwire_guest_sdk::plugin!(transform);
