@@ -131,14 +131,21 @@ struct Loaded {
 struct FileStamp {
     len: u64,
     modified: Option<SystemTime>,
+    /// A replaced file (written elsewhere, then renamed) is a new inode.
+    inode: u64,
 }
 
 impl FileStamp {
     fn of(path: &Path) -> std::io::Result<Self> {
         let m = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&m);
+        #[cfg(not(unix))]
+        let inode = 0;
         Ok(Self {
             len: m.len(),
             modified: m.modified().ok(),
+            inode,
         })
     }
 }
@@ -209,10 +216,15 @@ impl Transformer {
             message,
         };
         let stamp = FileStamp::of(path).map_err(|e| load_err(e.to_string()))?;
-        let mut plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(l) = plugins.get(path).filter(|l| l.stamp == stamp) {
-            return Ok(l.clone());
-        }
+        let reload = {
+            let plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
+            match plugins.get(path) {
+                Some(l) if l.stamp == stamp => return Ok(l.clone()),
+                other => other.is_some(),
+            }
+        };
+        // Compiled without holding the lock: other plugins keep running meanwhile. Two
+        // messages that both see the change may both load it; the cache makes that cheap.
         let started = Instant::now();
         let wasm = std::fs::read(path).map_err(|e| load_err(e.to_string()))?;
         // The file may have changed between stat and read; stamp what was read.
@@ -226,7 +238,6 @@ impl Transformer {
             .and_then(bindings::PluginPre::new)
             .map_err(|e| load_err(format!("{e:#}")))?;
         let load_time = started.elapsed();
-        let reload = plugins.contains_key(path);
         tracing::info!(plugin = %name, ?source, load_ms = load_time.as_millis() as u64, reload, "Loaded a plugin.");
         let loaded = Arc::new(Loaded {
             pre,
@@ -234,7 +245,10 @@ impl Transformer {
             source,
             load_time,
         });
-        plugins.insert(path.to_path_buf(), loaded.clone());
+        self.plugins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf(), loaded.clone());
         Ok(loaded)
     }
 
