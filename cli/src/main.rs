@@ -125,7 +125,8 @@ enum PluginCommand {
     Test {
         /// The plugin component (`.wasm`).
         plugin: PathBuf,
-        /// The event (JSON, schema postwire.email.v1; `-` for standard input).
+        /// The event (JSON, schema postwire.email.v1; `-` for standard input), or a raw
+        /// message (`.eml`), turned into the event `postwire parse` prints.
         event: PathBuf,
         /// The plugin's config as JSON text, or `@file.json`.
         #[arg(long)]

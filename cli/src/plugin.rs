@@ -43,8 +43,16 @@ fn ms(d: Duration) -> String {
 }
 
 pub fn test(args: TestArgs) -> Result<(), Failure> {
-    let event: serde_json::Value = serde_json::from_str(&read_input(&args.event)?)
-        .map_err(|e| Failure::Usage(format!("{} is not JSON: {e}", args.event.display())))?;
+    let event: serde_json::Value = if args.event.extension().is_some_and(|e| e == "eml") {
+        // A raw message: the event `postwire parse` would print for it.
+        let raw = std::fs::read(&args.event)
+            .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", args.event.display())))?;
+        serde_json::to_value(crate::tools::event_from_raw(&raw))
+            .map_err(|e| Failure::Failed(e.to_string()))?
+    } else {
+        serde_json::from_str(&read_input(&args.event)?)
+            .map_err(|e| Failure::Usage(format!("{} is not JSON: {e}", args.event.display())))?
+    };
     let config = match &args.config {
         None => serde_json::Value::Null,
         Some(text) => {

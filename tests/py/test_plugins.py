@@ -50,6 +50,19 @@ def test_plugin_test_prints_the_outcome_and_the_time(tmp_path):
     assert "(from the cache)" in again.stdout.splitlines()[-1]
 
 
+def test_plugin_test_takes_a_raw_message(tmp_path):
+    eml = tmp_path / "card.eml"
+    eml.write_bytes(
+        b"From: Bob <bob@example.org>\r\nTo: support@acme.test\r\n"
+        b"Subject: Card 4111 1111 1111 1111\r\n\r\nRing 0171 2345 6789 please.\r\n"
+    )
+    run = plugin_test(tmp_path, built("redact"), eml)
+    assert run.returncode == 0, run.stderr
+    event = json.loads(run.stdout.split("\n", 1)[1].rsplit("time: ", 1)[0])
+    assert event["message"]["subject"] == "Card [card]"
+    assert event["message"]["text"] == "Ring [phone] please.\r\n"
+
+
 def test_plugin_test_exit_codes(tmp_path):
     loop = plugin_test(tmp_path, built("misbehave"), EVENT, "--config", '{"do": "loop"}')
     assert loop.returncode == 1
