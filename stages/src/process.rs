@@ -68,17 +68,26 @@ fn plugin_host(cfg: &Config) -> Result<Option<Arc<Transformer>>, StageError> {
         memory_limit_bytes: ph.memory_limit_bytes,
         cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
     };
-    let host = Transformer::new(settings)
-        .map_err(|e| StageError::Permanent(format!("starting the plugin host: {e}")))?;
-    // Compile (or load from the cache) every plugin now, not with the first mail.
-    for t in cfg.tenants.values() {
-        for p in &t.plugins {
-            if let Err(e) = host.load(&p.path) {
+    let host = Arc::new(
+        Transformer::new(settings)
+            .map_err(|e| StageError::Permanent(format!("starting the plugin host: {e}")))?,
+    );
+    // Compile (or load from the cache) every plugin now, in the background, rather than with
+    // the first mail; a mail that comes first loads its plugins itself.
+    let paths: Vec<_> = cfg
+        .tenants
+        .values()
+        .flat_map(|t| t.plugins.iter().map(|p| p.path.clone()))
+        .collect();
+    let preload = host.clone();
+    tokio::task::spawn_blocking(move || {
+        for path in paths {
+            if let Err(e) = preload.load(&path) {
                 tracing::error!(error = %e, "A plugin cannot be loaded; its tenant's failure mode applies until it is fixed.");
             }
         }
-    }
-    Ok(Some(Arc::new(host)))
+    });
+    Ok(Some(host))
 }
 
 /// A NATS header value: one line, bounded.
