@@ -77,11 +77,13 @@ test-py: tools ## only the Python end-to-end suite (builds the binary first)
 	cargo build -p postwire
 	python -m pytest tests/py
 
-fmt: ## format the Rust code
+fmt: ## format the Rust code (plugins and guest SDK included)
 	cargo fmt --all
+	cargo fmt --manifest-path plugins/Cargo.toml --all
 
-lint: ## clippy on every target
+lint: ## clippy on every target, the guest SDK and the Rust plugins included
 	cargo clippy --workspace --all-targets
+	cargo clippy --offline --locked --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile plugin
 
 clean: ## remove build output and ./data (keeps the tools)
 	cargo clean
