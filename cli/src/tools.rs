@@ -23,8 +23,16 @@ pub fn parse(file: &Path) -> Result<(), Failure> {
         std::fs::read(file).map(|b| raw = b)
     };
     read.map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
-    let (message, limits) = postwire_stages::parse::parse(&raw);
-    let event = EmailEvent {
+    let event = event_from_raw(&raw);
+    let json = serde_json::to_string_pretty(&event).map_err(|e| Failure::Failed(e.to_string()))?;
+    println!("{json}");
+    Ok(())
+}
+
+/// The event `postwire parse` prints for a raw message (tenant and route `local`).
+pub fn event_from_raw(raw: &[u8]) -> EmailEvent {
+    let (message, limits) = postwire_stages::parse::parse(raw);
+    EmailEvent {
         schema: SCHEMA.into(),
         id: "msg_local".into(),
         mail_id: new_mail_id(),
@@ -39,15 +47,12 @@ pub fn parse(file: &Path) -> Result<(), Failure> {
         auth: None,
         raw: Some(RawInfo {
             size: raw.len() as u64,
-            sha256: sha256_hex(&raw),
+            sha256: sha256_hex(raw),
             url: None,
             url_expires_at: None,
         }),
         limits,
-    };
-    let json = serde_json::to_string_pretty(&event).map_err(|e| Failure::Failed(e.to_string()))?;
-    println!("{json}");
-    Ok(())
+    }
 }
 
 pub fn config_check(path: &Path) -> Result<(), Failure> {

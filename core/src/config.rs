@@ -46,6 +46,8 @@ pub struct Config {
     #[serde(default)]
     pub ses: SesConfig,
     #[serde(default)]
+    pub plugin_host: PluginHostConfig,
+    #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
 }
 
@@ -81,12 +83,58 @@ impl Default for SesConfig {
     }
 }
 
+/// Limits and the compiled-component cache of the WebAssembly plugin host.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginHostConfig {
+    /// Wall-clock limit of one plugin call (epoch deadline), 1 to 60000.
+    pub deadline_ms: u64,
+    /// Linear memory one plugin instance may grow to, 1 MiB to 4 GiB.
+    pub memory_limit_bytes: usize,
+    /// Where precompiled plugins are kept (Python and JavaScript plugins take seconds to
+    /// compile, milliseconds to load from here). Empty: compile at every start.
+    pub cache_dir: String,
+}
+
+impl Default for PluginHostConfig {
+    fn default() -> Self {
+        Self {
+            deadline_ms: 100,
+            memory_limit_bytes: 128 << 20,
+            cache_dir: "data/plugin-cache".into(),
+        }
+    }
+}
+
 /// The Prometheus endpoint (`GET /metrics`).
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Address to serve `/metrics` on; off when unset. Each role process serves its own.
     pub listen: Option<String>,
+}
+
+/// One plugin of a tenant's chain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The component (`.wasm`); relative paths are relative to the config file. Replacing
+    /// the file takes effect with the next message.
+    pub path: std::path::PathBuf,
+    /// Given to the plugin as JSON (host function `config`).
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+}
+
+/// What happens to a mail when a plugin traps, times out, runs out of memory or fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginFailure {
+    /// Deliver the event untransformed and write an audit record.
+    FailOpen,
+    /// Deliver nothing; keep the mail in the DLQ (`dlq.<tenant>._plugin`) with the error.
+    #[default]
+    FailClosed,
 }
 
 /// The admin HTTP API (DLQ, replay, audit, endpoint state). Off unless a token is set.
@@ -261,6 +309,12 @@ pub struct TenantConfig {
     /// `store` (URLs), `inline` (base64 up to `storage.inline_max_bytes`) or `drop`.
     #[serde(default)]
     pub attachments: crate::storage_config::AttachmentPolicy,
+    /// WebAssembly plugins run in order over each event before it is delivered.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+    /// `fail-closed` (default) or `fail-open`.
+    #[serde(default)]
+    pub plugin_failure: PluginFailure,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -375,6 +429,7 @@ impl Config {
             ConfigError::new(path.display().to_string(), format!("cannot read: {e}"))
         })?;
         let mut cfg = Self::from_toml(&text)?;
+        cfg.resolve_plugin_paths(path.parent().unwrap_or(Path::new(".")));
         cfg.apply_env();
         cfg.validate()?;
         Ok(cfg)
@@ -386,6 +441,17 @@ impl Config {
             let path = e.span().map(|s| locate(text, s.start)).unwrap_or_default();
             ConfigError::new(path, e.message().to_string())
         })
+    }
+
+    /// Makes relative plugin paths relative to `base` (the config file's folder).
+    pub fn resolve_plugin_paths(&mut self, base: &Path) {
+        for t in self.tenants.values_mut() {
+            for p in &mut t.plugins {
+                if p.path.is_relative() {
+                    p.path = base.join(&p.path);
+                }
+            }
+        }
     }
 
     /// `POSTWIRE_NATS_URL` and `POSTWIRE_SMTP_LISTEN` override the file.
@@ -447,6 +513,19 @@ impl Config {
             return Err(ConfigError::new(
                 "smtp.listen",
                 format!("{:?} is not an address:port", s.listen),
+            ));
+        }
+        let ph = &self.plugin_host;
+        if !(1..=60_000).contains(&ph.deadline_ms) {
+            return Err(ConfigError::new(
+                "plugin_host.deadline_ms",
+                "must be 1 to 60000",
+            ));
+        }
+        if !((1 << 20)..=(4usize << 30)).contains(&ph.memory_limit_bytes) {
+            return Err(ConfigError::new(
+                "plugin_host.memory_limit_bytes",
+                "must be 1 MiB (1048576) to 4 GiB",
             ));
         }
         let mut seen_domains = BTreeMap::new();
@@ -513,6 +592,18 @@ impl Config {
                 }
                 e.signer()
                     .map_err(|m| ConfigError::new(format!("{ep}.secret"), m))?;
+            }
+            for (pi, p) in t.plugins.iter().enumerate() {
+                let pp = format!("{tp}.plugins[{pi}]");
+                if !p.path.is_file() {
+                    return Err(ConfigError::new(
+                        format!("{pp}.path"),
+                        format!("{} is not a file", p.path.display()),
+                    ));
+                }
+                if p.config.as_ref().is_some_and(|c| !c.is_object()) {
+                    return Err(ConfigError::new(format!("{pp}.config"), "must be a table"));
+                }
             }
             let mut route_names = std::collections::BTreeSet::new();
             for (ri, r) in t.routes.iter().enumerate() {
@@ -632,6 +723,40 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
             !err.to_string().contains("hunter2"),
             "secrets never appear in errors"
         );
+    }
+
+    #[test]
+    fn plugin_chain_and_failure_mode_are_read_and_checked() {
+        let dir = std::env::temp_dir().join(format!("postwire-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("p.wasm"), b"\0asm").unwrap();
+        let text = GOOD.replace(
+            "[tenants.acme]\ndomains = [\"acme.test\"]",
+            "[tenants.acme]\ndomains = [\"acme.test\"]\nplugin_failure = \"fail-open\"\nplugins = [{ path = \"p.wasm\", config = { style = \"slack\" } }]",
+        );
+        let mut cfg = Config::from_toml(&text).unwrap();
+        cfg.resolve_plugin_paths(&dir);
+        cfg.validate().unwrap();
+        let t = &cfg.tenants["acme"];
+        assert_eq!(t.plugin_failure, PluginFailure::FailOpen);
+        assert_eq!(t.plugins[0].path, dir.join("p.wasm"));
+        assert_eq!(
+            t.plugins[0].config,
+            Some(serde_json::json!({"style": "slack"}))
+        );
+        assert_eq!(cfg.plugin_host.deadline_ms, 100);
+
+        let mut missing = Config::from_toml(&text.replace("p.wasm", "nope.wasm")).unwrap();
+        missing.resolve_plugin_paths(&dir);
+        let err = missing.validate().unwrap_err();
+        assert_eq!(err.path, "tenants.acme.plugins[0].path");
+        let err = Config::from_toml(&text.replace("fail-open", "fail-sideways")).unwrap_err();
+        assert!(err.to_string().contains("fail-sideways"), "{err}");
+        assert_eq!(
+            Config::from_toml(GOOD).unwrap().tenants["acme"].plugin_failure,
+            PluginFailure::FailClosed
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

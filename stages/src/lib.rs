@@ -1,6 +1,7 @@
 //! The pipeline stages and the workers that run them.
 //!
 //! - [`parse`]: raw RFC 5322 bytes → the `message` part of `postwire.email.v1`.
+//! - [`transform`]: the WebAssembly plugin host (tenant plugin chains, WIT in `guest-sdk/wit`).
 //! - [`prepare`]: one event per route, one outbox delivery per endpoint, body fixed here.
 //! - [`process`]: the worker that consumes `MAIL` and runs parse → prepare.
 //! - [`runner`]: the consuming loop every worker shares (consumer setup, reconnects, acks
@@ -14,6 +15,7 @@ pub mod prepare;
 pub mod process;
 pub mod runner;
 pub mod store;
+pub mod transform;
 
 /// Why a worker could not finish a message. Retryable errors are nak'ed and redelivered.
 #[derive(Debug, thiserror::Error)]

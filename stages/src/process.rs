@@ -1,4 +1,4 @@
-//! The process worker: consumes `MAIL`, runs parse → prepare, publishes one `OUTBOX`
+//! The process worker: consumes `MAIL`, runs parse → transform → prepare, publishes one `OUTBOX`
 //! message per endpoint (with `Nats-Msg-Id` = delivery id, so redelivery never duplicates),
 //! and acknowledges its input only after every output was acknowledged.
 
@@ -17,6 +17,7 @@ use tracing::Instrument as _;
 use crate::StageError;
 use crate::prepare::{self, MailInput};
 use crate::store::BlobStore;
+use crate::transform::{self, Transformer};
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
@@ -49,9 +50,11 @@ pub async fn run_with(
         ..Default::default()
     };
     let router = Arc::new(cfg.router());
+    let plugins = plugin_host(&cfg)?;
     let js2 = js.clone();
     crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
-        let (js, cfg, router, blobs) = (js2.clone(), cfg.clone(), router.clone(), blobs.clone());
+        let (js, cfg, router, plugins, blobs) =
+            (js2.clone(), cfg.clone(), router.clone(), plugins.clone(), blobs.clone());
         async move {
             let span = tracing::info_span!(
                 "process",
@@ -61,7 +64,9 @@ pub async fn run_with(
             );
             postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
             let started = std::time::Instant::now();
-            let result = process(&js, &cfg, &router, blobs.as_deref(), &msg).instrument(span).await;
+            let result = process(&js, &cfg, &router, plugins.as_ref(), blobs.as_deref(), &msg)
+                .instrument(span)
+                .await;
             postwire_core::metrics::observe(
                 "postwire_stage_duration_seconds",
                 "Time a stage took for one message.",
@@ -89,6 +94,47 @@ pub async fn run_with(
     Ok(())
 }
 
+/// The plugin host, when a tenant has plugins (the engine reserves address space up front).
+fn plugin_host(cfg: &Config) -> Result<Option<Arc<Transformer>>, StageError> {
+    if cfg.tenants.values().all(|t| t.plugins.is_empty()) {
+        return Ok(None);
+    }
+    let ph = &cfg.plugin_host;
+    let settings = transform::TransformSettings {
+        deadline: Duration::from_millis(ph.deadline_ms),
+        memory_limit_bytes: ph.memory_limit_bytes,
+        cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
+    };
+    let host = Arc::new(
+        Transformer::new(settings)
+            .map_err(|e| StageError::Permanent(format!("starting the plugin host: {e}")))?,
+    );
+    // Compile (or load from the cache) every plugin now, in the background, rather than with
+    // the first mail; a mail that comes first loads its plugins itself.
+    let paths: Vec<_> = cfg
+        .tenants
+        .values()
+        .flat_map(|t| t.plugins.iter().map(|p| p.path.clone()))
+        .collect();
+    let preload = host.clone();
+    tokio::task::spawn_blocking(move || {
+        for path in paths {
+            if let Err(e) = preload.load(&path) {
+                tracing::error!(error = %e, "A plugin cannot be loaded; its tenant's failure mode applies until it is fixed.");
+            }
+        }
+    });
+    Ok(Some(host))
+}
+
+/// A NATS header value: one line, bounded.
+fn header_value(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(500)
+        .collect()
+}
+
 fn header<'a>(msg: &'a jetstream::Message, name: &str) -> Option<&'a str> {
     msg.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
@@ -97,6 +143,7 @@ async fn process(
     js: &jetstream::Context,
     cfg: &Config,
     router: &Router,
+    plugins: Option<&Arc<Transformer>>,
     blobs: Option<&BlobStore>,
     msg: &jetstream::Message,
 ) -> Result<(), StageError> {
@@ -133,8 +180,7 @@ async fn process(
         }
         None => None,
     };
-    let prepared = prepare::prepare(
-        cfg,
+    let (events, unrouted) = prepare::route_events(
         router,
         MailInput {
             mail_id,
@@ -145,8 +191,12 @@ async fn process(
             limits,
             raw_url,
         },
-    )
-    .map_err(|e| StageError::Permanent(format!("serialising the event: {e}")))?;
+    );
+    let transformed = transform::stage::apply(plugins, cfg, tenant, mail_id, events).await?;
+    let prepared = prepare::Prepared {
+        deliveries: transformed.deliveries,
+        unrouted,
+    };
 
     let mut acks = Vec::with_capacity(prepared.deliveries.len() + 1);
     for d in &prepared.deliveries {
@@ -166,6 +216,39 @@ async fn process(
             )
             .await
             .map_err(|e| StageError::Temporary(format!("publishing to OUTBOX: {e}")))?;
+        acks.push(ack);
+    }
+    for a in &transformed.audits {
+        let mut h = HeaderMap::new();
+        h.insert(
+            bus::HEADER_MSG_ID,
+            format!("{mail_id}:{}:{}", a.kind, a.route).as_str(),
+        );
+        h.insert(bus::HEADER_MAIL_ID, mail_id);
+        let body = serde_json::to_vec(a).unwrap_or_default();
+        let ack = js
+            .publish_with_headers(
+                bus::subject_audit_mail(tenant, a.kind, mail_id),
+                h,
+                body.into(),
+            )
+            .await
+            .map_err(|e| StageError::Temporary(format!("publishing to AUDIT: {e}")))?;
+        acks.push(ack);
+    }
+    for a in &transformed.dead {
+        // fail-closed: keep the raw mail, with the plugin's error, where an operator looks.
+        let mut h = msg.headers.clone().unwrap_or_default();
+        h.insert(
+            bus::HEADER_MSG_ID,
+            format!("{mail_id}:plugin:{}", a.route).as_str(),
+        );
+        h.insert(bus::HEADER_ROUTE, a.route.as_str());
+        h.insert(bus::HEADER_LAST_ERROR, header_value(&a.reason).as_str());
+        let ack = js
+            .publish_with_headers(bus::subject_dlq(tenant, "_plugin"), h, msg.payload.clone())
+            .await
+            .map_err(|e| StageError::Temporary(format!("publishing to DLQ: {e}")))?;
         acks.push(ack);
     }
     if !prepared.unrouted.is_empty() {

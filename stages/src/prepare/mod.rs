@@ -42,53 +42,102 @@ pub fn prepare(
     router: &Router,
     input: MailInput<'_>,
 ) -> Result<Prepared, serde_json::Error> {
+    let tenant = input.tenant.to_string();
+    let mail_id = input.mail_id.to_string();
+    let (events, unrouted) = route_events(router, input);
+    let mut out = Prepared {
+        unrouted,
+        ..Default::default()
+    };
+    for e in events {
+        let body = serde_json::to_value(&e.event)?;
+        out.deliveries
+            .extend(deliveries_for(cfg, &tenant, &mail_id, &e.route, &body)?);
+    }
+    Ok(out)
+}
+
+/// The event of one route the recipients matched, before plugins ran. Its `id` is empty: the
+/// delivery id is per endpoint and filled in by [`deliveries_for`].
+#[derive(Debug, Clone)]
+pub struct RouteEvent {
+    pub route: String,
+    pub event: EmailEvent,
+}
+
+/// Routes the recipients: one event per matched route, and the recipients no route takes.
+pub fn route_events(router: &Router, input: MailInput<'_>) -> (Vec<RouteEvent>, Vec<String>) {
     let mut routes: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut out = Prepared::default();
+    let mut unrouted = Vec::new();
     for rcpt in &input.envelope.rcpt_to {
         match router.resolve(rcpt) {
             Ok(dest) if dest.tenant == input.tenant => {
                 routes.entry(dest.route).or_default().push(rcpt.clone())
             }
-            _ => out.unrouted.push(rcpt.clone()),
+            _ => unrouted.push(rcpt.clone()),
         }
     }
-    let tenant_cfg = cfg.tenants.get(input.tenant);
     let raw_info = RawInfo {
         size: input.raw.len() as u64,
         sha256: sha256_hex(input.raw),
         url: input.raw_url.as_ref().map(|u| u.url.clone()),
         url_expires_at: input.raw_url.as_ref().map(|u| u.expires_at.clone()),
     };
-    for (route, rcpts) in routes {
-        let endpoints = tenant_cfg
-            .and_then(|t| t.routes.iter().find(|r| r.name == route))
-            .map(|r| r.endpoints.clone())
-            .unwrap_or_default();
-        let mut envelope = input.envelope.clone();
-        envelope.rcpt_to = rcpts;
-        for endpoint in endpoints {
-            let id = delivery_id(input.mail_id, &route, &endpoint);
-            let event = EmailEvent {
-                schema: SCHEMA.into(),
-                id: id.clone(),
-                mail_id: input.mail_id.into(),
-                tenant: input.tenant.into(),
-                route: route.clone(),
-                received_at: envelope.received_at.clone(),
-                envelope: envelope.clone(),
-                message: input.message.clone(),
-                auth: None,
-                raw: Some(raw_info.clone()),
-                limits: input.limits.clone(),
-            };
-            out.deliveries.push(Delivery {
-                id,
-                tenant: input.tenant.into(),
-                route: route.clone(),
-                endpoint,
-                body: serde_json::to_vec(&event)?,
-            });
+    let events = routes
+        .into_iter()
+        .map(|(route, rcpts)| {
+            let mut envelope = input.envelope.clone();
+            envelope.rcpt_to = rcpts;
+            RouteEvent {
+                event: EmailEvent {
+                    schema: SCHEMA.into(),
+                    id: String::new(),
+                    mail_id: input.mail_id.into(),
+                    tenant: input.tenant.into(),
+                    route: route.clone(),
+                    received_at: envelope.received_at.clone(),
+                    envelope,
+                    message: input.message.clone(),
+                    auth: None,
+                    raw: Some(raw_info.clone()),
+                    limits: input.limits.clone(),
+                },
+                route,
+            }
+        })
+        .collect();
+    (events, unrouted)
+}
+
+/// One delivery per endpoint of `route`, with `body` (the event, or what plugins made of
+/// it). When the body is an object with an `id` field, that field becomes the delivery id.
+pub fn deliveries_for(
+    cfg: &Config,
+    tenant: &str,
+    mail_id: &str,
+    route: &str,
+    body: &serde_json::Value,
+) -> Result<Vec<Delivery>, serde_json::Error> {
+    let endpoints = cfg
+        .tenants
+        .get(tenant)
+        .and_then(|t| t.routes.iter().find(|r| r.name == route))
+        .map(|r| r.endpoints.clone())
+        .unwrap_or_default();
+    let mut out = Vec::with_capacity(endpoints.len());
+    for endpoint in endpoints {
+        let id = delivery_id(mail_id, route, &endpoint);
+        let mut body = body.clone();
+        if let Some(slot) = body.as_object_mut().and_then(|o| o.get_mut("id")) {
+            *slot = serde_json::Value::String(id.clone());
         }
+        out.push(Delivery {
+            id,
+            tenant: tenant.into(),
+            route: route.into(),
+            endpoint,
+            body: serde_json::to_vec(&body)?,
+        });
     }
     Ok(out)
 }

@@ -1,0 +1,163 @@
+//! The wasmtime engine (built once per process), the epoch ticker that enforces deadlines,
+//! and the on-disk cache of compiled components.
+//!
+//! Compiling a Python or JavaScript component takes seconds (they embed an interpreter);
+//! loading its precompiled form takes milliseconds. Cache files are named by the sha256 of
+//! the `.wasm` bytes and of the engine's compatibility hash (wasmtime version, target and
+//! settings), so a new wasmtime or another setting never loads a stale artifact.
+
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the epoch advances; deadlines are rounded up to a multiple of it.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine: component model, pooling allocator, epoch interruption.
+pub(crate) fn build_engine(memory_limit_bytes: usize) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    // Generous slots: Python and JavaScript components hold several core instances, memories
+    // and large tables each. Slots are address space reserved up front, not resident memory.
+    pool.total_component_instances(64)
+        .total_core_instances(512)
+        .total_memories(256)
+        .total_tables(512)
+        .total_stacks(64)
+        .max_core_instances_per_component(64)
+        .max_memories_per_component(8)
+        .max_tables_per_component(32)
+        .max_memories_per_module(2)
+        .table_elements(200_000)
+        .max_component_instance_size(16 << 20)
+        .max_core_instance_size(16 << 20)
+        .max_memory_size(memory_limit_bytes.max(1 << 20));
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub(crate) struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    pub(crate) fn start(engine: &Engine) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (engine, flag) = (engine.weak(), stop.clone());
+        std::thread::Builder::new()
+            .name("postwire-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match engine.upgrade() {
+                        Some(e) => e.increment_epoch(),
+                        None => return,
+                    }
+                }
+            })
+            .expect("spawning the epoch thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How a component was obtained, for logs and `postwire plugin test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadSource {
+    /// Compiled from the `.wasm` now (and written to the cache when one is configured).
+    Compiled,
+    /// Loaded from the precompiled cache.
+    Cached,
+}
+
+/// The cache key of `wasm` under `engine`: sha256 of both.
+pub(crate) fn cache_key(engine: &Engine, wasm: &[u8]) -> String {
+    struct Sha(Sha256);
+    impl Hasher for Sha {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut engine_hash = Sha(Sha256::new());
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
+    let mut h = Sha256::new();
+    h.update(engine_hash.0.finalize());
+    h.update(Sha256::digest(wasm));
+    h.finalize()
+        .iter()
+        .take(20)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Compiles `wasm`, or loads it precompiled from `cache_dir`.
+pub(crate) fn load_component(
+    engine: &Engine,
+    wasm: &[u8],
+    cache_dir: Option<&Path>,
+) -> wasmtime::Result<(Component, LoadSource)> {
+    let Some(dir) = cache_dir else {
+        return Ok((Component::new(engine, wasm)?, LoadSource::Compiled));
+    };
+    let file: PathBuf = dir.join(format!("{}.cwasm", cache_key(engine, wasm)));
+    if let Ok(bytes) = std::fs::read(&file) {
+        match deserialize(engine, &bytes) {
+            Ok(c) => return Ok((c, LoadSource::Cached)),
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "A cached plugin artifact is unusable; compiling again.")
+            }
+        }
+    }
+    let compiled = engine.precompile_component(wasm)?;
+    let component = deserialize(engine, &compiled)?;
+    if let Err(e) = write_atomically(dir, &file, &compiled) {
+        tracing::warn!(dir = %dir.display(), error = %e, "Cannot write the plugin cache; plugins will be compiled at every start.");
+    }
+    Ok((component, LoadSource::Compiled))
+}
+
+/// Loads a precompiled artifact. Artifacts only come from [`Engine::precompile_component`]
+/// of this engine configuration, written by this module into the operator's cache folder
+/// (temp file + rename, so never half-written); wasmtime also checks the header and the
+/// compatibility hash before using one.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
+    // SAFETY: see above: the bytes are wasmtime's own output, read into memory (not mapped,
+    // so a concurrent rewrite of the file cannot change them under us).
+    unsafe { Component::deserialize(engine, bytes) }
+}
+
+fn write_atomically(dir: &Path, file: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // A temporary name of its own per writer (process and call), so two writers of the same
+    // artifact never write into one file.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    std::fs::create_dir_all(dir)?;
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("artifact");
+    let n = WRITES.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, file)
+}

@@ -1,0 +1,338 @@
+//! Transform: runs a tenant's chain of WebAssembly plugins (component model, WIT package
+//! `postwire:plugin@0.1.0` in `guest-sdk/wit`) over an event.
+//!
+//! - [`Transformer`]: the engine (built once, pooling allocator, epoch interruption), the
+//!   loaded plugins (one `InstancePre` each, reloaded when the file changes) and the error
+//!   counters.
+//! - `engine.rs`: engine settings, the epoch ticker, the precompiled-component cache.
+//! - `instance.rs`: one call: a fresh store per message with a memory cap, an epoch deadline
+//!   and a deny-all WASI context.
+//! - [`stage`]: the pipeline stage: chain outcome → deliveries, audit records, dead letters.
+//! - `bindings.rs`: the `bindgen!` output, private to this module.
+
+mod bindings;
+mod engine;
+mod instance;
+mod limits;
+pub mod stage;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+pub use engine::LoadSource;
+use instance::HostState;
+
+/// Host settings shared by every plugin.
+#[derive(Debug, Clone)]
+pub struct TransformSettings {
+    /// Wall-clock limit of one plugin call.
+    pub deadline: Duration,
+    /// Linear memory one plugin instance may grow to.
+    pub memory_limit_bytes: usize,
+    /// Where precompiled components are kept; `None` compiles at every load.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for TransformSettings {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_millis(100),
+            memory_limit_bytes: 128 << 20,
+            cache_dir: None,
+        }
+    }
+}
+
+/// One plugin of a chain: the component file and its config (JSON).
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    pub path: PathBuf,
+    pub config: serde_json::Value,
+}
+
+/// What the chain decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Deliver this JSON to the route the mail matched.
+    Deliver(serde_json::Value),
+    /// Deliver nothing.
+    Drop { reason: String },
+    /// Deliver to these routes instead: `(route, json)`.
+    Route(Vec<(String, serde_json::Value)>),
+}
+
+/// The kind of a plugin's own error (`plugin-error` in the WIT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginErrorKind {
+    InvalidEvent,
+    InvalidConfig,
+    Failed,
+}
+
+/// Why a plugin produced no outcome. Each is counted by [`TransformError::kind`].
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransformError {
+    #[error("plugin {plugin}: cannot load: {message}")]
+    Load { plugin: String, message: String },
+    #[error("plugin {plugin}: deadline of {deadline_ms} ms exceeded")]
+    Timeout { plugin: String, deadline_ms: u64 },
+    #[error("plugin {plugin}: memory limit of {limit_bytes} bytes exceeded")]
+    MemoryLimit { plugin: String, limit_bytes: usize },
+    #[error("plugin {plugin}: trapped: {message}")]
+    Trap { plugin: String, message: String },
+    #[error("plugin {plugin}: returned an error ({kind:?}): {message}")]
+    Plugin {
+        plugin: String,
+        kind: PluginErrorKind,
+        message: String,
+    },
+    #[error("plugin {plugin}: invalid output: {message}")]
+    InvalidOutput { plugin: String, message: String },
+}
+
+/// Error kinds, as counted (`postwire_plugin_errors_total{kind}`).
+pub const ERROR_KINDS: [&str; 6] = [
+    "load",
+    "timeout",
+    "memory",
+    "trap",
+    "plugin",
+    "invalid_output",
+];
+
+impl TransformError {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransformError::Load { .. } => "load",
+            TransformError::Timeout { .. } => "timeout",
+            TransformError::MemoryLimit { .. } => "memory",
+            TransformError::Trap { .. } => "trap",
+            TransformError::Plugin { .. } => "plugin",
+            TransformError::InvalidOutput { .. } => "invalid_output",
+        }
+    }
+}
+
+/// A loaded plugin: its `InstancePre` and what identifies the file version it came from.
+struct Loaded {
+    pre: bindings::PluginPre<HostState>,
+    stamp: FileStamp,
+    source: LoadSource,
+    load_time: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    /// A replaced file (written elsewhere, then renamed) is a new inode.
+    inode: u64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> std::io::Result<Self> {
+        let m = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&m);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Ok(Self {
+            len: m.len(),
+            modified: m.modified().ok(),
+            inode,
+        })
+    }
+}
+
+/// Details of a load, for `postwire plugin test` and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadInfo {
+    pub source: LoadSource,
+    pub time: Duration,
+}
+
+/// The plugin host. Cheap to share (`Arc`); calls are synchronous and run on a blocking
+/// thread (see [`Transformer::run_chain_blocking`]).
+pub struct Transformer {
+    engine: Engine,
+    linker: Linker<HostState>,
+    settings: TransformSettings,
+    plugins: Mutex<HashMap<PathBuf, Arc<Loaded>>>,
+    errors: [AtomicU64; ERROR_KINDS.len()],
+    _ticker: engine::EpochTicker,
+}
+
+impl Transformer {
+    pub fn new(settings: TransformSettings) -> Result<Self, TransformError> {
+        let fail = |e: wasmtime::Error| TransformError::Load {
+            plugin: "(engine)".into(),
+            message: format!("{e:#}"),
+        };
+        let engine = engine::build_engine(settings.memory_limit_bytes).map_err(fail)?;
+        let linker = instance::linker(&engine).map_err(fail)?;
+        Ok(Self {
+            _ticker: engine::EpochTicker::start(&engine),
+            engine,
+            linker,
+            settings,
+            plugins: Mutex::new(HashMap::new()),
+            errors: Default::default(),
+        })
+    }
+
+    pub fn settings(&self) -> &TransformSettings {
+        &self.settings
+    }
+
+    /// How many errors of `kind` (one of [`ERROR_KINDS`]) plugins have produced.
+    pub fn error_count(&self, kind: &str) -> u64 {
+        ERROR_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |i| self.errors[i].load(Ordering::Relaxed))
+    }
+
+    /// Loads `path` now (or returns the loaded version when the file is unchanged).
+    pub fn load(&self, path: &Path) -> Result<LoadInfo, TransformError> {
+        let l = self.loaded(path)?;
+        Ok(LoadInfo {
+            source: l.source,
+            time: l.load_time,
+        })
+    }
+
+    /// The plugin at `path`, loaded again when the file changed since the last call (hot
+    /// reload: the next message sees the new version, no restart).
+    fn loaded(&self, path: &Path) -> Result<Arc<Loaded>, TransformError> {
+        let name = plugin_name(path);
+        let load_err = |message: String| TransformError::Load {
+            plugin: name.clone(),
+            message,
+        };
+        let stamp = FileStamp::of(path).map_err(|e| load_err(e.to_string()))?;
+        let reload = {
+            let plugins = self.plugins.lock().unwrap_or_else(|p| p.into_inner());
+            match plugins.get(path) {
+                Some(l) if l.stamp == stamp => return Ok(l.clone()),
+                other => other.is_some(),
+            }
+        };
+        // Compiled without holding the lock: other plugins keep running meanwhile. Two
+        // messages that both see the change may both load it; the cache makes that cheap.
+        let started = Instant::now();
+        let wasm = std::fs::read(path).map_err(|e| load_err(e.to_string()))?;
+        // The file may have changed between stat and read; stamp what was read.
+        let stamp = FileStamp::of(path).map_err(|e| load_err(e.to_string()))?;
+        let (component, source) =
+            engine::load_component(&self.engine, &wasm, self.settings.cache_dir.as_deref())
+                .map_err(|e| load_err(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::PluginPre::new)
+            .map_err(|e| load_err(format!("{e:#}")))?;
+        let load_time = started.elapsed();
+        tracing::info!(plugin = %name, ?source, load_ms = load_time.as_millis() as u64, reload, "Loaded a plugin.");
+        let loaded = Arc::new(Loaded {
+            pre,
+            stamp,
+            source,
+            load_time,
+        });
+        self.plugins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Runs one plugin over `event` (JSON text).
+    pub fn call(
+        &self,
+        plugin: &PluginSpec,
+        event: &str,
+        tags: &CallTags<'_>,
+    ) -> Result<Outcome, TransformError> {
+        let result = self
+            .loaded(&plugin.path)
+            .and_then(|l| instance::call(self, &l.pre, plugin, event, tags));
+        if let Err(e) = &result {
+            self.count(e);
+        }
+        result
+    }
+
+    /// Runs a chain: each `deliver` feeds the next plugin; `drop` and `route` end the chain.
+    /// An empty chain delivers the event unchanged.
+    pub fn run_chain(
+        &self,
+        chain: &[PluginSpec],
+        event: &serde_json::Value,
+        tags: &CallTags<'_>,
+    ) -> Result<Outcome, TransformError> {
+        let mut current = event.clone();
+        for plugin in chain {
+            match self.call(plugin, &current.to_string(), tags)? {
+                Outcome::Deliver(next) => current = next,
+                other => return Ok(other),
+            }
+        }
+        Ok(Outcome::Deliver(current))
+    }
+
+    /// [`Transformer::run_chain`] on a blocking thread, for async callers.
+    pub async fn run_chain_blocking(
+        self: &Arc<Self>,
+        chain: Vec<PluginSpec>,
+        event: serde_json::Value,
+        tenant: String,
+        mail_id: String,
+    ) -> Result<Outcome, TransformError> {
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let tags = CallTags {
+                tenant: &tenant,
+                mail_id: &mail_id,
+            };
+            this.run_chain(&chain, &event, &tags)
+        })
+        .await
+        .unwrap_or_else(|e| {
+            Err(TransformError::Trap {
+                plugin: "(host)".into(),
+                message: format!("the plugin thread failed: {e}"),
+            })
+        })
+    }
+
+    fn count(&self, e: &TransformError) {
+        if let Some(i) = ERROR_KINDS.iter().position(|k| *k == e.kind()) {
+            self.errors[i].fetch_add(1, Ordering::Relaxed);
+        }
+        tracing::warn!(kind = e.kind(), error = %e, "A plugin failed.");
+    }
+}
+
+/// What a plugin's log lines are tagged with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CallTags<'a> {
+    pub tenant: &'a str,
+    pub mail_id: &'a str,
+}
+
+/// The file name without `.wasm`: how errors and logs name a plugin.
+pub fn plugin_name(path: &Path) -> String {
+    path.file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("plugin")
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests;

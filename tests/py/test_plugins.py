@@ -1,0 +1,120 @@
+"""Plugins seen from outside: `postwire plugin test` for plugin authors, and a tenant's plugin
+replaced under a running `postwire dev` (hot reload). The plugins come from `make plugins`."""
+
+import json
+import os
+import shutil
+import signal
+import smtplib
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import dev_config
+from mails import utf8_message
+from support import REPO, Process, attach_logs, child_env, free_port, postwire_path
+
+BUILD = REPO / "plugins" / "build"
+EVENT = REPO / "plugins" / "event.json"
+
+
+def built(name: str) -> Path:
+    path = BUILD / f"{name}.wasm"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make plugins` (make test does)")
+    return path
+
+
+def plugin_test(tmp_path, *args):
+    return subprocess.run(
+        [postwire_path(), "plugin", "test", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=child_env(XDG_CACHE_HOME=str(tmp_path / "cache")),
+    )
+
+
+def test_plugin_test_prints_the_outcome_and_the_time(tmp_path):
+    run = plugin_test(tmp_path, built("slack"), EVENT, "--config", '{"style": "discord"}')
+    assert run.returncode == 0, run.stderr
+    first, rest = run.stdout.split("\n", 1)
+    assert first == "deliver"
+    body, timing = rest.rsplit("time: ", 1)
+    assert json.loads(body)["embeds"][0]["title"] == "Invoice 42 overdue: urgent"
+    assert timing.startswith("load ") and "(compiled)" in timing and "call " in timing
+
+    again = plugin_test(tmp_path, built("slack"), EVENT)
+    assert again.returncode == 0, again.stderr
+    assert "(from the cache)" in again.stdout.splitlines()[-1]
+
+
+def test_plugin_test_takes_a_raw_message(tmp_path):
+    eml = tmp_path / "card.eml"
+    eml.write_bytes(
+        b"From: Bob <bob@example.org>\r\nTo: support@acme.test\r\n"
+        b"Subject: Card 4111 1111 1111 1111\r\n\r\nRing 0171 2345 6789 please.\r\n"
+    )
+    run = plugin_test(tmp_path, built("redact"), eml)
+    assert run.returncode == 0, run.stderr
+    event = json.loads(run.stdout.split("\n", 1)[1].rsplit("time: ", 1)[0])
+    assert event["message"]["subject"] == "Card [card]"
+    assert event["message"]["text"] == "Ring [phone] please.\r\n"
+
+
+def test_plugin_test_exit_codes(tmp_path):
+    loop = plugin_test(tmp_path, built("misbehave"), EVENT, "--config", '{"do": "loop"}')
+    assert loop.returncode == 1
+    assert "timeout error: plugin misbehave: deadline of 100 ms exceeded" in loop.stderr
+    missing = plugin_test(tmp_path, tmp_path / "nope.wasm", EVENT)
+    assert missing.returncode == 2
+    bad_config = plugin_test(tmp_path, built("slack"), EVENT, "--config", "{not json")
+    assert bad_config.returncode == 2
+
+
+def test_replacing_a_plugin_changes_the_next_delivery(request, tmp_path, nats, receiver):
+    plugin = tmp_path / "tenant-plugin.wasm"
+    shutil.copy(built("slack"), plugin)
+    smtp_port = free_port()
+    target = os.environ.get("CARGO_TARGET_DIR")
+    cache = Path(target) / "plugin-cache" if target else tmp_path / "plugin-cache"
+    config = dev_config(nats.url, smtp_port, receiver.url("/hook")).replace(
+        '[tenants.acme]\ndomains = ["acme.test"]\n',
+        '[tenants.acme]\ndomains = ["acme.test"]\n'
+        f'plugins = [{{ path = "{plugin.name}" }}]\n',
+    )
+    config = f'[plugin_host]\ncache_dir = "{cache}"\ndeadline_ms = 5000\n\n' + config
+    config_path = tmp_path / "postwire.toml"
+    config_path.write_text(config)
+    process = Process(
+        "postwire-dev",
+        [postwire_path(), "dev", "--config", str(config_path), "--no-sink"],
+        tmp_path,
+        env=child_env(RUST_LOG="info"),
+    )
+    attach_logs(request, process)
+    try:
+        process.wait_for_port(smtp_port, timeout=60)
+
+        def send(subject):
+            with smtplib.SMTP("127.0.0.1", smtp_port, local_hostname="client.test", timeout=20) as c:
+                c.sendmail("sender@example.com", ["support@acme.test"], utf8_message(subject),
+                           mail_options=["BODY=8BITMIME"])
+
+        send("First")
+        first = receiver.wait_for(1, timeout=30)[0].json()
+        assert first["text"] == "New mail from Sender <sender@example.com>: First"
+
+        # Deploy the next version the way an operator would: write beside it, then rename.
+        staged = tmp_path / "staged.wasm"
+        shutil.copy(built("redact"), staged)
+        staged.rename(plugin)
+        send("Second")
+        second = receiver.wait_for(2, timeout=60)[1].json()
+        assert "blocks" not in second
+        assert second["schema"] == "postwire.email.v1"
+        assert second["message"]["subject"] == "Second"
+    finally:
+        code = process.stop(signal.SIGINT)
+    assert code in (0, 130), f"postwire dev exited with {code} after SIGINT"
