@@ -1,4 +1,5 @@
-//! The process worker: consumes `MAIL`, runs parse → prepare, publishes one `OUTBOX`
+//! The process worker: consumes `MAIL`, runs verify → parse → prepare (or holds the mail in
+//! `QUARANTINE` when the tenant's authentication policy says so), publishes one `OUTBOX`
 //! message per endpoint (with `Nats-Msg-Id` = delivery id, so redelivery never duplicates),
 //! and acknowledges its input only after every output was acknowledged.
 
@@ -14,6 +15,7 @@ use postwire_core::{Config, bus};
 
 use crate::StageError;
 use crate::prepare::{self, MailInput};
+use crate::verify::{self, Action, Verifier};
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
@@ -30,12 +32,22 @@ pub async fn run(
         ..Default::default()
     };
     let router = Arc::new(cfg.router());
+    let verifier = match cfg.verify.enabled {
+        true => Some(Arc::new(
+            Verifier::new(&cfg.verify, &cfg.smtp.hostname).map_err(StageError::Permanent)?,
+        )),
+        false => None,
+    };
     let js2 = js.clone();
     crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
-        let (js, cfg, router) = (js2.clone(), cfg.clone(), router.clone());
+        let (js, cfg, router, verifier) = (js2.clone(), cfg.clone(), router.clone(), verifier.clone());
         async move {
-            match process(&js, &cfg, &router, &msg).await {
-                Ok(()) => {
+            match process(&js, &cfg, &router, verifier.as_deref(), &msg).await {
+                Ok(Outcome::Retry(delay)) => {
+                    tracing::warn!("DNS could not decide the verdicts of a mail; retrying later.");
+                    let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+                }
+                Ok(Outcome::Done) => {
                     if let Err(e) = msg.ack().await {
                         tracing::warn!(error = %e, "Acknowledging a processed mail failed; it will be processed again (idempotently).");
                     }
@@ -59,12 +71,20 @@ fn header<'a>(msg: &'a jetstream::Message, name: &str) -> Option<&'a str> {
     msg.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
 
+/// What became of a mail that raised no error.
+enum Outcome {
+    Done,
+    /// DNS could not decide the verdicts: try again after this delay.
+    Retry(Duration),
+}
+
 async fn process(
     js: &jetstream::Context,
     cfg: &Config,
     router: &Router,
+    verifier: Option<&Verifier>,
     msg: &jetstream::Message,
-) -> Result<(), StageError> {
+) -> Result<Outcome, StageError> {
     let permanent = |what: &str| StageError::Permanent(format!("missing or bad {what} header"));
     let mail_id = header(msg, bus::HEADER_MAIL_ID).ok_or_else(|| permanent(bus::HEADER_MAIL_ID))?;
     let tenant = header(msg, bus::HEADER_TENANT).ok_or_else(|| permanent(bus::HEADER_TENANT))?;
@@ -72,7 +92,29 @@ async fn process(
         .and_then(|h| Envelope::from_header(h).ok())
         .ok_or_else(|| permanent(bus::HEADER_ENVELOPE))?;
     let span = tracing::info_span!("process", mail_id, tenant);
+
+    let auth = match verifier {
+        None => None,
+        Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| serde_json::from_str(h).ok()) {
+            Some(auth) => Some(auth),
+            None => Some(v.verify(&msg.payload, &envelope).await),
+        },
+    };
     let _enter = span.enter();
+    if let Some(auth) = &auth {
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        if auth.undecided() && delivered <= i64::from(cfg.verify.max_dns_retries) {
+            return Ok(Outcome::Retry(Duration::from_millis(
+                cfg.verify.dns_retry_delay_ms,
+            )));
+        }
+        let released = header(msg, bus::HEADER_RELEASED).is_some();
+        let action = verify::decide(cfg.auth_policy(tenant), auth);
+        if action != Action::Deliver && !released {
+            quarantine(js, msg, mail_id, tenant, auth).await?;
+            return Ok(Outcome::Done);
+        }
+    }
 
     let (message, limits) = crate::parse::parse(&msg.payload);
     let prepared = prepare::prepare(
@@ -85,6 +127,7 @@ async fn process(
             raw: &msg.payload,
             message,
             limits,
+            auth,
         },
     )
     .map_err(|e| StageError::Permanent(format!("serialising the event: {e}")))?;
@@ -132,5 +175,29 @@ async fn process(
             .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
     }
     tracing::info!(deliveries = prepared.deliveries.len(), "Processed a mail.");
+    Ok(Outcome::Done)
+}
+
+/// Holds a mail back in `quarantine.<tenant>`, raw, with its verdicts and the reason.
+async fn quarantine(
+    js: &jetstream::Context,
+    msg: &jetstream::Message,
+    mail_id: &str,
+    tenant: &str,
+    auth: &postwire_core::event::Auth,
+) -> Result<(), StageError> {
+    let reason = verify::policy::reason(auth);
+    tracing::info!(reason = %reason, "Quarantined a mail under the tenant's authentication policy.");
+    let mut h = msg.headers.clone().unwrap_or_default();
+    h.insert(bus::HEADER_MSG_ID, format!("{mail_id}:quarantine").as_str());
+    let auth_json = serde_json::to_string(auth)
+        .map_err(|e| StageError::Permanent(format!("serialising the verdicts: {e}")))?;
+    h.insert(bus::HEADER_AUTH, auth_json.as_str());
+    h.insert(bus::HEADER_QUARANTINE_REASON, reason.as_str());
+    js.publish_with_headers(bus::subject_quarantine(tenant), h, msg.payload.clone())
+        .await
+        .map_err(|e| StageError::Temporary(format!("publishing to QUARANTINE: {e}")))?
+        .await
+        .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
     Ok(())
 }

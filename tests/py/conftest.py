@@ -169,7 +169,10 @@ def receiver():
 # --- postwire dev -----------------------------------------------------------------------------
 
 
-def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET) -> str:
+def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET,
+               verify: str = "[verify]\nenabled = false\n", auth_policy: str = "tag") -> str:
+    """The test config. `verify` is the whole `[verify]` section (off by default: the auth
+    tests turn it on against their own DNS server)."""
     return f"""\
 [nats]
 url = "{nats_url}"
@@ -178,11 +181,14 @@ url = "{nats_url}"
 listen = "127.0.0.1:{smtp_port}"
 hostname = "mx.test"
 
+{verify}
+
 [delivery]
 retry_initial_ms = 200
 
 [tenants.acme]
 domains = ["acme.test"]
+auth = {{ policy = "{auth_policy}" }}
 
 [[tenants.acme.routes]]
 name = "support"

@@ -29,6 +29,8 @@ url = "{nats_url}"
 publish_timeout_ms = 1500
 [smtp]
 hostname = "mx.test"
+[verify]
+enabled = false
 [delivery]
 retry_initial_ms = 100
 retry_multiplier = 2.0

@@ -1,0 +1,61 @@
+//! HTML sanitising with ammonia: scripts, styles, event handlers, `javascript:` and other
+//! unsafe URLs, forms and embedded objects are removed; the presentational markup mail
+//! relies on (tables, fonts, colours, sizes) stays. `cid:` references are rewritten to
+//! attachment URLs when the store stage provides them, and kept as `cid:` otherwise.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Sanitises `html`. `cid_urls` maps Content-IDs (without `<>`) to attachment URLs.
+pub fn sanitize(html: &str, cid_urls: &HashMap<String, String>) -> String {
+    let cids = cid_urls.clone();
+    ammonia::Builder::default()
+        .add_url_schemes(["cid"])
+        .add_generic_attributes([
+            "align", "valign", "bgcolor", "color", "width", "height", "border", "dir",
+        ])
+        .add_tags(["font", "center"])
+        .add_tag_attributes("font", ["face", "size"])
+        .add_tag_attributes("table", ["cellpadding", "cellspacing"])
+        .attribute_filter(move |_element, attribute, value| {
+            if matches!(attribute, "src" | "href" | "background")
+                && value.len() > 4
+                && value[..4].eq_ignore_ascii_case("cid:")
+            {
+                let id = value[4..].trim_matches(['<', '>']);
+                return Some(match cids.get(id) {
+                    Some(url) => Cow::Owned(url.clone()),
+                    None => Cow::Borrowed(value),
+                });
+            }
+            Some(Cow::Borrowed(value))
+        })
+        .clean(html)
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removes_active_content_keeps_layout() {
+        let dirty = r##"<p onclick="x()">Hi <b>there</b></p><script>alert(1)</script>
+<a href="javascript:alert(1)">j</a><form action="https://evil"><input name=p></form>
+<table cellpadding="2"><tr><td bgcolor="#fff">c</td></tr></table><img src="cid:logo@x">"##;
+        let clean = sanitize(dirty, &HashMap::new());
+        for bad in ["script", "onclick", "javascript", "<form", "<input"] {
+            assert!(!clean.contains(bad), "{bad} in {clean}");
+        }
+        for good in [
+            "<b>there</b>",
+            "bgcolor=\"#fff\"",
+            "cellpadding",
+            "src=\"cid:logo@x\"",
+        ] {
+            assert!(clean.contains(good), "{good} missing in {clean}");
+        }
+        let urls = HashMap::from([("logo@x".to_string(), "https://s/a".to_string())]);
+        assert!(sanitize(r#"<img src="cid:logo@x">"#, &urls).contains("src=\"https://s/a\""));
+    }
+}
