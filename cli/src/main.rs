@@ -6,6 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod inline;
+mod quarantine;
 mod roles;
 mod shutdown;
 mod sink;
@@ -76,10 +78,41 @@ enum Command {
         /// An RFC 5322 message file (`-` for standard input).
         file: PathBuf,
     },
+    /// Mail held back by a tenant's authentication policy (`auth.policy`).
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// Lists quarantined mail: sequence, tenant, mail id, time, sender, reason.
+    ///
+    /// Example: postwire quarantine list --config postwire.toml --tenant acme
+    List {
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+        /// Only this tenant's mail.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Releases quarantined mail (by sequence number) for delivery with its verdicts.
+    ///
+    /// Example: postwire quarantine release --config postwire.toml 12 13
+    Release {
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+        #[arg(required = true)]
+        seq: Vec<u64>,
     },
 }
 
@@ -119,6 +152,17 @@ fn main() -> ExitCode {
             Command::Config {
                 command: ConfigCommand::Check { config },
             } => tools::config_check(&config),
+            Command::Quarantine {
+                command:
+                    QuarantineCommand::List {
+                        config,
+                        tenant,
+                        json,
+                    },
+            } => quarantine::list(&config, tenant.as_deref(), json).await,
+            Command::Quarantine {
+                command: QuarantineCommand::Release { config, seq },
+            } => quarantine::release(&config, &seq).await,
         }
     });
     match result {

@@ -21,11 +21,20 @@ pub fn load(path: &Path) -> Result<Arc<Config>, Failure> {
 }
 
 async fn jetstream(cfg: &Config, name: &str) -> Result<async_nats::jetstream::Context, Failure> {
+    connect_jetstream(cfg, name, NATS_START_DEADLINE).await
+}
+
+/// Connects and makes sure the streams exist, waiting for JetStream up to `deadline`.
+pub async fn connect_jetstream(
+    cfg: &Config,
+    name: &str,
+    deadline: Duration,
+) -> Result<async_nats::jetstream::Context, Failure> {
     let client = bus::connect(&cfg.nats, name)
         .await
         .map_err(|e| Failure::Failed(format!("cannot connect to NATS at {}: {e}", cfg.nats.url)))?;
     let js = bus::jetstream(client, &cfg.nats);
-    bus::ensure_streams(&js, &cfg.nats, NATS_START_DEADLINE).await.map_err(|e| {
+    bus::ensure_streams(&js, &cfg.nats, deadline).await.map_err(|e| {
         Failure::Failed(format!(
             "JetStream at {} is not usable ({e}). Is nats-server running with -js? `make run` starts one.",
             cfg.nats.url
@@ -44,17 +53,24 @@ async fn bind_smtp(cfg: &Config) -> Result<TcpListener, Failure> {
 }
 
 fn ingest_task(
-    cfg: &Config,
+    cfg: &Arc<Config>,
     js: async_nats::jetstream::Context,
     listener: TcpListener,
     stop: Shutdown,
-) -> tokio::task::JoinHandle<()> {
-    let deps = IngestDeps::new(
+) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let mut deps = IngestDeps::new(
         &cfg.smtp,
         cfg.router(),
         JetStreamPublisher::new(js, cfg.smtp.hostname.clone()),
     );
-    tokio::spawn(postwire_ingest::run(listener, deps, stop.wait()))
+    if let Some(v) = crate::inline::MailAuthInline::for_config(cfg).map_err(Failure::Failed)? {
+        deps = deps.with_verifier(v);
+    }
+    Ok(tokio::spawn(postwire_ingest::run(
+        listener,
+        deps,
+        stop.wait(),
+    )))
 }
 
 fn stage_result(
@@ -92,7 +108,7 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         }
         None => None,
     };
-    let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone());
+    let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone())?;
     let process = tokio::spawn(postwire_stages::process::run(
         js.clone(),
         cfg.clone(),
@@ -136,7 +152,7 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let js = jetstream(&cfg, "postwire-ingest").await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
-    ingest_task(&cfg, js, smtp, stop)
+    ingest_task(&cfg, js, smtp, stop)?
         .await
         .map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
 }

@@ -5,10 +5,13 @@
 //! - [`server`] is the tokio I/O around it: listener, connection cap, timeouts, shutdown.
 //! - [`publish`] turns an accepted transaction into `mail.raw.<tenant>` messages and waits for
 //!   the PubAck before the session may answer 250.
+//! - [`verify`] is the seam for inline authentication checks (tenants on `reject`).
 
 pub mod publish;
 pub mod server;
 pub mod smtp;
+pub mod verify;
 
 pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
 pub use server::{IngestDeps, run};
+pub use verify::{InlineVerdict, InlineVerifier};

@@ -139,6 +139,9 @@ impl Publisher for JetStreamPublisher {
             headers.insert(bus::HEADER_MAIL_ID, mail_id.as_str());
             headers.insert(bus::HEADER_TENANT, tenant);
             headers.insert(bus::HEADER_ENVELOPE, envelope.to_header().as_str());
+            if let Some(auth) = &tx.auth {
+                headers.insert(bus::HEADER_AUTH, auth.as_str());
+            }
             let ack = self
                 .js
                 .publish_with_headers(bus::subject_mail_raw(tenant), headers, raw.into())

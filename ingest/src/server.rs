@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::publish::Publisher;
 use crate::smtp::{Reply, Session, SessionLimits, Step};
+use crate::verify::{InlineVerdict, InlineVerifier};
 
 /// Everything a session needs, shared by all connections.
 pub struct IngestDeps<P> {
@@ -24,9 +25,17 @@ pub struct IngestDeps<P> {
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     pub max_sessions: usize,
+    /// Inline authentication checks (tenants on `reject`); none: accept without checking.
+    pub verifier: Option<Arc<dyn InlineVerifier>>,
 }
 
 impl<P> IngestDeps<P> {
+    /// Adds inline verification.
+    pub fn with_verifier(mut self, verifier: Arc<dyn InlineVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
     pub fn new(cfg: &SmtpConfig, router: Router, publisher: P) -> Self {
         IngestDeps {
             limits: Arc::new(SessionLimits::from(cfg)),
@@ -35,6 +44,7 @@ impl<P> IngestDeps<P> {
             command_timeout: Duration::from_secs(cfg.command_timeout_secs),
             data_timeout: Duration::from_secs(cfg.data_timeout_secs),
             max_sessions: cfg.max_sessions,
+            verifier: None,
         }
     }
 }
@@ -128,11 +138,28 @@ pub async fn serve<S, P>(
                     let _ = stream.shutdown().await;
                     return;
                 }
-                Step::Deliver(tx) => {
+                Step::Deliver(mut tx) => {
                     if !out.is_empty() && stream.write_all(out.as_bytes()).await.is_err() {
                         return;
                     }
                     out.clear();
+                    if let Some(v) = &deps.verifier {
+                        match v.verify(&tx).await {
+                            InlineVerdict::Accept { auth } => tx.auth = auth,
+                            InlineVerdict::Reject(why) => {
+                                tracing::info!(reason = %why, "Rejected a message under a tenant's authentication policy.");
+                                out.push_str(&session.refuse(false, &why).to_wire());
+                                continue;
+                            }
+                            InlineVerdict::Defer => {
+                                tracing::info!(
+                                    "Deferred a message: DNS could not decide its authentication."
+                                );
+                                out.push_str(&session.refuse(true, "").to_wire());
+                                continue;
+                            }
+                        }
+                    }
                     let rcpts = tx.rcpts.len();
                     let size = tx.body.len();
                     let outcome = deps.publisher.publish(tx).await;

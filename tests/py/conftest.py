@@ -224,23 +224,48 @@ class Dev:
 
 
 @pytest.fixture
-def postwire_dev(request, tmp_path, nats, receiver):
-    """`postwire dev --no-sink` against the test's nats-server, delivering to `receiver`."""
-    smtp_port = free_port()
-    config_path = tmp_path / "postwire.toml"
-    config_path.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook")))
-    process = Process(
-        "postwire-dev",
-        [postwire_path(), "dev", "--config", str(config_path), "--no-sink"],
-        tmp_path,
-        env=child_env(RUST_LOG="info"),
-    )
-    attach_logs(request, process)
-    try:
+def start_postwire(request, tmp_path, nats, receiver):
+    """A function starting `postwire dev --no-sink` (at most once per test) with the given
+    `[verify]` section and tenant auth policy; stopped (and its exit checked) at teardown."""
+    started = []
+
+    def start(**config) -> Dev:
+        assert not started, "one postwire per test"
+        smtp_port = free_port()
+        config_path = tmp_path / "postwire.toml"
+        config_path.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook"), **config))
+        process = Process(
+            "postwire-dev",
+            [postwire_path(), "dev", "--config", str(config_path), "--no-sink"],
+            tmp_path,
+            env=child_env(RUST_LOG="info"),
+        )
+        attach_logs(request, process)
+        started.append(process)
         process.wait_for_port(smtp_port, timeout=30)
-        yield Dev(smtp_port=smtp_port, config_path=config_path, process=process,
-                  receiver=receiver, nats=nats)
-    finally:
+        return Dev(smtp_port=smtp_port, config_path=config_path, process=process,
+                   receiver=receiver, nats=nats)
+
+    yield start
+    for process in started:
         code = process.stop(signal.SIGINT)
-    assert code is not None, f"postwire dev did not exit within {STOP_TIMEOUT} s of SIGINT"
-    assert code in (0, 130), f"postwire dev exited with {code} after SIGINT"
+        assert code is not None, f"postwire dev did not exit within {STOP_TIMEOUT} s of SIGINT"
+        assert code in (0, 130), f"postwire dev exited with {code} after SIGINT"
+
+
+@pytest.fixture
+def postwire_dev(start_postwire):
+    """`postwire dev --no-sink` against the test's nats-server, delivering to `receiver`."""
+    return start_postwire()
+
+
+@pytest.fixture
+def dns():
+    """A real DNS server on 127.0.0.1:<free UDP port> (see dns_server.py)."""
+    from dns_server import DnsServer
+
+    server = DnsServer()
+    try:
+        yield server
+    finally:
+        server.close()

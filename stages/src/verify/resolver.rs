@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use mail_auth::MessageAuthenticator;
-use mail_auth::hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use mail_auth::hickory_resolver::config::{
+    NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
+};
 use mail_auth::hickory_resolver::system_conf::read_system_conf;
 use postwire_core::config::VerifyConfig;
 
@@ -26,10 +28,10 @@ pub fn authenticator(cfg: &VerifyConfig) -> Result<MessageAuthenticator, String>
                 ns
             })
             .collect();
-        (
-            ResolverConfig::from_name_servers(name_servers),
-            ResolverOpts::default(),
-        )
+        // Configured servers are the whole truth: no /etc/hosts answers either.
+        let mut opts = ResolverOpts::default();
+        opts.use_hosts_file = ResolveHosts::Never;
+        (ResolverConfig::from_name_servers(name_servers), opts)
     };
     opts.timeout = Duration::from_millis(cfg.dns_timeout_ms);
     opts.attempts = cfg.dns_attempts;
