@@ -68,7 +68,7 @@ def test_dkim_spf_and_dmarc_verdicts(start_postwire, zone, keys):
     # hickory answers loopback PTR queries itself (RFC 6761): 127.0.0.1 is localhost.
     assert ok["iprev"] == {"result": "pass", "ptr": ["localhost"]}
     ar = ok["authentication_results"]
-    assert ar.startswith("mx.test;") and "dkim=pass" in ar and "header.d=pass.test" in ar, ar
+    assert ar.startswith("mx.test;") and "dkim=pass" in ar and "header.i=@pass.test" in ar, ar
     assert "spf=pass" in ar and "dmarc=pass" in ar, ar
 
     bad_body = got["dkim tampered"]["auth"]
