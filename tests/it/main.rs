@@ -4,5 +4,6 @@
 mod corpus;
 mod durability;
 mod end_to_end;
+mod golden;
 mod retries;
 mod smtp_conversation;

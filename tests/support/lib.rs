@@ -2,8 +2,10 @@
 //! pipeline started in-process, and a raw SMTP line client.
 
 pub mod nats;
+pub mod payload;
 pub mod pipeline;
 pub mod receiver;
+pub mod schema;
 pub mod smtp;
 
 /// A free TCP port on 127.0.0.1 (bound then released).

@@ -33,6 +33,8 @@ struct Inner {
     script: VecDeque<u16>,
     always: Option<u16>,
     got: Vec<Received>,
+    /// Schema violations of received payloads.
+    invalid: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -67,8 +69,15 @@ impl Receiver {
         self.inner.lock().expect("lock").always = Some(status);
     }
 
+    /// Everything received so far; panics if a payload violated the schema.
     pub fn received(&self) -> Vec<Received> {
-        self.inner.lock().expect("lock").got.clone()
+        let g = self.inner.lock().expect("lock");
+        assert!(
+            g.invalid.is_empty(),
+            "schema violations:\n{}",
+            g.invalid.join("\n")
+        );
+        g.got.clone()
     }
 
     pub fn count(&self) -> usize {
@@ -81,7 +90,12 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let violations = match serde_json::from_slice(&body) {
+        Ok(v) => crate::schema::violations(&v),
+        Err(e) => vec![format!("not JSON: {e}")],
+    };
     let mut g = inner.lock().expect("lock");
+    g.invalid.extend(violations);
     let status = g.always.or_else(|| g.script.pop_front()).unwrap_or(204);
     g.got.push(Received {
         headers,

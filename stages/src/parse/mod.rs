@@ -176,6 +176,15 @@ SGVsbG8=\r\n\
     }
 
     #[test]
+    fn impossible_dates_become_null() {
+        // mail-parser formats 30 February as "2026-02-30T10:00:00Z" without complaint.
+        let (m, _) = parse(b"Date: Mon, 30 Feb 2026 10:00:00 +0000\r\nSubject: x\r\n\r\nx\r\n");
+        assert_eq!(m.date, None);
+        let (m, _) = parse(b"Date: Sat, 28 Feb 2026 10:00:00 +0000\r\nSubject: x\r\n\r\nx\r\n");
+        assert_eq!(m.date.as_deref(), Some("2026-02-28T10:00:00Z"));
+    }
+
+    #[test]
     fn garbage_still_yields_an_event() {
         let (m, _) = parse(b"\x00\x01\x02");
         assert!(m.subject.is_none());
