@@ -83,20 +83,41 @@ class Received:
         return json.loads(self.body)
 
 
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs/schema/postwire.email.v1.json"
+
+
+def payload_violations(body: bytes) -> list[str]:
+    """Violations of the payload JSON Schema (docs/schema/postwire.email.v1.json)."""
+    from jsonschema import Draft202012Validator
+
+    try:
+        payload = json.loads(body)
+    except ValueError as e:
+        return [f"not JSON: {e}"]
+    validator = Draft202012Validator(json.loads(SCHEMA_PATH.read_text()),
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(payload)]
+
+
 @dataclass
 class Receiver:
-    """A real HTTP server on 127.0.0.1 that records every POST and answers `status`."""
+    """A real HTTP server on 127.0.0.1 that records every POST and answers `status`. Every
+    body is validated against the payload schema; violations fail the test at teardown."""
 
     port: int
     status: int = 204
     requests: list = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
+    violations: list = field(default_factory=list)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def record(self, request: Received) -> None:
+        problems = payload_violations(request.body)
         with self.cond:
+            self.violations.extend(problems)
             self.requests.append(request)
             self.cond.notify_all()
 
@@ -164,6 +185,7 @@ def receiver():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+    assert not recv.violations, f"payloads violate the schema: {recv.violations}"
 
 
 # --- postwire dev -----------------------------------------------------------------------------
