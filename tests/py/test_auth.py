@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from auth_support import by_subject, message, rsa_key, sign, verify_section
+from auth_support import arc_seal, by_subject, message, rsa_key, sign, verify_section
 from support import postwire_path
 
 
@@ -187,3 +187,19 @@ def test_dns_timeout_is_retried_never_fail(start_postwire, zone, keys):
     assert auth["dkim"][0]["result"] == "pass", auth
     assert auth["spf"]["result"] == "pass" and auth["dmarc"]["result"] == "pass", auth
     assert "retrying" in dev.process.logs().lower()
+
+
+def test_arc_chain_is_validated(start_postwire, zone, keys):
+    good, other = keys
+    zone.txt("sel._domainkey.relay.test", good.record)
+    dev = start_postwire(verify=verify_section(zone.address))
+    sealed = arc_seal(message("ann@pass.test", "arc sealed"), good, "relay.test")
+    forged = arc_seal(message("ann@pass.test", "arc forged"), other, "relay.test")
+    plain = message("ann@pass.test", "no arc")
+    for raw in (sealed, forged, plain):
+        assert dev.send(raw, mail_from="bounce@pass.test") == {}
+    got = by_subject(dev.receiver.wait_for(3, timeout=30))
+    assert got["arc sealed"]["auth"]["arc"] == {"result": "pass", "sets": 1}, got["arc sealed"]
+    assert got["arc forged"]["auth"]["arc"]["result"] in ("fail", "neutral"), got["arc forged"]
+    assert "arc" not in got["no arc"]["auth"]
+    assert "arc=pass" in got["arc sealed"]["auth"]["authentication_results"]
