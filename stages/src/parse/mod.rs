@@ -185,6 +185,40 @@ SGVsbG8=\r\n\
     }
 
     #[test]
+    fn limits_record_instead_of_failing() {
+        let lim = ParseLimits {
+            max_total_bytes: 400,
+            max_header_bytes: 8,
+            max_parts: 3,
+            max_body_bytes: 4,
+            max_field_bytes: 5,
+            ..ParseLimits::default()
+        };
+        let (m, limits) = parse_with(MAIL, &lim);
+        assert!(limits.truncated);
+        for f in ["raw", "message.headers", "message.subject", "message.from"] {
+            assert!(
+                limits.fields.iter().any(|x| x == f),
+                "{f} in {:?}",
+                limits.fields
+            );
+        }
+        assert_eq!(m.subject.as_deref(), Some("Grü"));
+        assert!(m.headers.iter().all(|(_, v)| v.len() <= 8));
+        let mut many =
+            b"Subject: parts\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        for i in 0..6 {
+            many.extend_from_slice(
+                format!("--b\r\nContent-Type: application/x-{i}\r\n\r\nx\r\n").as_bytes(),
+            );
+        }
+        many.extend_from_slice(b"--b--\r\n");
+        let (m, limits) = parse_with(&many, &lim);
+        assert!(m.attachments.len() < 6);
+        assert!(limits.fields.iter().any(|f| f == "message.attachments"));
+    }
+
+    #[test]
     fn garbage_still_yields_an_event() {
         let (m, _) = parse(b"\x00\x01\x02");
         assert!(m.subject.is_none());
