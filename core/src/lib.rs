@@ -11,6 +11,7 @@ pub mod event;
 pub mod ids;
 pub mod routing;
 pub mod telemetry;
+pub mod verify_config;
 
 pub use config::Config;
 pub use envelope::Envelope;
