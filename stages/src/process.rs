@@ -97,7 +97,7 @@ async fn process(
         None => None,
         Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| serde_json::from_str(h).ok()) {
             Some(auth) => Some(auth),
-            None => Some(v.verify(&msg.payload, &envelope).await),
+            None => Some(verify_with_progress(v, msg, &envelope).await),
         },
     };
     let _enter = span.enter();
@@ -176,6 +176,27 @@ async fn process(
     }
     tracing::info!(deliveries = prepared.deliveries.len(), "Processed a mail.");
     Ok(Outcome::Done)
+}
+
+/// Verifies, telling JetStream every 15 s that the mail is still being worked on (slow DNS
+/// must not make it redeliver the mail to another worker meanwhile).
+async fn verify_with_progress(
+    v: &Verifier,
+    msg: &jetstream::Message,
+    envelope: &Envelope,
+) -> postwire_core::event::Auth {
+    let verify = v.verify(&msg.payload, envelope);
+    tokio::pin!(verify);
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            auth = &mut verify => return auth,
+            _ = tick.tick() => {
+                let _ = msg.ack_with(AckKind::Progress).await;
+            }
+        }
+    }
 }
 
 /// Holds a mail back in `quarantine.<tenant>`, raw, with its verdicts and the reason.
