@@ -59,37 +59,63 @@ fn is_device_signature(line: &str) -> bool {
         || l.starts_with("von meinem iphone gesendet")
 }
 
-/// The reply part of `text`.
+/// `On … wrote:` (possibly wrapped over two lines) at `i`: how many lines it takes.
+fn wrote_attribution(lines: &[&str], i: usize) -> Option<usize> {
+    if is_attribution(lines[i]) && lines[i].trim_end().ends_with(':') {
+        return Some(1);
+    }
+    let next = lines.get(i + 1)?;
+    let joined = format!("{} {}", lines[i].trim(), next.trim());
+    (lines[i].trim_start().to_lowercase().starts_with("on ") && is_attribution(&joined))
+        .then_some(2)
+}
+
+fn is_quoted(line: &str) -> bool {
+    line.trim_start().starts_with('>')
+}
+
+/// `Name wrote:` directly followed by quoted lines.
+fn is_short_attribution(lines: &[&str], i: usize) -> bool {
+    let l = lines[i].trim().to_lowercase();
+    (l.ends_with(" wrote:") || l.ends_with(" schrieb:") || l.ends_with(" a écrit :"))
+        && lines[i + 1..]
+            .iter()
+            .find(|n| !n.trim().is_empty())
+            .is_some_and(|n| is_quoted(n))
+}
+
+/// The reply part of `text`. Top-posted replies end at the attribution of the quoted
+/// history; bottom-posted ones (nothing above the attribution) keep what follows the quote.
 pub fn strip(text: &str) -> String {
     let text = text.replace("\r\n", "\n");
     let lines: Vec<&str> = text.split('\n').collect();
-    let mut end = lines.len();
-    for i in 0..lines.len() {
+    let mut out: Vec<&str> = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
         let line = lines[i];
-        // A "wrote:" line wrapped over two lines by Gmail.
-        let joined = lines
-            .get(i + 1)
-            .map(|next| format!("{} {}", line.trim(), next.trim()));
-        if is_attribution(line)
-            || is_outlook_block(&lines, i)
-            || (line.trim_start().to_lowercase().starts_with("on ")
-                && joined.as_deref().is_some_and(is_attribution))
-        {
-            end = i;
-            break;
-        }
+        let has_content = out.iter().any(|l| !l.trim().is_empty());
         if line.trim_end() == "--" || line == "-- " || is_device_signature(line) {
-            end = i;
             break;
         }
+        if let Some(n) = wrote_attribution(&lines, i) {
+            if has_content {
+                break;
+            }
+            i += n;
+            while i < lines.len() && (is_quoted(lines[i]) || lines[i].trim().is_empty()) {
+                i += 1;
+            }
+            continue;
+        }
+        if is_attribution(line) || is_outlook_block(&lines, i) {
+            break;
+        }
+        if !is_quoted(line) && !is_short_attribution(&lines, i) {
+            out.push(line);
+        }
+        i += 1;
     }
-    // Quoted lines (interleaved or bottom quotes without attribution) are dropped.
-    let kept: Vec<&str> = lines[..end]
-        .iter()
-        .copied()
-        .filter(|l| !l.trim_start().starts_with('>'))
-        .collect();
-    let mut out = kept.join("\n");
+    let mut out = out.join("\n");
     out.truncate(out.trim_end().len());
     let start = out.len() - out.trim_start_matches(['\n', ' ', '\t']).len();
     out[start..].to_string()
@@ -121,6 +147,14 @@ mod tests {
         assert_eq!(strip(t), "Fine by me.");
         let t = "Am 23.11.2026 um 10:00 schrieb Ann:\n> x";
         assert_eq!(strip(t), "");
+    }
+
+    #[test]
+    fn bottom_posting_keeps_the_reply_below_the_quote() {
+        let t = "On Wed, 19 Nov 2014, Levi <l@php.net> wrote:\n\n> proposal\n>\n+1 from me.\n\n--\nFerenc\n";
+        assert_eq!(strip(t), "+1 from me.");
+        let t = "Marc wrote:\n> quoted\n\nMy answer.\n";
+        assert_eq!(strip(t), "My answer.");
     }
 
     #[test]
