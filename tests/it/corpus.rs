@@ -4,6 +4,7 @@
 //! Prints counts; fails on any panic or schema violation. Without the corpus folder only the
 //! fixtures are swept, with a note.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use postwire_e2e::payload::fixture_event;
@@ -96,7 +97,9 @@ fn corpus_and_fixtures_parse_into_schema_valid_payloads() {
     }
     let mut c = Counts::default();
     sweep(&paths, &mut c);
-    println!(
+    // Written to the real stderr, past libtest's capture, so `make test` always shows it.
+    let _ = writeln!(
+        std::io::stderr(),
         "corpus sweep: {} messages ({} fixtures), {} with subject, {} with text, {} with html, \
          {} attachments, {} enclosed messages, {} truncated by limits, {} panics, {} schema violations",
         c.messages,

@@ -2,6 +2,7 @@
 //! the `.json` beside it, and that payload matches the JSON Schema. `POSTWIRE_BLESS=1`
 //! rewrites the `.json` files from the current output (review the diff before committing).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use postwire_e2e::payload::fixture_event;
@@ -60,6 +61,6 @@ fn golden_fixtures() {
             ));
         }
     }
-    println!("golden: {} fixtures checked", all.len());
+    let _ = writeln!(std::io::stderr(), "golden: {} fixtures checked", all.len());
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
