@@ -12,6 +12,7 @@ mod roles;
 mod shutdown;
 mod sink;
 mod tools;
+mod verify;
 
 /// Receive email over SMTP and deliver it as verified, signed JSON webhooks.
 #[derive(Parser)]
@@ -77,6 +78,27 @@ enum Command {
     Parse {
         /// An RFC 5322 message file (`-` for standard input).
         file: PathBuf,
+    },
+    /// Prints the authentication verdicts (SPF, DKIM, DMARC, ARC, iprev) of a raw message.
+    ///
+    /// Uses the `[verify]` DNS settings of --config, or the system's resolver. Exit code 1
+    /// when DMARC fails.
+    ///
+    /// Example: postwire verify message.eml --client-ip 192.0.2.1 --helo mx.example.com --mail-from a@example.com
+    Verify {
+        /// An RFC 5322 message file (`-` for standard input).
+        file: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Address of the SMTP client that sent the message.
+        #[arg(long)]
+        client_ip: String,
+        /// The name the client gave in EHLO/HELO.
+        #[arg(long)]
+        helo: String,
+        /// The MAIL FROM address (empty for `<>`).
+        #[arg(long, default_value = "")]
+        mail_from: String,
     },
     /// Mail held back by a tenant's authentication policy (`auth.policy`).
     Quarantine {
@@ -152,6 +174,22 @@ fn main() -> ExitCode {
             Command::Config {
                 command: ConfigCommand::Check { config },
             } => tools::config_check(&config),
+            Command::Verify {
+                file,
+                config,
+                client_ip,
+                helo,
+                mail_from,
+            } => {
+                verify::command(verify::Args {
+                    file: &file,
+                    config: config.as_deref(),
+                    client_ip: &client_ip,
+                    helo: &helo,
+                    mail_from: &mail_from,
+                })
+                .await
+            }
             Command::Quarantine {
                 command:
                     QuarantineCommand::List {
