@@ -18,9 +18,10 @@ pub fn sanitize(html: &str, cid_urls: &HashMap<String, String>) -> String {
         .add_tag_attributes("font", ["face", "size"])
         .add_tag_attributes("table", ["cellpadding", "cellspacing"])
         .attribute_filter(move |_element, attribute, value| {
+            // Compare bytes: the fifth byte may sit inside a multi-byte character.
             if matches!(attribute, "src" | "href" | "background")
                 && value.len() > 4
-                && value[..4].eq_ignore_ascii_case("cid:")
+                && value.as_bytes()[..4].eq_ignore_ascii_case(b"cid:")
             {
                 let id = value[4..].trim_matches(['<', '>']);
                 return Some(match cids.get(id) {
@@ -57,5 +58,12 @@ mod tests {
         }
         let urls = HashMap::from([("logo@x".to_string(), "https://s/a".to_string())]);
         assert!(sanitize(r#"<img src="cid:logo@x">"#, &urls).contains("src=\"https://s/a\""));
+    }
+
+    #[test]
+    fn multibyte_character_where_cid_colon_would_be() {
+        // Found by fuzzing (parse_sanitize): "cid\u{fffd}pic" sliced inside the character.
+        let clean = sanitize("<img src=\"cid\u{fffd}pic\">", &HashMap::new());
+        assert!(clean.starts_with("<img"), "{clean}");
     }
 }
