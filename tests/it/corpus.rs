@@ -41,6 +41,7 @@ struct Counts {
     attachments: usize,
     enclosed_messages: usize,
     truncated: usize,
+    parser_failed: usize,
     panics: Vec<String>,
     invalid: Vec<String>,
 }
@@ -73,6 +74,11 @@ fn sweep(paths: &[PathBuf], counts: &mut Counts) {
         counts.attachments += atts.len();
         counts.enclosed_messages += atts.iter().filter(|a| a["message"].is_object()).count();
         counts.truncated += usize::from(event["limits"]["truncated"] == true);
+        counts.parser_failed += usize::from(
+            event["limits"]["notes"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|x| x == postwire_stages::parse::PARSER_FAILED)),
+        );
     }
 }
 
@@ -101,7 +107,8 @@ fn corpus_and_fixtures_parse_into_schema_valid_payloads() {
     let _ = writeln!(
         std::io::stderr(),
         "corpus sweep: {} messages ({} fixtures), {} with subject, {} with text, {} with html, \
-         {} attachments, {} enclosed messages, {} truncated by limits, {} panics, {} schema violations",
+         {} attachments, {} enclosed messages, {} truncated by limits, {} the MIME parser failed on, \
+         {} panics, {} schema violations",
         c.messages,
         fixtures,
         c.with_subject,
@@ -110,6 +117,7 @@ fn corpus_and_fixtures_parse_into_schema_valid_payloads() {
         c.attachments,
         c.enclosed_messages,
         c.truncated,
+        c.parser_failed,
         c.panics.len(),
         c.invalid.len()
     );

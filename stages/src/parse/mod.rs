@@ -26,6 +26,9 @@ pub use limits::ParseLimits;
 
 use limits::{clip, clip_opt};
 
+/// The `limits` note of a message the MIME parser failed on.
+pub const PARSER_FAILED: &str = "the MIME parser failed on this message; only the raw form is kept";
+
 /// Parses raw bytes with the default limits. Returns the message and what was cut.
 pub fn parse(raw: &[u8]) -> (Message, Limits) {
     parse_with(raw, &ParseLimits::default())
@@ -46,11 +49,23 @@ pub fn parse_with(raw: &[u8], lim: &ParseLimits) -> (Message, Limits) {
     } else {
         raw
     };
-    let Some(msg) = MessageParser::default().parse(raw) else {
-        limits
-            .notes
-            .push("the message could not be parsed as RFC 5322; only the raw form is kept".into());
-        return (Message::default(), limits);
+    // mail-parser has debug_assert!s that malformed MIME can reach (found by fuzzing); in a
+    // debug build they panic. A parser failure must cost one message's parse, not a worker.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        MessageParser::default().parse(raw)
+    }));
+    let msg = match parsed {
+        Ok(Some(msg)) => msg,
+        Ok(None) => {
+            limits.notes.push(
+                "the message could not be parsed as RFC 5322; only the raw form is kept".into(),
+            );
+            return (Message::default(), limits);
+        }
+        Err(_) => {
+            limits.cut("message", PARSER_FAILED);
+            return (Message::default(), limits);
+        }
     };
     let message = convert(&msg, lim, 0, "message", &mut limits);
     (message, limits)
