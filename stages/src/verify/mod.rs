@@ -71,7 +71,10 @@ impl Verifier {
             None
         };
         let mut results = AuthenticationResults::new(&self.hostname);
-        let parsed = AuthenticatedMessage::parse(raw);
+        // mail-auth parses with mail-parser, whose debug_assert!s malformed MIME can reach.
+        let parsed = std::panic::catch_unwind(|| AuthenticatedMessage::parse(raw))
+            .ok()
+            .flatten();
         let (dkim, dmarc, arc) = match &parsed {
             Some(msg) => {
                 let dkim = a.verify_dkim(msg).await;
