@@ -51,25 +51,26 @@ impl Verifier {
         let mail_from = env.mail_from.as_str();
         let mail_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
         let a = &self.auth;
-        let spf_helo = a
-            .verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname))
-            .await;
-        let spf_mail = if mail_from.is_empty() {
-            spf_helo.clone()
-        } else {
-            a.verify_spf(SpfParameters::verify_mail_from(
-                ip,
-                helo,
-                &self.hostname,
-                mail_from,
-            ))
-            .await
+        // The independent lookups run at once: a slow DNS answer costs its timeout once.
+        let spf_mail = async {
+            if mail_from.is_empty() {
+                return None;
+            }
+            let params = SpfParameters::verify_mail_from(ip, helo, &self.hostname, mail_from);
+            Some(a.verify_spf(params).await)
         };
-        let iprev = if self.iprev {
-            Some(a.verify_iprev(ip).await)
-        } else {
-            None
+        let iprev = async {
+            match self.iprev {
+                true => Some(a.verify_iprev(ip).await),
+                false => None,
+            }
         };
+        let (spf_helo, spf_mail, iprev) = tokio::join!(
+            a.verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname)),
+            spf_mail,
+            iprev
+        );
+        let spf_mail = spf_mail.unwrap_or_else(|| spf_helo.clone());
         let mut results = AuthenticationResults::new(&self.hostname);
         // mail-auth parses with mail-parser, whose debug_assert!s malformed MIME can reach.
         let parsed = std::panic::catch_unwind(|| AuthenticatedMessage::parse(raw))
@@ -77,13 +78,14 @@ impl Verifier {
             .flatten();
         let (dkim, dmarc, arc) = match &parsed {
             Some(msg) => {
-                let dkim = a.verify_dkim(msg).await;
-                let arc = if self.arc && (!msg.as_headers.is_empty() || !msg.ams_headers.is_empty())
-                {
-                    Some(a.verify_arc(msg).await)
-                } else {
-                    None
+                let has_arc = !msg.as_headers.is_empty() || !msg.ams_headers.is_empty();
+                let arc = async {
+                    match self.arc && has_arc {
+                        true => Some(a.verify_arc(msg).await),
+                        false => None,
+                    }
                 };
+                let (dkim, arc) = tokio::join!(a.verify_dkim(msg), arc);
                 let dmarc = a
                     .verify_dmarc(DmarcParameters::new(msg, &dkim, mail_domain, &spf_mail))
                     .await;
