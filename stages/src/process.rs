@@ -220,5 +220,26 @@ async fn quarantine(
         .map_err(|e| StageError::Temporary(format!("publishing to QUARANTINE: {e}")))?
         .await
         .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
+    // Best effort, like the delivery attempts: the quarantine itself is already durable.
+    let record = serde_json::json!({
+        "mail_id": mail_id, "action": "quarantine", "reason": reason, "auth": auth,
+        "at": postwire_core::envelope::now_rfc3339(),
+    });
+    let mut h = HeaderMap::new();
+    h.insert(
+        bus::HEADER_MSG_ID,
+        format!("{mail_id}:audit-quarantine").as_str(),
+    );
+    h.insert(bus::HEADER_MAIL_ID, mail_id);
+    if let Err(e) = js
+        .publish_with_headers(
+            bus::subject_audit(tenant, "quarantine"),
+            h,
+            record.to_string().into(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "Could not append an audit record.");
+    }
     Ok(())
 }
