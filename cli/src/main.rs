@@ -6,13 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod auth;
 mod inline;
 mod quarantine;
 mod roles;
 mod shutdown;
 mod sink;
 mod tools;
-mod verify;
 
 /// Receive email over SMTP and deliver it as verified, signed JSON webhooks.
 #[derive(Parser)]
@@ -84,8 +84,8 @@ enum Command {
     /// Uses the `[verify]` DNS settings of --config, or the system's resolver. Exit code 1
     /// when DMARC fails.
     ///
-    /// Example: postwire verify message.eml --client-ip 192.0.2.1 --helo mx.example.com --mail-from a@example.com
-    Verify {
+    /// Example: postwire auth message.eml --client-ip 192.0.2.1 --helo mx.example.com --mail-from a@example.com
+    Auth {
         /// An RFC 5322 message file (`-` for standard input).
         file: PathBuf,
         #[arg(long, short)]
@@ -174,14 +174,14 @@ fn main() -> ExitCode {
             Command::Config {
                 command: ConfigCommand::Check { config },
             } => tools::config_check(&config),
-            Command::Verify {
+            Command::Auth {
                 file,
                 config,
                 client_ip,
                 helo,
                 mail_from,
             } => {
-                verify::command(verify::Args {
+                auth::command(auth::Args {
                     file: &file,
                     config: config.as_deref(),
                     client_ip: &client_ip,

@@ -205,7 +205,7 @@ def test_arc_chain_is_validated(start_postwire, zone, keys):
     assert "arc=pass" in got["arc sealed"]["auth"]["authentication_results"]
 
 
-def test_verify_command_prints_verdicts(tmp_path, zone, keys):
+def test_auth_command_prints_verdicts(tmp_path, zone, keys):
     good, _ = keys
     config = tmp_path / "verify.toml"
     config.write_text(verify_section(zone.address))
@@ -214,13 +214,13 @@ def test_verify_command_prints_verdicts(tmp_path, zone, keys):
     failing = tmp_path / "failing.eml"
     failing.write_bytes(message("x@rej.test", "cli fail"))
     args = ["--config", str(config), "--client-ip", "127.0.0.1", "--helo", "client.test"]
-    ok = subprocess.run([postwire_path(), "verify", str(signed), *args,
+    ok = subprocess.run([postwire_path(), "auth", str(signed), *args,
                          "--mail-from", "bounce@pass.test"],
                         capture_output=True, text=True, timeout=30)
     assert ok.returncode == 0, ok.stderr
     auth = json.loads(ok.stdout)
     assert auth["dkim"][0]["result"] == "pass" and auth["dmarc"]["result"] == "pass"
-    bad = subprocess.run([postwire_path(), "verify", str(failing), *args,
+    bad = subprocess.run([postwire_path(), "auth", str(failing), *args,
                           "--mail-from", "b@elsewhere.test"],
                          capture_output=True, text=True, timeout=30)
     assert bad.returncode == 1, bad

@@ -1,4 +1,4 @@
-//! `postwire verify`: the authentication verdicts (`auth`) a raw message would get, using
+//! `postwire auth`: the authentication verdicts (`auth`) a raw message would get, using
 //! the `[verify]` DNS settings of a config file (or the system's resolver without one).
 
 use std::io::Read;
