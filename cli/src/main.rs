@@ -6,13 +6,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod admin;
 mod auth;
+mod blobs;
 mod inline;
+mod keys;
+mod metrics_http;
+mod ops;
 mod quarantine;
 mod roles;
 mod shutdown;
 mod sink;
 mod tools;
+mod verify;
 
 /// Receive email over SMTP and deliver it as verified, signed JSON webhooks.
 #[derive(Parser)]
@@ -105,10 +111,135 @@ enum Command {
         #[command(subcommand)]
         command: QuarantineCommand,
     },
+    /// Key pairs for signing: generate, publish in DNS (dns-record), rotate, JWKS.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Verifies captured webhook requests (any scheme postwire signs with).
+    ///
+    /// Exit code 0 when every request verifies, 1 when one does not, 2 on a usage error.
+    /// Public keys come from --public-key or, under --allow-domain, from DNS by keyid.
+    ///
+    /// Example: postwire verify request.json --allow-domain acme.example
+    ///
+    /// Example: postwire verify request.http --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+    Verify(verify::VerifyArgs),
+    /// Signs a request with `[[signing]]` entries from a TOML file and prints it as a JSON
+    /// capture for `postwire verify` (debugging and tests).
+    ///
+    /// Example: postwire sign-request --config signing.toml --url https://hooks.example/in --body-file body.json
+    #[command(hide = true)]
+    SignRequest(verify::SignRequestArgs),
     /// Configuration tools.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// The dead-letter stream: deliveries that gave up.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// The delivery audit trail.
+    Deliveries {
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
+    /// Endpoint state (disabled after a 410 Gone).
+    Endpoints {
+        #[command(subcommand)]
+        command: EndpointsCommand,
+    },
+    /// The admin HTTP API role (DLQ, replay, audit, endpoint state; bearer token).
+    ///
+    /// The token comes from the variable named by admin.token_env (POSTWIRE_ADMIN_TOKEN).
+    ///
+    /// Example: POSTWIRE_ADMIN_TOKEN=$(openssl rand -hex 24) postwire admin --config postwire.toml
+    Admin {
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct DlqFilter {
+    /// Only this tenant's dead letters.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Only those that failed since this time (RFC 3339) or age (`2h`, `3d`).
+    #[arg(long)]
+    since: Option<String>,
+    /// One delivery id, mail id or stream sequence number.
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+    config: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// Lists dead letters.
+    ///
+    /// Example: postwire dlq list --tenant acme --since 2h
+    List {
+        #[command(flatten)]
+        filter: DlqFilter,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Shows dead letters in full, payload included.
+    ///
+    /// Example: postwire dlq show msg_1ba951f173e87ac344486264e791dea0
+    Show {
+        /// A delivery id, mail id or stream sequence number.
+        id: String,
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+    /// Sends dead letters again, with the same webhook-id.
+    ///
+    /// Example: postwire dlq replay --tenant acme --since 1d
+    Replay {
+        #[command(flatten)]
+        filter: DlqFilter,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeliveriesCommand {
+    /// Every delivery attempt of one mail: time, status, duration, error.
+    ///
+    /// Example: postwire deliveries show 01a20951-c5e9-73cc-8a02-b68605f36b85
+    Show {
+        mail_id: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum EndpointsCommand {
+    /// Re-enables an endpoint disabled after a 410.
+    ///
+    /// Example: postwire endpoints enable acme main
+    Enable {
+        tenant: String,
+        endpoint: String,
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+    /// Says whether an endpoint is enabled.
+    ///
+    /// Example: postwire endpoints status acme main
+    Status {
+        tenant: String,
+        endpoint: String,
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
     },
 }
 
@@ -151,7 +282,18 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    postwire_core::telemetry::init_logging("info,async_nats=warn");
+    let role = match &cli.command {
+        Command::Dev { .. } => "dev",
+        Command::Ingest { .. } => "ingest",
+        Command::Worker { .. } => "worker",
+        Command::Deliver { .. } => "deliver",
+        Command::Sink { .. } => "sink",
+        Command::Admin { .. } => "admin",
+        _ => "cli",
+    };
+    // Before the runtime starts: the OTLP exporter's blocking HTTP client must not be built
+    // inside it. Dropped after the runtime, flushing the last spans.
+    let _telemetry = postwire_core::telemetry::init(role, "info,async_nats=warn");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -201,6 +343,43 @@ fn main() -> ExitCode {
             Command::Quarantine {
                 command: QuarantineCommand::Release { config, seq },
             } => quarantine::release(&config, &seq).await,
+            Command::Dlq { command } => match command {
+                DlqCommand::List { filter: f, json } => {
+                    match ops::filter(f.tenant, f.since, f.id) {
+                        Ok(filter) => ops::dlq_list(&f.config, filter, json).await,
+                        Err(e) => Err(e),
+                    }
+                }
+                DlqCommand::Show { id, config } => ops::dlq_show(&config, id).await,
+                DlqCommand::Replay { filter: f } => match ops::filter(f.tenant, f.since, f.id) {
+                    Ok(filter) => ops::dlq_replay(&f.config, filter).await,
+                    Err(e) => Err(e),
+                },
+            },
+            Command::Deliveries {
+                command:
+                    DeliveriesCommand::Show {
+                        mail_id,
+                        json,
+                        config,
+                    },
+            } => ops::deliveries_show(&config, mail_id, json).await,
+            Command::Endpoints { command } => match command {
+                EndpointsCommand::Enable {
+                    tenant,
+                    endpoint,
+                    config,
+                } => ops::endpoint_enable(&config, tenant, endpoint).await,
+                EndpointsCommand::Status {
+                    tenant,
+                    endpoint,
+                    config,
+                } => ops::endpoint_status(&config, tenant, endpoint).await,
+            },
+            Command::Admin { config } => roles::admin(&config).await,
+            Command::Keys { command } => keys::command(command),
+            Command::Verify(args) => verify::command(args).await,
+            Command::SignRequest(args) => verify::sign_request(args),
         }
     });
     match result {

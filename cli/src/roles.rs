@@ -12,7 +12,8 @@ use crate::shutdown::Shutdown;
 use crate::tools::Failure;
 
 /// How long a role waits for JetStream at start before giving up with a clear error.
-const NATS_START_DEADLINE: Duration = Duration::from_secs(15);
+/// Generous: on a fresh cluster, stream creation waits for leader elections.
+const NATS_START_DEADLINE: Duration = Duration::from_secs(60);
 
 pub fn load(path: &Path) -> Result<Arc<Config>, Failure> {
     Config::load(path)
@@ -43,31 +44,94 @@ pub async fn connect_jetstream(
     Ok(js)
 }
 
-async fn bind_smtp(cfg: &Config) -> Result<TcpListener, Failure> {
-    TcpListener::bind(&cfg.smtp.listen).await.map_err(|e| {
-        Failure::Failed(format!(
-            "cannot listen for SMTP on {}: {e}",
-            cfg.smtp.listen
-        ))
-    })
+/// The object store, and for the filesystem backend its blob server (`dev` makes up a URL
+/// signing key when none is set).
+async fn start_blobs(
+    cfg: &Config,
+    stop: &Shutdown,
+    dev: bool,
+) -> Result<Option<std::sync::Arc<postwire_stages::store::BlobStore>>, Failure> {
+    use postwire_core::storage_config::Backend;
+    let s = &cfg.storage;
+    let key = crate::blobs::signing_key(&s.signing_key_env, dev).map_err(Failure::Usage)?;
+    if s.backend == Backend::Fs && key.is_none() {
+        return Err(Failure::Usage(format!(
+            "the fs storage backend needs a URL signing key in ${}",
+            s.signing_key_env
+        )));
+    }
+    let store = postwire_stages::store::BlobStore::from_config(s, key.clone())
+        .map_err(|e| Failure::Usage(format!("storage: {e}")))?
+        .map(std::sync::Arc::new);
+    if let (Some(store), Backend::Fs, Some(key)) = (&store, s.backend, key) {
+        let listener = TcpListener::bind(&s.listen).await.map_err(|e| {
+            Failure::Failed(format!(
+                "cannot listen for the blob server on {}: {e}",
+                s.listen
+            ))
+        })?;
+        tracing::info!(listen = %s.listen, "Serving stored objects on /blobs (signed URLs).");
+        tokio::spawn(crate::blobs::serve(
+            listener,
+            store.clone(),
+            key,
+            stop.clone().wait(),
+        ));
+    }
+    Ok(store)
+}
+
+/// Serves `/metrics` when `metrics.listen` is set.
+async fn spawn_metrics(
+    cfg: &Config,
+    js: &async_nats::jetstream::Context,
+    stop: &Shutdown,
+) -> Result<Option<tokio::task::JoinHandle<()>>, Failure> {
+    let Some(addr) = &cfg.metrics.listen else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot listen for metrics on {addr}: {e}")))?;
+    tracing::info!(listen = %addr, "Serving Prometheus metrics on /metrics.");
+    Ok(Some(tokio::spawn(crate::metrics_http::serve(
+        listener,
+        js.clone(),
+        stop.clone().wait(),
+    ))))
+}
+
+async fn bind_smtp(cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
+    let mut out = Vec::new();
+    for addr in std::iter::once(&cfg.smtp.listen).chain(&cfg.smtp.also_listen) {
+        let l = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot listen for SMTP on {addr}: {e}")))?;
+        out.push(l);
+    }
+    Ok(out)
 }
 
 fn ingest_task(
     cfg: &Arc<Config>,
     js: async_nats::jetstream::Context,
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     stop: Shutdown,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    let tls = postwire_ingest::tls::from_config(&cfg.smtp)
+        .map_err(|e| Failure::Usage(format!("smtp TLS: {e}")))?;
+    let max_payload = Some(js.client().server_info().max_payload as u64);
     let mut deps = IngestDeps::new(
-        &cfg.smtp,
-        cfg.router(),
+        cfg,
         JetStreamPublisher::new(js, cfg.smtp.hostname.clone()),
+        tls,
+        max_payload,
     );
     if let Some(v) = crate::inline::MailAuthInline::for_config(cfg).map_err(Failure::Failed)? {
         deps = deps.with_verifier(v);
     }
     Ok(tokio::spawn(postwire_ingest::run(
-        listener,
+        listeners,
         deps,
         stop.wait(),
     )))
@@ -88,6 +152,7 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-dev").await?;
+    let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     let smtp = bind_smtp(&cfg).await?;
     let sink = match &sink_listen {
         Some(addr) => {
@@ -108,10 +173,33 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         }
         None => None,
     };
+    let admin = match cfg.admin.token() {
+        Some(token) => {
+            let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
+                Failure::Failed(format!(
+                    "cannot listen for the admin API on {}: {e}",
+                    cfg.admin.listen
+                ))
+            })?;
+            eprintln!(
+                "  admin     http://{}/v1/  (bearer token from ${})",
+                cfg.admin.listen, cfg.admin.token_env
+            );
+            Some(tokio::spawn(crate::admin::serve(
+                listener,
+                js.clone(),
+                token,
+                stop.clone().wait(),
+            )))
+        }
+        None => None,
+    };
     let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone())?;
-    let process = tokio::spawn(postwire_stages::process::run(
+    let blobs = start_blobs(&cfg, &stop, true).await?;
+    let process = tokio::spawn(postwire_stages::process::run_with(
         js.clone(),
         cfg.clone(),
+        blobs,
         stop.clone().wait(),
     ));
     let deliver = tokio::spawn(postwire_stages::deliver::run(
@@ -130,15 +218,15 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     }
     eprintln!("  NATS      {}", cfg.nats.url);
     eprintln!(
-        "Send a mail:  swaks --server {} --to support@acme.test --from you@example.com",
+        "Send a mail:  swaks --server {} --to <an address a route takes> --from you@example.com",
         cfg.smtp.listen
     );
     eprintln!("Ctrl-C stops.");
     let _ = ingest.await;
     let p = process.await;
     let d = deliver.await;
-    if let Some(s) = sink {
-        let _ = s.await;
+    for task in [sink, admin].into_iter().flatten() {
+        let _ = task.await;
     }
     stage_result("process", p)?;
     stage_result("deliver", d)?;
@@ -150,6 +238,7 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-ingest").await?;
+    let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
     ingest_task(&cfg, js, smtp, stop)?
@@ -161,6 +250,7 @@ pub async fn worker(path: &Path) -> Result<(), Failure> {
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-worker").await?;
+    let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     tracing::info!("Process worker is running.");
     stage_result(
         "process",
@@ -172,9 +262,31 @@ pub async fn deliver(path: &Path) -> Result<(), Failure> {
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-deliver").await?;
+    let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     tracing::info!("Deliver worker is running.");
     stage_result(
         "deliver",
         tokio::spawn(postwire_stages::deliver::run(js, cfg, stop.wait())).await,
     )
+}
+
+pub async fn admin(path: &Path) -> Result<(), Failure> {
+    let cfg = load(path)?;
+    let token = cfg.admin.token().ok_or_else(|| {
+        Failure::Usage(format!(
+            "set {} to a bearer token of at least 16 characters",
+            cfg.admin.token_env
+        ))
+    })?;
+    let stop = Shutdown::on_signals();
+    let js = jetstream(&cfg, "postwire-admin").await?;
+    let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
+        Failure::Failed(format!(
+            "cannot listen for the admin API on {}: {e}",
+            cfg.admin.listen
+        ))
+    })?;
+    tracing::info!(listen = %cfg.admin.listen, "The admin API is listening.");
+    crate::admin::serve(listener, js, token, stop.wait()).await;
+    Ok(())
 }

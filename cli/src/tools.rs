@@ -41,6 +41,7 @@ pub fn parse(file: &Path) -> Result<(), Failure> {
             size: raw.len() as u64,
             sha256: sha256_hex(&raw),
             url: None,
+            url_expires_at: None,
         }),
         limits,
     };

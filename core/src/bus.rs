@@ -36,6 +36,12 @@ pub const HEADER_RELEASED: &str = "Postwire-Released";
 /// Why a mail was quarantined.
 pub const HEADER_QUARANTINE_REASON: &str = "Postwire-Quarantine-Reason";
 
+/// KV bucket of endpoint state shared by every worker (`<tenant>.<endpoint>` → JSON).
+pub const KV_ENDPOINTS: &str = "postwire_endpoints";
+/// KV bucket of attempts made per delivery (`<delivery id>.<outbox seq>` → count), so a
+/// deferral never counts as an attempt.
+pub const KV_ATTEMPTS: &str = "postwire_attempts";
+
 /// `mail.raw.<tenant>`: raw RFC 5322 bytes from ingest.
 pub fn subject_mail_raw(tenant: &str) -> String {
     format!("mail.raw.{tenant}")
@@ -61,6 +67,17 @@ pub fn subject_audit(tenant: &str, kind: &str) -> String {
     format!("audit.{tenant}.{kind}")
 }
 
+/// `audit.<tenant>.<kind>.<mail_id>`: audit records of one mail, so they can be read back
+/// with one filter.
+pub fn subject_audit_mail(tenant: &str, kind: &str, mail_id: &str) -> String {
+    format!("audit.{tenant}.{kind}.{mail_id}")
+}
+
+/// `postwire.alerts.<tenant>`: alert events (core NATS, not stored).
+pub fn subject_alerts(tenant: &str) -> String {
+    format!("postwire.alerts.{tenant}")
+}
+
 /// Connects to NATS. The client keeps reconnecting forever in the background, so a process
 /// started before the server (or across a server restart) recovers on its own.
 pub async fn connect(
@@ -72,7 +89,7 @@ pub async fn connect(
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(2))
         .max_reconnects(None)
-        .connect(cfg.url.as_str())
+        .connect(cfg.servers())
         .await
 }
 
@@ -144,6 +161,28 @@ pub async fn ensure_streams(
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
                 Err(e) => return Err(format!("stream {}: {e}", sc.name)),
+            }
+        }
+    }
+    for (bucket, max_age) in [
+        (KV_ENDPOINTS, Duration::ZERO),
+        (KV_ATTEMPTS, Duration::from_secs(cfg.dlq_max_age_secs)),
+    ] {
+        let kv = async_nats::jetstream::kv::Config {
+            bucket: bucket.to_string(),
+            history: 1,
+            max_age,
+            num_replicas: cfg.stream_replicas,
+            ..Default::default()
+        };
+        loop {
+            match js.create_or_update_key_value(kv.clone()).await {
+                Ok(_) => break,
+                Err(e) if tokio::time::Instant::now() < until => {
+                    tracing::warn!(bucket, error = %e, "JetStream is not ready; retrying");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(format!("KV bucket {bucket}: {e}")),
             }
         }
     }

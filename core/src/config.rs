@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use base64::Engine as _;
 use serde::Deserialize;
 
+pub use crate::delivery_config::DeliveryConfig;
 use crate::routing::{Pattern, Router};
 pub use crate::verify_config::{AuthPolicy, TenantAuthConfig, VerifyConfig};
 
@@ -21,7 +21,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             message: message.into(),
@@ -41,7 +41,48 @@ pub struct Config {
     #[serde(default)]
     pub verify: VerifyConfig,
     #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub storage: crate::storage_config::StorageConfig,
+    #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// The Prometheus endpoint (`GET /metrics`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Address to serve `/metrics` on; off when unset. Each role process serves its own.
+    pub listen: Option<String>,
+}
+
+/// The admin HTTP API (DLQ, replay, audit, endpoint state). Off unless a token is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: String,
+    /// Environment variable holding the bearer token; the API is off when it is unset.
+    pub token_env: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8026".into(),
+            token_env: "POSTWIRE_ADMIN_TOKEN".into(),
+        }
+    }
+}
+
+impl AdminConfig {
+    /// The bearer token, when configured (at least 16 characters).
+    pub fn token(&self) -> Option<String> {
+        std::env::var(&self.token_env)
+            .ok()
+            .filter(|t| t.len() >= 16)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -61,6 +102,18 @@ pub struct NatsConfig {
     pub mail_max_age_secs: u64,
     /// How long dead letters are kept.
     pub dlq_max_age_secs: u64,
+}
+
+impl NatsConfig {
+    /// The server URLs of `url` (comma separated).
+    pub fn servers(&self) -> Vec<String> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    }
 }
 
 impl Default for NatsConfig {
@@ -98,6 +151,30 @@ pub struct SmtpConfig {
     pub max_sessions: usize,
     /// Protocol errors tolerated in one session before it is closed with 421.
     pub max_errors: usize,
+    /// More addresses to listen on (e.g. port 25 besides 2525), same settings.
+    pub also_listen: Vec<String>,
+    /// PEM certificate chain for STARTTLS (offered when both files are set; reloaded when
+    /// they change, for ACME renewals).
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
+    /// Concurrent connections from one client address (421 4.7.0 above it).
+    pub max_connections_per_ip: usize,
+    /// Messages one client address may send per `rate_window_secs` (451 4.7.1 above it;
+    /// 0: unlimited).
+    pub max_messages_per_ip: u32,
+    /// Recipients one client address may give per `rate_window_secs` (451 4.7.1; 0: off).
+    pub max_recipients_per_ip: u32,
+    pub rate_window_secs: u64,
+    /// Client networks the per-address limits do not apply to.
+    pub limits_exempt: Vec<String>,
+    /// Wait this long before the greeting; a client that talks first is refused
+    /// (554 5.5.1, early talker). 0: greet at once.
+    pub greeting_delay_ms: u64,
+    /// Expect a PROXY protocol v1/v2 header on every connection (behind a load balancer);
+    /// the client address then comes from it.
+    pub proxy_protocol: bool,
+    /// On shutdown, how long sessions get to finish their transaction.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for SmtpConfig {
@@ -112,49 +189,18 @@ impl Default for SmtpConfig {
             data_timeout_secs: 180,
             max_sessions: 1_000,
             max_errors: 10,
+            also_listen: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            max_connections_per_ip: 20,
+            max_messages_per_ip: 120,
+            max_recipients_per_ip: 1_000,
+            rate_window_secs: 60,
+            limits_exempt: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            greeting_delay_ms: 0,
+            proxy_protocol: false,
+            shutdown_grace_secs: 30,
         }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DeliveryConfig {
-    /// Attempts per delivery, the first included; then the dead-letter stream.
-    pub max_attempts: u32,
-    /// Delay before the second attempt.
-    pub retry_initial_ms: u64,
-    /// Growth factor of the delay from one attempt to the next.
-    pub retry_multiplier: f64,
-    /// Longest delay between two attempts.
-    pub retry_max_ms: u64,
-    /// Random spread of each delay, as a fraction (0.2 = ±20 %).
-    pub retry_jitter: f64,
-    /// Time allowed for one HTTP request.
-    pub request_timeout_secs: u64,
-    /// Most bytes of a response body read (the rest is discarded).
-    pub max_response_bytes: usize,
-    /// Deliveries in flight per worker.
-    pub concurrency: usize,
-}
-
-impl Default for DeliveryConfig {
-    fn default() -> Self {
-        Self {
-            max_attempts: 10,
-            retry_initial_ms: 5_000,
-            retry_multiplier: 4.0,
-            retry_max_ms: 86_400_000,
-            retry_jitter: 0.2,
-            request_timeout_secs: 15,
-            max_response_bytes: 64 * 1024,
-            concurrency: 64,
-        }
-    }
-}
-
-impl DeliveryConfig {
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs(self.request_timeout_secs)
     }
 }
 
@@ -172,6 +218,21 @@ pub struct TenantConfig {
     /// Authentication policy.
     #[serde(default)]
     pub auth: TenantAuthConfig,
+    /// Requests per second to all of this tenant's endpoints together (per worker).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Requests in flight to all of this tenant's endpoints together (per worker).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Where alert events are also POSTed (JSON), besides `postwire.alerts.<tenant>`.
+    #[serde(default)]
+    pub alert_url: Option<String>,
+    /// Refuse this tenant's recipients on connections without TLS (530 5.7.0).
+    #[serde(default)]
+    pub require_tls: bool,
+    /// `store` (URLs), `inline` (base64 up to `storage.inline_max_bytes`) or `drop`.
+    #[serde(default)]
+    pub attachments: crate::storage_config::AttachmentPolicy,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -194,6 +255,17 @@ pub struct EndpointConfig {
     /// Name of an environment variable holding the secret.
     #[serde(default)]
     pub secret_env: Option<String>,
+    /// Allow plain `http://` (only to a loopback host, for development).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// Requests per second to this endpoint (per worker); `delivery.endpoint_rate_per_sec`
+    /// when unset.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Requests in flight to this endpoint (per worker); `delivery.endpoint_concurrency`
+    /// when unset.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
 }
 
 /// A name usable as a NATS subject token and a file name.
@@ -266,31 +338,8 @@ impl Config {
 
     /// Checks everything that can be checked without the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let d = &self.delivery;
-        if d.max_attempts == 0 {
-            return Err(ConfigError::new(
-                "delivery.max_attempts",
-                "must be at least 1",
-            ));
-        }
-        if !(d.retry_multiplier >= 1.0 && d.retry_multiplier.is_finite()) {
-            return Err(ConfigError::new(
-                "delivery.retry_multiplier",
-                "must be >= 1",
-            ));
-        }
-        if !(0.0..1.0).contains(&d.retry_jitter) {
-            return Err(ConfigError::new(
-                "delivery.retry_jitter",
-                "must be in [0, 1)",
-            ));
-        }
-        if d.concurrency == 0 {
-            return Err(ConfigError::new(
-                "delivery.concurrency",
-                "must be at least 1",
-            ));
-        }
+        self.delivery.validate()?;
+        self.storage.validate()?;
         let s = &self.smtp;
         if s.max_command_line_bytes < 512 {
             return Err(ConfigError::new(
@@ -302,6 +351,34 @@ impl Config {
             return Err(ConfigError::new(
                 "smtp",
                 "max_sessions and max_recipients must be at least 1",
+            ));
+        }
+        for (i, a) in s.also_listen.iter().enumerate() {
+            if a.parse::<std::net::SocketAddr>().is_err() {
+                return Err(ConfigError::new(
+                    format!("smtp.also_listen[{i}]"),
+                    format!("{a:?} is not an address:port"),
+                ));
+            }
+        }
+        if s.tls_cert_file.is_some() != s.tls_key_file.is_some() {
+            return Err(ConfigError::new(
+                "smtp.tls_cert_file",
+                "set both tls_cert_file and tls_key_file, or neither",
+            ));
+        }
+        for (i, n) in s.limits_exempt.iter().enumerate() {
+            if crate::net::Cidr::parse(n).is_none() {
+                return Err(ConfigError::new(
+                    format!("smtp.limits_exempt[{i}]"),
+                    format!("{n:?} is not a network like 10.0.0.0/8"),
+                ));
+            }
+        }
+        if s.max_connections_per_ip == 0 || s.rate_window_secs == 0 {
+            return Err(ConfigError::new(
+                "smtp",
+                "max_connections_per_ip and rate_window_secs must be at least 1",
             ));
         }
         if s.listen.parse::<std::net::SocketAddr>().is_err() {
@@ -342,10 +419,36 @@ impl Config {
                         "endpoint names use a-z, 0-9, - and _",
                     ));
                 }
-                match url::Url::parse(&e.url) {
-                    Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-                    Ok(_) => return Err(ConfigError::new(format!("{ep}.url"), "must be http(s)")),
-                    Err(err) => return Err(ConfigError::new(format!("{ep}.url"), err.to_string())),
+                let u = url::Url::parse(&e.url)
+                    .map_err(|err| ConfigError::new(format!("{ep}.url"), err.to_string()))?;
+                match u.scheme() {
+                    "https" => {}
+                    "http" if e.allow_http && is_loopback_host(&u) => {}
+                    "http" if e.allow_http => {
+                        return Err(ConfigError::new(
+                            format!("{ep}.allow_http"),
+                            "plain http is allowed only to a loopback host (127.0.0.1, ::1, localhost)",
+                        ));
+                    }
+                    "http" => {
+                        return Err(ConfigError::new(
+                            format!("{ep}.url"),
+                            "must be https (set allow_http = true for a loopback development receiver)",
+                        ));
+                    }
+                    _ => return Err(ConfigError::new(format!("{ep}.url"), "must be https")),
+                }
+                if e.rate_per_sec.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                    return Err(ConfigError::new(
+                        format!("{ep}.rate_per_sec"),
+                        "must be > 0",
+                    ));
+                }
+                if e.concurrency == Some(0) {
+                    return Err(ConfigError::new(
+                        format!("{ep}.concurrency"),
+                        "must be at least 1",
+                    ));
                 }
                 e.secret_key()
                     .map_err(|m| ConfigError::new(format!("{ep}.secret"), m))?;
@@ -406,6 +509,16 @@ impl Config {
     }
 }
 
+/// Whether a URL's host is a loopback address or `localhost`.
+pub fn is_loopback_host(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 /// Turns a byte offset of a TOML error into `line N` (toml's message names the key).
 fn locate(text: &str, offset: usize) -> String {
     let line = text[..offset.min(text.len())].matches('\n').count() + 1;
@@ -433,7 +546,7 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         let cfg = Config::from_toml(GOOD).unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.smtp.max_recipients, 100);
-        assert_eq!(cfg.delivery.max_attempts, 10);
+        assert_eq!(cfg.delivery.max_attempts(), 10);
     }
 
     #[test]

@@ -6,10 +6,14 @@
 
 pub mod bus;
 pub mod config;
+pub mod delivery_config;
 pub mod envelope;
 pub mod event;
 pub mod ids;
+pub mod metrics;
+pub mod net;
 pub mod routing;
+pub mod storage_config;
 pub mod telemetry;
 pub mod verify_config;
 

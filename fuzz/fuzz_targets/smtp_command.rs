@@ -10,10 +10,11 @@ use postwire_ingest::smtp::command;
 fuzz_target!(|data: &[u8]| {
     let _ = command::parse(data);
     let cfg = postwire_core_config();
-    let limits = Arc::new(postwire_ingest::smtp::SessionLimits::from(&cfg.smtp));
+    let limits = Arc::new(postwire_ingest::smtp::SessionLimits::new(&cfg));
     let mut session = postwire_ingest::smtp::Session::new(
         limits,
         Arc::new(cfg.router()),
+        Arc::new(postwire_ingest::limits::ClientLimits::new(&cfg.smtp)),
         "192.0.2.1".parse().unwrap(),
     );
     let mut buf = bytes::BytesMut::from(data);
@@ -22,7 +23,9 @@ fuzz_target!(|data: &[u8]| {
         steps += 1;
         assert!(steps < 100_000);
         let reply = match step {
-            postwire_ingest::smtp::Step::Reply(r) | postwire_ingest::smtp::Step::Close(r) => r,
+            postwire_ingest::smtp::Step::Reply(r)
+            | postwire_ingest::smtp::Step::Close(r)
+            | postwire_ingest::smtp::Step::StartTls(r) => r,
             postwire_ingest::smtp::Step::Deliver(_) => session.finish(Ok(vec!["id".into()])),
         };
         let wire = reply.to_wire();

@@ -7,9 +7,12 @@
 //!   the PubAck before the session may answer 250.
 //! - [`verify`] is the seam for inline authentication checks (tenants on `reject`).
 
+pub mod limits;
+pub mod proxy;
 pub mod publish;
 pub mod server;
 pub mod smtp;
+pub mod tls;
 pub mod verify;
 
 pub use publish::{JetStreamPublisher, PublishFailure, Publisher};

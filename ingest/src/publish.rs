@@ -49,10 +49,12 @@ impl JetStreamPublisher {
 
 /// The `Received:` trace header (RFC 5321 §4.4) ingest prepends.
 pub fn received_header(tx: &Transaction, hostname: &str, mail_id: &str, date: &str) -> String {
-    let with = if tx.params.smtputf8 {
-        "UTF8SMTP"
-    } else {
-        "ESMTP"
+    // RFC 3848 / RFC 6531 "with" protocol types.
+    let with = match (tx.params.smtputf8, tx.tls.is_some()) {
+        (true, true) => "UTF8SMTPS",
+        (true, false) => "UTF8SMTP",
+        (false, true) => "ESMTPS",
+        (false, false) => "ESMTP",
     };
     let helo: String = tx
         .helo
@@ -122,7 +124,7 @@ impl Publisher for JetStreamPublisher {
                 rcpt_to: rcpts,
                 helo: tx.helo.clone(),
                 client_ip: tx.client_ip.to_string(),
-                tls: None,
+                tls: tx.tls.clone(),
                 body: tx.params.body.clone(),
                 smtputf8: tx.params.smtputf8,
                 received_at: now_rfc3339(),
@@ -142,6 +144,14 @@ impl Publisher for JetStreamPublisher {
             if let Some(auth) = &tx.auth {
                 headers.insert(bus::HEADER_AUTH, auth.as_str());
             }
+            // One trace per mail starts here, inside the SMTP transaction's span.
+            let span = tracing::info_span!(
+                "ingest.publish",
+                mail_id = mail_id.as_str(),
+                tenant,
+                stage = "ingest"
+            );
+            postwire_core::telemetry::inject(&span, &mut headers);
             let ack = self
                 .js
                 .publish_with_headers(bus::subject_mail_raw(tenant), headers, raw.into())

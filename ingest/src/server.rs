@@ -1,18 +1,25 @@
-//! The SMTP listener: accepts connections up to a cap, runs one [`Session`] per connection
-//! over any `AsyncRead + AsyncWrite`, applies timeouts, and drains sessions on shutdown.
+//! The SMTP listeners: accept connections up to the caps (total and per client address),
+//! read a PROXY header when configured, hold the greeting to catch early talkers, run one
+//! [`Session`] per connection over any `AsyncRead + AsyncWrite`, upgrade to TLS on STARTTLS,
+//! apply timeouts, and drain on shutdown.
 
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use postwire_core::config::SmtpConfig;
+use postwire_core::envelope::TlsInfo;
 use postwire_core::routing::Router;
+use postwire_core::{Config, metrics};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tracing::Instrument as _;
 
+use crate::limits::ClientLimits;
+use crate::proxy;
 use crate::publish::Publisher;
 use crate::smtp::{Reply, Session, SessionLimits, Step};
 use crate::verify::{InlineVerdict, InlineVerifier};
@@ -21,10 +28,15 @@ use crate::verify::{InlineVerdict, InlineVerifier};
 pub struct IngestDeps<P> {
     pub limits: Arc<SessionLimits>,
     pub router: Arc<Router>,
+    pub clients: Arc<ClientLimits>,
     pub publisher: Arc<P>,
+    pub tls: Option<TlsAcceptor>,
     pub command_timeout: Duration,
     pub data_timeout: Duration,
     pub max_sessions: usize,
+    pub greeting_delay: Duration,
+    pub proxy_protocol: bool,
+    pub shutdown_grace: Duration,
     /// Inline authentication checks (tenants on `reject`); none: accept without checking.
     pub verifier: Option<Arc<dyn InlineVerifier>>,
 }
@@ -36,111 +48,331 @@ impl<P> IngestDeps<P> {
         self
     }
 
-    pub fn new(cfg: &SmtpConfig, router: Router, publisher: P) -> Self {
+    /// The dependencies from the config; STARTTLS is offered when `tls` is given.
+    /// `max_payload` is the NATS server's message limit: the advertised SIZE stays below it
+    /// (minus room for headers), so a message is never accepted into DATA that the bus would
+    /// refuse — which would otherwise be a 451 forever.
+    pub fn new(
+        cfg: &Config,
+        publisher: P,
+        tls: Option<TlsAcceptor>,
+        max_payload: Option<u64>,
+    ) -> Self {
+        let s = &cfg.smtp;
+        let mut limits = SessionLimits::new(cfg);
+        limits.tls_available = tls.is_some();
+        if let Some(max) = max_payload {
+            let room = max.saturating_sub(HEADER_ROOM);
+            if room < limits.max_message_bytes {
+                tracing::warn!(
+                    configured = limits.max_message_bytes,
+                    nats_max_payload = max,
+                    "smtp.max_message_bytes is above what NATS accepts in one message; advertising SIZE {room}."
+                );
+                limits.max_message_bytes = room;
+            }
+        }
         IngestDeps {
-            limits: Arc::new(SessionLimits::from(cfg)),
-            router: Arc::new(router),
+            limits: Arc::new(limits),
+            router: Arc::new(cfg.router()),
+            clients: Arc::new(ClientLimits::new(s)),
             publisher: Arc::new(publisher),
-            command_timeout: Duration::from_secs(cfg.command_timeout_secs),
-            data_timeout: Duration::from_secs(cfg.data_timeout_secs),
-            max_sessions: cfg.max_sessions,
+            tls,
+            command_timeout: Duration::from_secs(s.command_timeout_secs),
+            data_timeout: Duration::from_secs(s.data_timeout_secs),
+            max_sessions: s.max_sessions,
+            greeting_delay: Duration::from_millis(s.greeting_delay_ms),
+            proxy_protocol: s.proxy_protocol,
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
             verifier: None,
         }
     }
 }
 
-/// How long sessions may take to finish after shutdown was asked.
-const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+/// Room left in a NATS message for headers and the `Received:` line.
+const HEADER_ROOM: u64 = 64 * 1024;
 
-/// Serves SMTP on `listener` until `shutdown` resolves, then stops accepting, lets sessions
-/// finish their transaction (idle ones get 421) and returns when all are done or after the
-/// drain deadline.
+/// Shutdown phases seen by sessions: `Drain` stops idle sessions; `Abort` (after the grace
+/// period) stops the rest with 421.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Run,
+    Drain,
+    Abort,
+}
+
+/// Serves SMTP on `listeners` until `shutdown` resolves, then stops accepting, lets sessions
+/// finish their transaction within the grace period (idle ones get 421 at once), answers
+/// 421 to those still open after it, and returns.
 pub async fn run<P: Publisher>(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     deps: IngestDeps<P>,
     shutdown: impl Future<Output = ()>,
 ) {
     let deps = Arc::new(deps);
     let sessions = Arc::new(Semaphore::new(deps.max_sessions));
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let (phase_tx, phase_rx) = watch::channel(Phase::Run);
+    let (conn_tx, mut conn_rx) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let acceptors: Vec<_> = listeners
+        .into_iter()
+        .map(|l| {
+            let tx = conn_tx.clone();
+            tokio::spawn(async move {
+                loop {
+                    match l.accept().await {
+                        Ok(c) => {
+                            if tx.send(c).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "Accepting an SMTP connection failed.");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(conn_tx);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "Accepting an SMTP connection failed.");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            c = conn_rx.recv() => match c { Some(c) => c, None => break },
         };
         let _ = stream.set_nodelay(true);
         let deps = deps.clone();
-        let mut stop = stop_rx.clone();
+        let phase = phase_rx.clone();
         match sessions.clone().try_acquire_owned() {
             Ok(permit) => {
                 tokio::spawn(async move {
-                    serve(stream, peer.ip(), &deps, &mut stop).await;
+                    connection(stream, peer, &deps, phase).await;
                     drop(permit);
                 });
             }
             Err(_) => {
                 tracing::warn!("Refusing an SMTP connection: too many sessions.");
                 tokio::spawn(async move {
-                    let mut stream = stream;
-                    let reply = Reply::new(
-                        421,
-                        "4.7.0",
-                        format!(
-                            "{} Too many connections, try again later",
-                            deps.limits.hostname
+                    refuse(
+                        stream,
+                        Reply::new(
+                            421,
+                            "4.7.0",
+                            format!(
+                                "{} Too many connections, try again later",
+                                deps.limits.hostname
+                            ),
                         ),
-                    );
-                    let _ = stream.write_all(reply.to_wire().as_bytes()).await;
-                    let _ = stream.shutdown().await;
+                    )
+                    .await;
                 });
             }
         }
     }
-    let _ = stop_tx.send(true);
+    for a in acceptors {
+        a.abort();
+    }
+    let _ = phase_tx.send(Phase::Drain);
     let all = u32::try_from(deps.max_sessions).unwrap_or(u32::MAX);
-    if tokio::time::timeout(DRAIN_DEADLINE, sessions.acquire_many(all))
+    if tokio::time::timeout(deps.shutdown_grace, sessions.acquire_many(all))
         .await
         .is_err()
     {
-        tracing::warn!("SMTP sessions still open after the drain deadline; closing them.");
+        tracing::warn!("SMTP sessions still open after the grace period; answering 421.");
+        let _ = phase_tx.send(Phase::Abort);
+        let _ = tokio::time::timeout(Duration::from_secs(5), sessions.acquire_many(all)).await;
     }
 }
 
-/// Runs one session to its end over any byte stream.
-pub async fn serve<S, P>(
+async fn refuse(mut stream: TcpStream, reply: Reply) {
+    let _ = stream.write_all(reply.to_wire().as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// One TCP connection: PROXY header, per-client limit, greeting delay, then the session.
+async fn connection<P: Publisher>(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    deps: &IngestDeps<P>,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let mut buf = BytesMut::with_capacity(4096);
+    let mut client_ip = peer.ip();
+    if deps.proxy_protocol {
+        match read_proxy_header(&mut stream, &mut buf).await {
+            Ok(Some(addr)) => client_ip = addr.ip(),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "Closing a connection without a valid PROXY header.");
+                return;
+            }
+        }
+    }
+    let Some(_slot) = deps.clients.connect(client_ip) else {
+        tracing::warn!("Refusing an SMTP connection: too many from one client address.");
+        refuse(
+            stream,
+            Reply::new(
+                421,
+                "4.7.0",
+                format!(
+                    "{} Too many connections from your address",
+                    deps.limits.hostname
+                ),
+            ),
+        )
+        .await;
+        return;
+    };
+    if !deps.greeting_delay.is_zero() && buf.is_empty() {
+        let mut probe = [0u8; 1];
+        if let Ok(Ok(n)) = tokio::time::timeout(deps.greeting_delay, stream.peek(&mut probe)).await
+            && n > 0
+        {
+            tracing::warn!("Refusing an early talker (it spoke before the greeting).");
+            refuse(
+                stream,
+                Reply::new(
+                    554,
+                    "5.5.1",
+                    "Protocol error: you talked before the greeting",
+                ),
+            )
+            .await;
+            return;
+        }
+    }
+    serve(stream, client_ip, buf, deps, &mut phase).await;
+}
+
+async fn read_proxy_header(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> Result<Option<SocketAddr>, String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match proxy::parse(buf).map_err(|e| e.to_string())? {
+            proxy::Parsed::Done { client, len } => {
+                let _ = buf.split_to(len);
+                return Ok(client);
+            }
+            proxy::Parsed::Incomplete => {
+                let read = tokio::time::timeout_at(deadline, stream.read_buf(buf)).await;
+                match read {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => return Err("no PROXY header in time".into()),
+                }
+            }
+        }
+    }
+}
+
+/// How a stretch of session over one stream ended.
+enum Ended {
+    Closed,
+    StartTls,
+}
+
+/// Runs one session to its end over a plain stream, upgrading it on STARTTLS.
+async fn serve<S, P>(
     mut stream: S,
     client_ip: IpAddr,
+    buf: BytesMut,
     deps: &IngestDeps<P>,
-    stop: &mut watch::Receiver<bool>,
+    phase: &mut watch::Receiver<Phase>,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
     P: Publisher,
 {
-    let mut session = Session::new(deps.limits.clone(), deps.router.clone(), client_ip);
+    let mut session = Session::new(
+        deps.limits.clone(),
+        deps.router.clone(),
+        deps.clients.clone(),
+        client_ip,
+    );
+    let mut buf = buf;
     let mut out = session.greeting().to_wire();
-    let mut buf = BytesMut::with_capacity(4096);
+    if let Ended::Closed = drive(&mut stream, &mut session, &mut buf, &mut out, deps, phase).await {
+        return;
+    }
+    let Some(acceptor) = deps.tls.clone() else {
+        return;
+    };
+    // Anything the client pipelined after STARTTLS came in plaintext: never execute it.
+    buf.clear();
+    let tls = match tokio::time::timeout(deps.command_timeout, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::info!(error = %e, "A TLS handshake failed.");
+            return;
+        }
+        Err(_) => return,
+    };
+    let (_, conn) = tls.get_ref();
+    let info = TlsInfo {
+        version: match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+            other => format!("{other:?}"),
+        },
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
+    };
+    session.tls_started(info);
+    let mut tls = tls;
+    out.clear();
+    let _ = drive(&mut tls, &mut session, &mut buf, &mut out, deps, phase).await;
+}
+
+/// Runs the session over `stream` until it closes or asks for TLS.
+async fn drive<S, P>(
+    stream: &mut S,
+    session: &mut Session,
+    buf: &mut BytesMut,
+    out: &mut String,
+    deps: &IngestDeps<P>,
+    phase: &mut watch::Receiver<Phase>,
+) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    P: Publisher,
+{
+    let host = &deps.limits.hostname;
     loop {
         // Run every complete command already buffered (PIPELINING), batching replies.
-        while let Some(step) = session.advance(&mut buf) {
+        while let Some(step) = session.advance(buf) {
             match step {
-                Step::Reply(r) => out.push_str(&r.to_wire()),
+                Step::Reply(r) => {
+                    if !r.is_positive() {
+                        metrics::inc(
+                            "postwire_smtp_refusals_total",
+                            "SMTP commands refused, by reply code.",
+                            &[("code", &r.code.to_string())],
+                        );
+                    }
+                    out.push_str(&r.to_wire())
+                }
                 Step::Close(r) => {
                     out.push_str(&r.to_wire());
                     let _ = stream.write_all(out.as_bytes()).await;
                     let _ = stream.shutdown().await;
-                    return;
+                    return Ended::Closed;
+                }
+                Step::StartTls(r) => {
+                    out.push_str(&r.to_wire());
+                    if stream.write_all(out.as_bytes()).await.is_err()
+                        || stream.flush().await.is_err()
+                    {
+                        return Ended::Closed;
+                    }
+                    return Ended::StartTls;
                 }
                 Step::Deliver(mut tx) => {
                     if !out.is_empty() && stream.write_all(out.as_bytes()).await.is_err() {
-                        return;
+                        return Ended::Closed;
                     }
                     out.clear();
                     if let Some(v) = &deps.verifier {
@@ -160,9 +392,14 @@ pub async fn serve<S, P>(
                             }
                         }
                     }
-                    let rcpts = tx.rcpts.len();
-                    let size = tx.body.len();
-                    let outcome = deps.publisher.publish(tx).await;
+                    let (rcpts, size) = (tx.rcpts.len(), tx.body.len());
+                    let span = tracing::info_span!(
+                        "smtp.transaction",
+                        rcpts,
+                        size,
+                        smtp.reply_code = tracing::field::Empty
+                    );
+                    let outcome = deps.publisher.publish(*tx).instrument(span.clone()).await;
                     match &outcome {
                         Ok(ids) => {
                             tracing::info!(mail_ids = ?ids, rcpts, size, "Accepted a message.")
@@ -171,18 +408,30 @@ pub async fn serve<S, P>(
                             tracing::warn!(error = %e, "Deferred a message with a 4xx reply.")
                         }
                     }
-                    out.push_str(&session.finish(outcome).to_wire());
+                    let reply = session.finish(outcome);
+                    span.record("smtp.reply_code", reply.code);
+                    let result = if reply.is_positive() {
+                        "accepted"
+                    } else {
+                        "deferred"
+                    };
+                    metrics::inc(
+                        "postwire_smtp_messages_total",
+                        "Messages at the end of DATA, by result and reply code.",
+                        &[("result", result), ("code", &reply.code.to_string())],
+                    );
+                    out.push_str(&reply.to_wire());
                 }
             }
         }
         if !out.is_empty() {
             if stream.write_all(out.as_bytes()).await.is_err() {
-                return;
+                return Ended::Closed;
             }
             out.clear();
         }
         if session.is_closed() {
-            return;
+            return Ended::Closed;
         }
         let in_data = session.in_data();
         let timeout = if in_data {
@@ -190,35 +439,32 @@ pub async fn serve<S, P>(
         } else {
             deps.command_timeout
         };
+        let stop_at = if in_data { Phase::Abort } else { Phase::Drain };
         let read = tokio::select! {
-            r = tokio::time::timeout(timeout, stream.read_buf(&mut buf)) => r,
-            _ = stopped(stop), if !in_data => {
-                let r = Reply::new(421, "4.3.2", format!("{} Service shutting down, try again later", deps.limits.hostname));
+            r = tokio::time::timeout(timeout, stream.read_buf(buf)) => r,
+            _ = reached(phase, stop_at) => {
+                let r = Reply::new(421, "4.3.2", format!("{host} Service shutting down, try again later"));
                 let _ = stream.write_all(r.to_wire().as_bytes()).await;
-                return;
+                let _ = stream.shutdown().await;
+                return Ended::Closed;
             }
         };
         match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(0)) | Ok(Err(_)) => return Ended::Closed,
             Ok(Ok(_)) => {}
             Err(_) => {
-                let r = Reply::new(
-                    421,
-                    "4.4.2",
-                    format!("{} Timeout, closing connection", deps.limits.hostname),
-                );
+                let r = Reply::new(421, "4.4.2", format!("{host} Timeout, closing connection"));
                 let _ = stream.write_all(r.to_wire().as_bytes()).await;
                 let _ = stream.shutdown().await;
-                return;
+                return Ended::Closed;
             }
         }
     }
 }
 
-/// Resolves once shutdown was asked.
-async fn stopped(stop: &mut watch::Receiver<bool>) {
-    if stop.wait_for(|s| *s).await.is_err() {
-        // The sender is gone: the listener ended without asking, keep serving.
+/// Resolves once shutdown reached `at`.
+async fn reached(phase: &mut watch::Receiver<Phase>, at: Phase) {
+    if phase.wait_for(|p| *p >= at).await.is_err() {
         std::future::pending::<()>().await;
     }
 }

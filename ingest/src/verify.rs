@@ -37,7 +37,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::server::{IngestDeps, serve};
+    use crate::server::{IngestDeps, run};
     use crate::{PublishFailure, Publisher};
 
     struct Counting(Arc<AtomicUsize>, Arc<std::sync::Mutex<Option<String>>>);
@@ -71,29 +71,28 @@ url = "https://example.com/"
 secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 "#;
 
-    /// One SMTP transaction through `serve` with `verdict`; returns the wire output, the
-    /// number of publishes and the auth the publisher saw.
+    /// One SMTP transaction through the real server with `verdict`; returns the wire output,
+    /// the number of publishes and the auth the publisher saw.
     async fn conversation(verdict: InlineVerdict) -> (String, usize, Option<String>) {
         let cfg = postwire_core::Config::from_toml(CONFIG).unwrap();
         let count = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(std::sync::Mutex::new(None));
-        let deps = IngestDeps::new(
-            &cfg.smtp,
-            cfg.router(),
-            Counting(count.clone(), seen.clone()),
-        )
-        .with_verifier(Arc::new(Fixed(verdict)));
-        let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(async move {
-            serve(server, "192.0.2.1".parse().unwrap(), &deps, &mut stop).await;
-        });
+        let deps = IngestDeps::new(&cfg, Counting(count.clone(), seen.clone()), None, None)
+            .with_verifier(Arc::new(Fixed(verdict)));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(vec![listener], deps, async move {
+            let _ = stop_rx.await;
+        }));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         client
             .write_all(b"EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@acme.test>\r\nDATA\r\nSubject: s\r\n\r\nhi\r\n.\r\nQUIT\r\n")
             .await
             .unwrap();
         let mut out = String::new();
         client.read_to_string(&mut out).await.unwrap();
+        let _ = stop_tx.send(());
         task.await.unwrap();
         let auth = seen.lock().unwrap().clone();
         (out, count.load(Ordering::SeqCst), auth)

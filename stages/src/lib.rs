@@ -13,6 +13,7 @@ pub mod parse;
 pub mod prepare;
 pub mod process;
 pub mod runner;
+pub mod store;
 pub mod verify;
 
 /// Why a worker could not finish a message. Retryable errors are nak'ed and redelivered.

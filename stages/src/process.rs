@@ -13,16 +13,35 @@ use postwire_core::envelope::Envelope;
 use postwire_core::routing::Router;
 use postwire_core::{Config, bus};
 
+use tracing::Instrument as _;
+
 use crate::StageError;
 use crate::prepare::{self, MailInput};
+use crate::store::BlobStore;
 use crate::verify::{self, Action, Verifier};
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
 
+/// Runs the process worker, with object storage as `[storage]` configures it (the
+/// filesystem backend's URL key from `storage.signing_key_env`).
 pub async fn run(
     js: jetstream::Context,
     cfg: Arc<Config>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StageError> {
+    let key = std::env::var(&cfg.storage.signing_key_env)
+        .ok()
+        .map(String::into_bytes);
+    let blobs = BlobStore::from_config(&cfg.storage, key).map_err(StageError::Permanent)?;
+    run_with(js, cfg, blobs.map(Arc::new), shutdown).await
+}
+
+/// Runs the process worker with the given object store (`None`: nothing stored).
+pub async fn run_with(
+    js: jetstream::Context,
+    cfg: Arc<Config>,
+    blobs: Option<Arc<BlobStore>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StageError> {
     let consumer = pull::Config {
@@ -40,9 +59,32 @@ pub async fn run(
     };
     let js2 = js.clone();
     crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
-        let (js, cfg, router, verifier) = (js2.clone(), cfg.clone(), router.clone(), verifier.clone());
+        let (js, cfg, router, blobs, verifier) = (
+            js2.clone(),
+            cfg.clone(),
+            router.clone(),
+            blobs.clone(),
+            verifier.clone(),
+        );
         async move {
-            match process(&js, &cfg, &router, verifier.as_deref(), &msg).await {
+            let span = tracing::info_span!(
+                "process",
+                mail_id = header(&msg, bus::HEADER_MAIL_ID).unwrap_or_default(),
+                tenant = header(&msg, bus::HEADER_TENANT).unwrap_or_default(),
+                stage = "process",
+            );
+            postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
+            let started = std::time::Instant::now();
+            let result = process(&js, &cfg, &router, blobs.as_deref(), verifier.as_deref(), &msg)
+                .instrument(span)
+                .await;
+            postwire_core::metrics::observe(
+                "postwire_stage_duration_seconds",
+                "Time a stage took for one message.",
+                &[("stage", "process")],
+                started.elapsed(),
+            );
+            match result {
                 Ok(Outcome::Retry(delay)) => {
                     tracing::warn!("DNS could not decide the verdicts of a mail; retrying later.");
                     let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
@@ -82,6 +124,7 @@ async fn process(
     js: &jetstream::Context,
     cfg: &Config,
     router: &Router,
+    blobs: Option<&BlobStore>,
     verifier: Option<&Verifier>,
     msg: &jetstream::Message,
 ) -> Result<Outcome, StageError> {
@@ -91,8 +134,6 @@ async fn process(
     let envelope = header(msg, bus::HEADER_ENVELOPE)
         .and_then(|h| Envelope::from_header(h).ok())
         .ok_or_else(|| permanent(bus::HEADER_ENVELOPE))?;
-    let span = tracing::info_span!("process", mail_id, tenant);
-
     let auth = match verifier {
         None => None,
         Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| serde_json::from_str(h).ok()) {
@@ -100,7 +141,6 @@ async fn process(
             None => Some(verify_with_progress(v, msg, &envelope).await),
         },
     };
-    let _enter = span.enter();
     if let Some(auth) = &auth {
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
         if auth.undecided() && delivered <= i64::from(cfg.verify.max_dns_retries) {
@@ -116,7 +156,18 @@ async fn process(
         }
     }
 
-    let (message, limits) = crate::parse::parse(&msg.payload);
+    let (mut message, limits) = crate::parse::parse(&msg.payload);
+    let raw_url = match blobs {
+        Some(b) => {
+            let policy = cfg
+                .tenants
+                .get(tenant)
+                .map(|t| t.attachments)
+                .unwrap_or_default();
+            Some(b.apply(tenant, policy, &msg.payload, &mut message).await?)
+        }
+        None => None,
+    };
     let prepared = prepare::prepare(
         cfg,
         router,
@@ -128,6 +179,7 @@ async fn process(
             message,
             limits,
             auth,
+            raw_url,
         },
     )
     .map_err(|e| StageError::Permanent(format!("serialising the event: {e}")))?;
@@ -141,6 +193,7 @@ async fn process(
         h.insert(bus::HEADER_TENANT, d.tenant.as_str());
         h.insert(bus::HEADER_ROUTE, d.route.as_str());
         h.insert(bus::HEADER_ENDPOINT, d.endpoint.as_str());
+        postwire_core::telemetry::inject(&tracing::Span::current(), &mut h);
         let ack = js
             .publish_with_headers(
                 bus::subject_outbox(&d.tenant, &d.route),

@@ -2,8 +2,10 @@
 //! real sockets (raw lines and the lettre client), an HTTP receiver.
 
 mod corpus;
+mod delivery;
 mod durability;
 mod end_to_end;
 mod golden;
 mod retries;
 mod smtp_conversation;
+mod smtp_edge;

@@ -54,9 +54,16 @@ async fn always_failing_endpoint_lands_in_the_dlq() {
     let nats = NatsServer::start();
     let rx = Receiver::start().await;
     rx.always(500);
-    let p = Pipeline::start(config(&nats.url(), &rx.url)).await;
+    let mut cfg = config(&nats.url(), &rx.url);
+    cfg.delivery.alert_after_failures = 2;
+    let p = Pipeline::start(cfg).await;
+    let client = async_nats::connect(nats.url()).await.expect("connect");
+    let mut alerts = client
+        .subscribe(bus::subject_alerts("acme"))
+        .await
+        .expect("subscribe");
     send(&p).await;
-    let max = p.cfg.delivery.max_attempts as usize;
+    let max = p.cfg.delivery.max_attempts() as usize;
     assert!(eventually(Duration::from_secs(20), || rx.count() >= max).await);
     let mut dlq = Vec::new();
     for _ in 0..100 {
@@ -84,6 +91,18 @@ async fn always_failing_endpoint_lands_in_the_dlq() {
     );
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(rx.count(), max, "no attempt after giving up");
+    let alert = tokio::time::timeout(
+        Duration::from_secs(5),
+        futures::StreamExt::next(&mut alerts),
+    )
+    .await
+    .expect("an alert after 2 consecutive failures")
+    .expect("alert");
+    let alert: serde_json::Value = serde_json::from_slice(&alert.payload).expect("json");
+    assert_eq!(
+        (alert["kind"].as_str(), alert["failures"].as_u64()),
+        (Some("consecutive_failures"), Some(2))
+    );
     p.shutdown().await;
 }
 

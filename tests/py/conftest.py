@@ -12,6 +12,7 @@ import json
 import signal
 import smtplib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,6 +109,8 @@ class Receiver:
     port: int
     status: int = 204
     requests: list = field(default_factory=list)
+    # Seconds to wait before answering, per request in order (then no wait).
+    delays: list = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
     violations: list = field(default_factory=list)
 
@@ -149,6 +152,10 @@ def _handler_for(receiver: Receiver):
                     body=body,
                 )
             )
+            with receiver.cond:
+                delay = receiver.delays.pop(0) if receiver.delays else 0
+            if delay:
+                time.sleep(delay)
             self.send_response(receiver.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -192,11 +199,13 @@ def receiver():
 
 
 def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET,
+               extra_delivery: str = "", admin_port: int = 0,
                verify: str = "[verify]\nenabled = false\n", auth_policy: str = "tag") -> str:
     """The test config. `verify` is the whole `[verify]` section (off by default: the auth
     tests turn it on against their own DNS server)."""
+    admin = f'[admin]\nlisten = "127.0.0.1:{admin_port}"\n' if admin_port else ""
     return f"""\
-[nats]
+{admin}[nats]
 url = "{nats_url}"
 
 [smtp]
@@ -206,7 +215,9 @@ hostname = "mx.test"
 {verify}
 
 [delivery]
-retry_initial_ms = 200
+retry_schedule = ["200ms", "1s"]
+ssrf_allow = ["127.0.0.1"]
+{extra_delivery}
 
 [tenants.acme]
 domains = ["acme.test"]
@@ -219,6 +230,7 @@ endpoints = ["hook"]
 
 [tenants.acme.endpoints.hook]
 url = "{hook_url}"
+allow_http = true
 secret = "{secret}"
 """
 

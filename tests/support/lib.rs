@@ -1,6 +1,7 @@
 //! Test support: a real `nats-server` per test, an in-process HTTP receiver, the postwire
 //! pipeline started in-process, and a raw SMTP line client.
 
+pub mod dns;
 pub mod nats;
 pub mod payload;
 pub mod pipeline;

@@ -30,6 +30,7 @@ pub fn fixture_event(raw: &[u8]) -> serde_json::Value {
             size: raw.len() as u64,
             sha256: sha256_hex(raw),
             url: None,
+            url_expires_at: None,
         }),
         limits,
     };

@@ -32,11 +32,11 @@ hostname = "mx.test"
 [verify]
 enabled = false
 [delivery]
-retry_initial_ms = 100
-retry_multiplier = 2.0
+retry_schedule = ["100ms", "200ms"]
 retry_jitter = 0.1
-max_attempts = 3
 request_timeout_secs = 5
+ack_wait_secs = 3
+ssrf_allow = ["127.0.0.1"]
 [tenants.acme]
 domains = ["acme.test"]
 [[tenants.acme.routes]]
@@ -49,11 +49,23 @@ recipients = ["sales@acme.test"]
 endpoints = ["hook"]
 [tenants.acme.endpoints.hook]
 url = "{hook_url}"
+allow_http = true
 secret = "{secret}"
 "#,
         secret = crate::SECRET
     );
     Config::from_toml(&text).expect("test config parses")
+}
+
+fn ingest_deps(cfg: &Config, js: &jetstream::Context) -> IngestDeps<JetStreamPublisher> {
+    let tls = postwire_ingest::tls::from_config(&cfg.smtp).expect("TLS config");
+    let max_payload = Some(js.client().server_info().max_payload as u64);
+    IngestDeps::new(
+        cfg,
+        JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone()),
+        tls,
+        max_payload,
+    )
 }
 
 async fn wait(mut rx: watch::Receiver<bool>) {
@@ -76,13 +88,9 @@ impl Pipeline {
             .expect("bind");
         let smtp = listener.local_addr().expect("addr");
         let (stop, rx) = watch::channel(false);
-        let deps = IngestDeps::new(
-            &cfg.smtp,
-            cfg.router(),
-            JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone()),
-        );
+        let deps = ingest_deps(&cfg, &js);
         let mut tasks = vec![tokio::spawn(postwire_ingest::run(
-            listener,
+            vec![listener],
             deps,
             wait(rx.clone()),
         ))];
@@ -123,12 +131,12 @@ impl Pipeline {
             .expect("bind");
         let smtp = listener.local_addr().expect("addr");
         let (stop, rx) = watch::channel(false);
-        let deps = IngestDeps::new(
-            &cfg.smtp,
-            cfg.router(),
-            JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone()),
-        );
-        let tasks = vec![tokio::spawn(postwire_ingest::run(listener, deps, wait(rx)))];
+        let deps = ingest_deps(&cfg, &js);
+        let tasks = vec![tokio::spawn(postwire_ingest::run(
+            vec![listener],
+            deps,
+            wait(rx),
+        ))];
         Pipeline {
             smtp,
             cfg,
@@ -155,6 +163,11 @@ impl Pipeline {
             }
         }
         out
+    }
+
+    /// Asks every part to stop, without waiting.
+    pub fn begin_shutdown(&self) {
+        let _ = self.stop.send(true);
     }
 
     pub async fn shutdown(self) {

@@ -13,6 +13,15 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub status: u16,
+    pub path: String,
+    pub at: std::time::Instant,
+}
+
+/// A scripted answer: status and extra response headers.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl Received {
@@ -30,8 +39,9 @@ impl Received {
 
 #[derive(Default)]
 struct Inner {
-    script: VecDeque<u16>,
+    script: VecDeque<Answer>,
     always: Option<u16>,
+    delay: std::time::Duration,
     got: Vec<Received>,
     /// Schema violations of received payloads.
     invalid: Vec<String>,
@@ -61,7 +71,23 @@ impl Receiver {
 
     /// The next responses, in order; afterwards 204.
     pub fn script(&self, statuses: &[u16]) {
-        self.inner.lock().expect("lock").script = statuses.iter().copied().collect();
+        self.inner.lock().expect("lock").script = statuses
+            .iter()
+            .map(|s| Answer {
+                status: *s,
+                headers: Vec::new(),
+            })
+            .collect();
+    }
+
+    /// The next answers with headers (e.g. `Retry-After`, `Location`).
+    pub fn script_answers(&self, answers: Vec<Answer>) {
+        self.inner.lock().expect("lock").script = answers.into();
+    }
+
+    /// Wait this long before answering each request.
+    pub fn delay(&self, d: std::time::Duration) {
+        self.inner.lock().expect("lock").delay = d;
     }
 
     /// Answer every request with this status.
@@ -87,20 +113,47 @@ impl Receiver {
 
 async fn handle(
     State(inner): State<Arc<Mutex<Inner>>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
-    let violations = match serde_json::from_slice(&body) {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let violations = match serde_json::from_slice::<serde_json::Value>(&body) {
+        // Alert events (`kind`, no `schema`) are not payloads.
+        Ok(v) if v.get("kind").is_some() && v.get("schema").is_none() => Vec::new(),
         Ok(v) => crate::schema::violations(&v),
         Err(e) => vec![format!("not JSON: {e}")],
     };
+    let at = std::time::Instant::now();
+    let delay = inner.lock().expect("lock").delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut g = inner.lock().expect("lock");
     g.invalid.extend(violations);
-    let status = g.always.or_else(|| g.script.pop_front()).unwrap_or(204);
+    let answer = match g.always {
+        Some(status) => Answer {
+            status,
+            headers: Vec::new(),
+        },
+        None => g.script.pop_front().unwrap_or(Answer {
+            status: 204,
+            headers: Vec::new(),
+        }),
+    };
     g.got.push(Received {
         headers,
         body,
-        status,
+        status: answer.status,
+        path: uri.path().to_string(),
+        at,
     });
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = status.into_response();
+    for (k, v) in answer.headers {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
 }

@@ -38,6 +38,18 @@ impl Client {
         (c, greeting)
     }
 
+    /// Wraps a stream already written to (e.g. after a PROXY header); reads the greeting.
+    pub async fn from_stream(stream: TcpStream) -> Client {
+        let (r, w) = stream.into_split();
+        let mut c = Client {
+            reader: BufReader::new(r),
+            writer: w,
+        };
+        let greeting = c.reply().await.expect("greeting");
+        assert_eq!(greeting.code, 220, "{greeting:?}");
+        c
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.writer.write_all(bytes).await.expect("write");
     }

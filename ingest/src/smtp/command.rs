@@ -5,8 +5,13 @@
 pub enum Command {
     Ehlo(String),
     Helo(String),
-    Mail { from: String, params: MailParams },
-    Rcpt { to: String },
+    Mail {
+        from: String,
+        params: MailParams,
+    },
+    Rcpt {
+        to: String,
+    },
     Data,
     Rset,
     Noop,
@@ -14,7 +19,8 @@ pub enum Command {
     Help,
     Vrfy,
     Expn,
-    StartTls,
+    /// `true` when arguments were given (a syntax error).
+    StartTls(bool),
     Auth,
     Bdat,
 }
@@ -108,7 +114,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "HELP" => Ok(Command::Help),
         "VRFY" => Ok(Command::Vrfy),
         "EXPN" => Ok(Command::Expn),
-        "STARTTLS" => Ok(Command::StartTls),
+        "STARTTLS" => Ok(Command::StartTls(!rest.is_empty())),
         "AUTH" => Ok(Command::Auth),
         "BDAT" => Ok(Command::Bdat),
         _ => Err(ParseError::Unknown),

@@ -5,7 +5,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use postwire_core::envelope::TlsInfo;
 use postwire_core::routing::{Destination, Refusal, Router};
+
+use crate::limits::ClientLimits;
 
 use super::command::{self, Command, MailParams, ParseError};
 use super::data::DataReader;
@@ -19,16 +22,28 @@ pub struct SessionLimits {
     pub max_recipients: usize,
     pub max_command_line_bytes: usize,
     pub max_errors: usize,
+    /// STARTTLS is offered.
+    pub tls_available: bool,
+    /// Tenants whose recipients need a TLS connection.
+    pub require_tls: std::collections::HashSet<String>,
 }
 
-impl From<&postwire_core::config::SmtpConfig> for SessionLimits {
-    fn from(c: &postwire_core::config::SmtpConfig) -> Self {
+impl SessionLimits {
+    pub fn new(cfg: &postwire_core::Config) -> Self {
+        let c = &cfg.smtp;
         SessionLimits {
             hostname: c.hostname.clone(),
             max_message_bytes: c.max_message_bytes,
             max_recipients: c.max_recipients,
             max_command_line_bytes: c.max_command_line_bytes,
             max_errors: c.max_errors,
+            tls_available: c.tls_cert_file.is_some(),
+            require_tls: cfg
+                .tenants
+                .iter()
+                .filter(|(_, t)| t.require_tls)
+                .map(|(n, _)| n.clone())
+                .collect(),
         }
     }
 }
@@ -44,6 +59,7 @@ pub struct Transaction {
     pub body: Vec<u8>,
     /// Verdicts from inline verification (compact JSON), carried to the worker.
     pub auth: Option<String>,
+    pub tls: Option<TlsInfo>,
 }
 
 #[derive(Debug)]
@@ -51,9 +67,13 @@ pub enum Step {
     /// Send this reply (the I/O layer may batch replies until input runs dry).
     Reply(Reply),
     /// Make this transaction durable, then call [`Session::finish`] and send its reply.
-    Deliver(Transaction),
+    Deliver(Box<Transaction>),
     /// Send this reply and close the connection.
     Close(Reply),
+    /// Send this reply, discard any input already buffered (it was sent in plaintext and
+    /// must not be executed after the handshake), run the TLS handshake, then call
+    /// [`Session::tls_started`].
+    StartTls(Reply),
 }
 
 #[derive(Debug)]
@@ -68,7 +88,9 @@ enum State {
 pub struct Session {
     limits: Arc<SessionLimits>,
     router: Arc<Router>,
+    clients: Arc<ClientLimits>,
     client_ip: IpAddr,
+    tls: Option<TlsInfo>,
     state: State,
     helo: Option<String>,
     mail: Option<(String, MailParams)>,
@@ -77,17 +99,31 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(limits: Arc<SessionLimits>, router: Arc<Router>, client_ip: IpAddr) -> Session {
+    pub fn new(
+        limits: Arc<SessionLimits>,
+        router: Arc<Router>,
+        clients: Arc<ClientLimits>,
+        client_ip: IpAddr,
+    ) -> Session {
         Session {
             limits,
             router,
+            clients,
             client_ip,
+            tls: None,
             state: State::Command,
             helo: None,
             mail: None,
             rcpts: Vec::new(),
             errors: 0,
         }
+    }
+
+    /// After the handshake: the session starts over (RFC 3207 §4.2), now over TLS.
+    pub fn tls_started(&mut self, info: TlsInfo) {
+        self.tls = Some(info);
+        self.helo = None;
+        self.reset();
     }
 
     pub fn greeting(&self) -> Reply {
@@ -197,18 +233,19 @@ impl Session {
             Command::Ehlo(name) => {
                 self.reset();
                 self.helo = Some(name.clone());
-                Step::Reply(Reply::plain(
-                    250,
-                    vec![
-                        format!("{} greets {}", self.limits.hostname, name),
-                        "PIPELINING".into(),
-                        "8BITMIME".into(),
-                        "SMTPUTF8".into(),
-                        format!("SIZE {}", self.limits.max_message_bytes),
-                        "ENHANCEDSTATUSCODES".into(),
-                        "HELP".into(),
-                    ],
-                ))
+                let mut lines = vec![
+                    format!("{} greets {}", self.limits.hostname, name),
+                    "PIPELINING".into(),
+                    "8BITMIME".into(),
+                    "SMTPUTF8".into(),
+                    format!("SIZE {}", self.limits.max_message_bytes),
+                    "ENHANCEDSTATUSCODES".into(),
+                ];
+                if self.limits.tls_available && self.tls.is_none() {
+                    lines.push("STARTTLS".into());
+                }
+                lines.push("HELP".into());
+                Step::Reply(Reply::plain(250, lines))
             }
             Command::Helo(name) => {
                 self.reset();
@@ -254,7 +291,7 @@ impl Session {
                 "Cannot VRFY user, but will accept message",
             )),
             Command::Expn => self.error(Reply::new(502, "5.5.1", "EXPN not supported")),
-            Command::StartTls => self.error(Reply::new(502, "5.5.1", "STARTTLS not available")),
+            Command::StartTls(args) => self.start_tls(args),
             Command::Auth => self.error(Reply::new(
                 502,
                 "5.5.1",
@@ -262,6 +299,23 @@ impl Session {
             )),
             Command::Bdat => self.error(Reply::new(502, "5.5.1", "BDAT not supported, use DATA")),
         }
+    }
+
+    fn start_tls(&mut self, args: bool) -> Step {
+        if !self.limits.tls_available {
+            return self.error(Reply::new(502, "5.5.1", "STARTTLS not available"));
+        }
+        if self.tls.is_some() {
+            return self.error(Reply::new(503, "5.5.1", "TLS already active"));
+        }
+        if args {
+            return self.error(Reply::new(
+                501,
+                "5.5.4",
+                "Syntax error: STARTTLS takes no arguments",
+            ));
+        }
+        Step::StartTls(Reply::new(220, "2.0.0", "Ready to start TLS"))
     }
 
     fn mail_from(&mut self, from: String, params: MailParams) -> Step {
@@ -288,6 +342,13 @@ impl Session {
                 "Message size exceeds fixed maximum message size",
             ));
         }
+        if !self.clients.allow_message(self.client_ip) {
+            return Step::Reply(Reply::new(
+                451,
+                "4.7.1",
+                "Too many messages from your address, try again later",
+            ));
+        }
         self.mail = Some((from, params));
         Step::Reply(Reply::new(250, "2.1.0", "Sender OK"))
     }
@@ -307,6 +368,18 @@ impl Session {
             return Step::Reply(Reply::new(452, "4.5.3", "Too many recipients"));
         }
         match self.router.resolve(&to) {
+            Ok(dest) if self.tls.is_none() && self.limits.require_tls.contains(&dest.tenant) => {
+                self.error(Reply::new(
+                    530,
+                    "5.7.0",
+                    "Must issue a STARTTLS command first",
+                ))
+            }
+            Ok(_) if !self.clients.allow_recipient(self.client_ip) => Step::Reply(Reply::new(
+                451,
+                "4.7.1",
+                "Too many recipients from your address, try again later",
+            )),
             Ok(dest) => {
                 if !self.rcpts.iter().any(|(a, _)| a.eq_ignore_ascii_case(&to)) {
                     self.rcpts.push((to, dest));
@@ -340,7 +413,7 @@ impl Session {
         if reader.size() == 0 {
             return Step::Reply(Reply::new(554, "5.6.0", "Empty message rejected"));
         }
-        Step::Deliver(Transaction {
+        Step::Deliver(Box::new(Transaction {
             helo: self.helo.clone().unwrap_or_default(),
             client_ip: self.client_ip,
             mail_from: from,
@@ -348,7 +421,8 @@ impl Session {
             rcpts,
             body: reader.into_body(),
             auth: None,
-        })
+            tls: self.tls.clone(),
+        }))
     }
 
     /// The reply to the end of DATA when inline authentication refused the transaction
@@ -378,5 +452,101 @@ impl Session {
                 "Temporary failure storing the message, try again later",
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session() -> Session {
+        let cfg = postwire_core::Config::from_toml(
+            r#"
+[tenants.acme]
+domains = ["acme.test"]
+[[tenants.acme.routes]]
+name = "support"
+recipients = ["support@acme.test"]
+endpoints = ["e"]
+[tenants.acme.endpoints.e]
+url = "https://example.com/"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"#,
+        )
+        .unwrap();
+        let limits = SessionLimits::new(&cfg);
+        let clients = Arc::new(ClientLimits::new(&cfg.smtp));
+        Session::new(
+            Arc::new(limits),
+            Arc::new(cfg.router()),
+            clients,
+            "192.0.2.1".parse().unwrap(),
+        )
+    }
+
+    /// Feeds bytes and collects every step until input runs dry.
+    fn feed(s: &mut Session, bytes: &[u8]) -> Vec<Step> {
+        let mut buf = BytesMut::from(bytes);
+        std::iter::from_fn(|| s.advance(&mut buf)).collect()
+    }
+
+    fn codes(steps: &[Step]) -> Vec<u16> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Reply(r) | Step::Close(r) | Step::StartTls(r) => r.code,
+                Step::Deliver(_) => 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pipelined_transaction_in_one_read() {
+        let mut s = session();
+        let steps = feed(
+            &mut s,
+            b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<support@acme.test>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+        );
+        assert_eq!(codes(&steps), [250, 250, 250, 354, 0, 221]);
+        let Step::Deliver(tx) = &steps[4] else {
+            panic!("no transaction")
+        };
+        assert_eq!(tx.body, b"Subject: x\r\n\r\nhi\r\n");
+        assert_eq!(tx.rcpts[0].1.route, "support");
+        assert!(s.is_closed());
+    }
+
+    #[test]
+    fn finish_maps_publish_failures() {
+        let mut s = session();
+        assert_eq!(s.finish(Ok(vec!["m1".into()])).code, 250);
+        assert_eq!(s.finish(Err(crate::PublishFailure::Unavailable)).code, 451);
+        assert_eq!(s.finish(Err(crate::PublishFailure::Full)).code, 452);
+    }
+
+    #[test]
+    fn data_split_across_reads() {
+        let mut s = session();
+        let mut buf = BytesMut::new();
+        let run = |s: &mut Session, buf: &mut BytesMut, bytes: &[u8]| {
+            buf.extend_from_slice(bytes);
+            codes(&std::iter::from_fn(|| s.advance(buf)).collect::<Vec<_>>())
+        };
+        assert_eq!(
+            run(
+                &mut s,
+                &mut buf,
+                b"HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<support@acme.test>\r\nDA"
+            ),
+            [250, 250, 250]
+        );
+        assert_eq!(run(&mut s, &mut buf, b"TA\r\nSubject: par"), [354]);
+        assert!(s.in_data());
+        assert!(
+            run(&mut s, &mut buf, b"t\r\n\r\nbody\r\n.").is_empty(),
+            "no end without CRLF"
+        );
+        assert_eq!(run(&mut s, &mut buf, b"\r\nRSET\r\n"), [0, 250]);
+        assert!(!s.in_data());
     }
 }

@@ -1,20 +1,47 @@
 //! The HTTP side of a delivery: one POST, redirects never followed, the response body read
 //! up to a cap, the result classified.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use postwire_core::config::DeliveryConfig;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 
 use super::retry::{Outcome, classify, parse_retry_after};
+use super::ssrf::Guard;
 
-pub fn client(cfg: &DeliveryConfig) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
+/// The delivery HTTP client: redirects never followed, certificates verified against the
+/// webpki roots (plus `delivery.ca_file`), host names resolved through the SSRF guard.
+pub fn client(cfg: &DeliveryConfig, guard: Guard) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(cfg.request_timeout())
         .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout()))
         .user_agent(concat!("postwire/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .dns_resolver(Arc::new(guard));
+    if let Some(path) = &cfg.ca_file {
+        let pem = std::fs::read(path).map_err(|e| format!("delivery.ca_file {path}: {e}"))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| format!("delivery.ca_file {path}: {e}"))?
+        {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    b.build().map_err(|e| format!("HTTP client: {e}"))
+}
+
+/// A URL fit for logs: scheme, host, port and path; no credentials or query.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            u.path()
+        ),
+        Err(_) => "<bad url>".into(),
+    }
 }
 
 /// Result of one attempt, with what the audit trail keeps.
@@ -26,12 +53,22 @@ pub struct Attempt {
 
 pub async fn post(
     client: &reqwest::Client,
+    guard: &Guard,
     url: &str,
     headers: HeaderMap,
     body: Vec<u8>,
     max_response_bytes: usize,
 ) -> Attempt {
     let started = Instant::now();
+    let checked = url::Url::parse(url)
+        .map_err(|e| e.to_string())
+        .and_then(|u| guard.check_url(&u).map_err(|e| e.to_string()));
+    if let Err(error) = checked {
+        return Attempt {
+            outcome: Outcome::Permanent { status: 0, error },
+            duration: started.elapsed(),
+        };
+    }
     let outcome = match client
         .post(url)
         .headers(headers)
@@ -65,10 +102,15 @@ pub async fn post(
             } else {
                 "request failed"
             };
-            Outcome::Retry {
-                status: None,
-                error: format!("{kind}: {}", error_chain(&e)),
-                retry_after: None,
+            let error = format!("{kind}: {}", error_chain(&e));
+            if error.contains("refused by the SSRF guard") {
+                Outcome::Permanent { status: 0, error }
+            } else {
+                Outcome::Retry {
+                    status: None,
+                    error,
+                    retry_after: None,
+                }
             }
         }
     };

@@ -1,21 +1,32 @@
-//! The deliver worker: consumes `OUTBOX`, signs and POSTs each delivery, acks on 2xx,
-//! naks with a backoff delay on a retryable failure, and after the last attempt (or a
+//! The deliver worker: consumes `OUTBOX`, signs and POSTs each delivery, acks on 2xx, naks
+//! with the scheduled delay on a retryable failure, and after the last attempt (or a
 //! permanent refusal) copies the delivery to `DLQ` before terminating it.
+//!
+//! Files: [`retry`] (status classes, schedule), [`http`] (the request), [`sign`],
+//! [`ssrf`] (the address guard), [`limits`] (rates, concurrency, isolation), [`state`]
+//! (disabled endpoints, alerts), [`dlq`], [`audit`], [`scan`] (reading streams back).
 
+pub mod audit;
+pub mod dlq;
 pub mod http;
+pub mod limits;
 pub mod retry;
+pub mod scan;
 pub mod sign;
+pub mod ssrf;
+pub mod state;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream::{self, AckKind, consumer::pull};
-use postwire_core::{Config, bus};
+use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
+use postwire_core::{Config, bus, metrics};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::json;
+use tracing::Instrument as _;
 
+use self::audit::AttemptRecord;
 use self::retry::Outcome;
 use crate::StageError;
 
@@ -25,24 +36,36 @@ pub async fn run(
     cfg: Arc<Config>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StageError> {
-    let client = http::client(&cfg.delivery)
-        .map_err(|e| StageError::Permanent(format!("HTTP client: {e}")))?;
+    let dns = cfg
+        .delivery
+        .dns_server
+        .as_deref()
+        .and_then(|d| d.parse().ok());
+    let guard = ssrf::Guard::new(&cfg.delivery.ssrf_allow, dns).map_err(StageError::Permanent)?;
+    let client = http::client(&cfg.delivery, guard.clone()).map_err(StageError::Permanent)?;
     let consumer = pull::Config {
         durable_name: Some(bus::CONSUMER_DELIVER.into()),
-        ack_wait: cfg.delivery.request_timeout() + Duration::from_secs(30),
-        max_ack_pending: 10_000,
+        ack_wait: cfg.delivery.ack_wait(),
+        // Bounds what one worker holds (waiting plus in flight), and so its memory.
+        max_ack_pending: i64::try_from(cfg.delivery.concurrency.saturating_mul(8).max(1024))
+            .unwrap_or(i64::MAX),
         ..Default::default()
     };
     let worker = Arc::new(Worker {
         js: js.clone(),
+        limits: limits::Limits::new(cfg.clone()),
+        failures: state::FailureCounter::default(),
         cfg: cfg.clone(),
         client,
+        guard,
     });
+    // Concurrency is bounded by the limiters and the consumer's max_ack_pending, not here:
+    // a delivery waiting for a slow endpoint must not take a slot another endpoint needs.
     crate::runner::consume(
         &js,
         bus::STREAM_OUTBOX,
         consumer,
-        cfg.delivery.concurrency,
+        usize::MAX,
         shutdown,
         move |msg| {
             let worker = worker.clone();
@@ -57,15 +80,40 @@ struct Worker {
     js: jetstream::Context,
     cfg: Arc<Config>,
     client: reqwest::Client,
+    guard: ssrf::Guard,
+    limits: limits::Limits,
+    failures: state::FailureCounter,
 }
 
 fn header<'a>(msg: &'a jetstream::Message, name: &str) -> Option<&'a str> {
     msg.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
 
+/// Keeps JetStream from redelivering a message while this worker still holds it.
+fn keep_alive(msg: &jetstream::Message, ack_wait: Duration) -> tokio::task::JoinHandle<()> {
+    let acker = msg.clone();
+    tokio::spawn(async move {
+        let every = ack_wait / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            if acker.ack_with(AckKind::Progress).await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+struct Ids<'a> {
+    id: &'a str,
+    mail_id: &'a str,
+    tenant: &'a str,
+    route: &'a str,
+    endpoint: &'a str,
+}
+
 impl Worker {
     async fn handle(&self, msg: jetstream::Message) {
-        let (attempt, stream_seq) = match msg.info() {
+        let (delivered, seq) = match msg.info() {
             Ok(i) => (
                 u32::try_from(i.delivered).unwrap_or(u32::MAX),
                 i.stream_sequence,
@@ -82,196 +130,280 @@ impl Worker {
             let _ = msg.ack_with(AckKind::Term).await;
             return;
         };
-        let span = tracing::info_span!(
-            "deliver",
-            delivery_id = id,
+        let ids = Ids {
+            id,
+            mail_id: header(&msg, bus::HEADER_MAIL_ID).unwrap_or_default(),
             tenant,
             route,
             endpoint,
-            attempt
+        };
+        if !self.limits.has_room(tenant, endpoint) {
+            // Too many already wait for this endpoint here: hand it back, not as an attempt.
+            let delay = Duration::from_millis(500 + rand::random_range(0..1500));
+            let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+            return;
+        }
+        let attempts_key = format!("{id}.{seq}");
+        let attempt = self.previous_attempts(&attempts_key, delivered).await + 1;
+        let span = tracing::info_span!(
+            "deliver",
+            delivery_id = id,
+            mail_id = ids.mail_id,
+            tenant,
+            route,
+            endpoint,
+            stage = "deliver",
+            attempt,
+            http.status = tracing::field::Empty,
         );
-        let _enter = span.enter();
-        let ep = self
+        postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
+        let started = std::time::Instant::now();
+        async {
+            let alive = keep_alive(&msg, self.cfg.delivery.ack_wait());
+            let result = self.attempt(&msg, &ids, attempt).await;
+            alive.abort();
+            self.settle(&msg, &ids, attempt, seq, &attempts_key, result)
+                .await;
+        }
+        .instrument(span)
+        .await;
+        metrics::observe(
+            "postwire_stage_duration_seconds",
+            "Time a stage took for one message.",
+            &[("stage", "deliver")],
+            started.elapsed(),
+        );
+    }
+
+    /// Attempts already made for this OUTBOX message (deferrals do not count).
+    async fn previous_attempts(&self, key: &str, delivered: u32) -> u32 {
+        if delivered <= 1 {
+            return 0;
+        }
+        match self.attempts_kv().await {
+            Some(kv) => match kv.get(key).await {
+                Ok(Some(v)) => std::str::from_utf8(&v)
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                Ok(None) => 0,
+                Err(_) => delivered - 1,
+            },
+            None => delivered - 1,
+        }
+    }
+
+    async fn attempts_kv(&self) -> Option<kv::Store> {
+        self.js.get_key_value(bus::KV_ATTEMPTS).await.ok()
+    }
+
+    /// One attempt: checks, waits for the limits, signs, POSTs.
+    async fn attempt(
+        &self,
+        msg: &jetstream::Message,
+        ids: &Ids<'_>,
+        attempt: u32,
+    ) -> http::Attempt {
+        let refused = |error: String| http::Attempt {
+            outcome: Outcome::Permanent { status: 0, error },
+            duration: Duration::ZERO,
+        };
+        let Some(ep) = self
             .cfg
             .tenants
-            .get(tenant)
-            .and_then(|t| t.endpoints.get(endpoint));
-        let (attempt_result, url) = match ep.map(|e| (e, e.secret_key())) {
-            None => (None, None),
-            Some((_, Err(e))) => (
-                Some(http::Attempt {
-                    outcome: Outcome::Permanent {
-                        status: 0,
-                        error: format!("endpoint secret: {e}"),
+            .get(ids.tenant)
+            .and_then(|t| t.endpoints.get(ids.endpoint))
+        else {
+            return refused(format!(
+                "endpoint {:?} is not configured for tenant {:?}",
+                ids.endpoint, ids.tenant
+            ));
+        };
+        match state::get(&self.js, ids.tenant, ids.endpoint).await {
+            Ok(Some(s)) => {
+                return refused(format!("endpoint disabled since {} ({})", s.at, s.reason));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return http::Attempt {
+                    outcome: Outcome::Retry {
+                        status: None,
+                        error: format!("endpoint state unavailable: {e}"),
+                        retry_after: None,
                     },
                     duration: Duration::ZERO,
-                }),
-                None,
-            ),
-            Some((ep, Ok(key))) => {
-                let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-                let mut headers = reqwest::header::HeaderMap::new();
-                let put = |h: &mut reqwest::header::HeaderMap, n: &'static str, v: &str| {
-                    if let Ok(v) = HeaderValue::from_str(v) {
-                        h.insert(HeaderName::from_static(n), v);
-                    }
                 };
-                put(&mut headers, sign::HEADER_ID, id);
-                put(&mut headers, sign::HEADER_TIMESTAMP, &ts.to_string());
-                put(
-                    &mut headers,
-                    sign::HEADER_SIGNATURE,
-                    &sign::sign_v1(&key, id, ts, &msg.payload),
-                );
-                let a = http::post(
-                    &self.client,
-                    &ep.url,
-                    headers,
-                    msg.payload.to_vec(),
-                    self.cfg.delivery.max_response_bytes,
-                )
-                .await;
-                (Some(a), Some(ep.url.clone()))
+            }
+        }
+        let key = match ep.secret_key() {
+            Ok(k) => k,
+            Err(e) => return refused(format!("endpoint secret: {e}")),
+        };
+        let _permits = self.limits.acquire(ids.tenant, ids.endpoint).await;
+        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut headers = reqwest::header::HeaderMap::new();
+        let mut put = |n: &'static str, v: &str| {
+            if let Ok(v) = HeaderValue::from_str(v) {
+                headers.insert(HeaderName::from_static(n), v);
             }
         };
-        let attempt_result = attempt_result.unwrap_or(http::Attempt {
-            outcome: Outcome::Permanent {
-                status: 0,
-                error: format!("endpoint {endpoint:?} is not configured for tenant {tenant:?}"),
-            },
-            duration: Duration::ZERO,
-        });
-        self.audit(tenant, id, route, endpoint, attempt, &attempt_result)
-            .await;
-        let max = self.cfg.delivery.max_attempts;
-        match &attempt_result.outcome {
+        put(sign::HEADER_ID, ids.id);
+        put(sign::HEADER_TIMESTAMP, &ts.to_string());
+        put(
+            sign::HEADER_SIGNATURE,
+            &sign::sign_v1(&key, ids.id, ts, &msg.payload),
+        );
+        tracing::debug!(attempt, url = %http::redact_url(&ep.url), "Posting.");
+        http::post(
+            &self.client,
+            &self.guard,
+            &ep.url,
+            headers,
+            msg.payload.to_vec(),
+            self.cfg.delivery.max_response_bytes,
+        )
+        .await
+    }
+
+    /// Acks, naks or dead-letters after an attempt, with audit records and alerts.
+    async fn settle(
+        &self,
+        msg: &jetstream::Message,
+        ids: &Ids<'_>,
+        attempt: u32,
+        seq: u64,
+        attempts_key: &str,
+        a: http::Attempt,
+    ) {
+        let d = &self.cfg.delivery;
+        let (result, status, error) = match &a.outcome {
+            Outcome::Delivered { status } => ("delivered", Some(*status), None),
+            Outcome::Retry { status, error, .. } => ("failed", *status, Some(error.clone())),
+            Outcome::Permanent { status, error } => (
+                "refused",
+                Some(*status).filter(|s| *s != 0),
+                Some(error.clone()),
+            ),
+        };
+        let record = AttemptRecord {
+            delivery_id: ids.id.into(),
+            mail_id: ids.mail_id.into(),
+            route: ids.route.into(),
+            endpoint: ids.endpoint.into(),
+            attempt,
+            result: result.into(),
+            status,
+            error: error.clone(),
+            duration_ms: a.duration.as_millis() as u64,
+            at: postwire_core::envelope::now_rfc3339(),
+        };
+        audit::record(&self.js, ids.tenant, &record).await;
+        if let Some(s) = status {
+            tracing::Span::current().record("http.status", s);
+        }
+        let class = match status {
+            Some(s) => format!("{}xx", s / 100),
+            None => "error".into(),
+        };
+        metrics::inc(
+            "postwire_deliveries_total",
+            "Delivery attempts by HTTP status class.",
+            &[("class", &class)],
+        );
+        let ms = a.duration.as_millis() as u64;
+        match &a.outcome {
             Outcome::Delivered { status } => {
-                tracing::info!(
-                    status,
-                    ms = attempt_result.duration.as_millis() as u64,
-                    "Delivered."
-                );
-                if let Err(e) = msg.ack().await {
+                tracing::info!(status, ms, attempt, "Delivered.");
+                self.failures.succeeded(ids.tenant, ids.endpoint);
+                self.forget_attempts(attempts_key, attempt).await;
+                if let Err(e) = msg.double_ack().await {
                     tracing::warn!(error = %e, "Acknowledging a delivered message failed; it may be delivered again.");
                 }
+                return;
             }
-            Outcome::Retry {
-                status,
-                error,
-                retry_after,
-            } if attempt < max => {
-                let delay = retry::backoff(
-                    &self.cfg.delivery,
-                    attempt,
-                    *retry_after,
-                    rand::random::<f64>(),
-                );
-                tracing::info!(status, error = %error, next_in_ms = delay.as_millis() as u64, url = url.as_deref().unwrap_or(""), "Delivery failed; will retry.");
-                let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
-            }
-            outcome => {
-                let (status, error) = match outcome {
-                    Outcome::Retry { status, error, .. } => (*status, error.clone()),
-                    Outcome::Permanent { status, error } => {
-                        (Some(*status).filter(|s| *s != 0), error.clone())
-                    }
-                    Outcome::Delivered { .. } => (None, String::new()),
-                };
-                tracing::warn!(status, error = %error, attempts = attempt, "Delivery gave up; moving it to the dead-letter stream.");
-                match self
-                    .dead_letter(&msg, tenant, route, attempt, status, &error, stream_seq)
-                    .await
+            Outcome::Retry { retry_after, .. } => {
+                self.count_failure(ids).await;
+                if let Some(delay) = retry::backoff(d, attempt, *retry_after, rand::random::<f64>())
                 {
-                    Ok(()) => {
-                        let _ = msg.ack_with(AckKind::Term).await;
+                    tracing::info!(
+                        status,
+                        error = error.as_deref().unwrap_or(""),
+                        attempt,
+                        next_in_ms = delay.as_millis() as u64,
+                        "Delivery failed; will retry."
+                    );
+                    if let Some(kv) = self.attempts_kv().await {
+                        let _ = kv.put(attempts_key, attempt.to_string().into()).await;
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "Writing to the dead-letter stream failed; keeping the delivery for later.");
-                        let _ = msg
-                            .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-                            .await;
-                    }
+                    metrics::inc(
+                        "postwire_delivery_retries_total",
+                        "Delivery attempts scheduled again.",
+                        &[],
+                    );
+                    let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+                    return;
                 }
+            }
+            Outcome::Permanent { status: 410, .. } => {
+                self.count_failure(ids).await;
+                if let Err(e) = state::disable(
+                    &self.js,
+                    ids.tenant,
+                    ids.endpoint,
+                    "the endpoint answered 410 Gone",
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "Could not record the endpoint as disabled.");
+                }
+                let event = json!({"kind": "endpoint_disabled", "endpoint": ids.endpoint, "reason": "HTTP 410 Gone"});
+                state::alert(&self.js, &self.cfg, &self.client, ids.tenant, event).await;
+            }
+            Outcome::Permanent { status: 0, .. } => {}
+            Outcome::Permanent { .. } => self.count_failure(ids).await,
+        }
+        let error = error.unwrap_or_default();
+        tracing::warn!(status, error = %error, attempts = attempt, "Delivery gave up; moving it to the dead-letter stream.");
+        match dlq::write(
+            &self.js, msg, ids.tenant, ids.route, attempt, status, &error, seq,
+        )
+        .await
+        {
+            Ok(()) => {
+                metrics::inc(
+                    "postwire_dlq_messages_total",
+                    "Deliveries moved to the dead-letter stream.",
+                    &[("tenant", ids.tenant)],
+                );
+                self.forget_attempts(attempts_key, attempt).await;
+                let _ = msg.ack_with(AckKind::Term).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "Writing to the dead-letter stream failed; keeping the delivery for later.");
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
+                    .await;
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn dead_letter(
-        &self,
-        msg: &jetstream::Message,
-        tenant: &str,
-        route: &str,
-        attempts: u32,
-        status: Option<u16>,
-        error: &str,
-        stream_seq: u64,
-    ) -> Result<(), String> {
-        let mut headers = msg.headers.clone().unwrap_or_default();
-        let id = header(msg, bus::HEADER_DELIVERY_ID).unwrap_or_default();
-        headers.insert(
-            bus::HEADER_MSG_ID,
-            format!("{id}:dlq:{stream_seq}").as_str(),
-        );
-        headers.insert(bus::HEADER_ATTEMPTS, attempts.to_string().as_str());
-        headers.insert(
-            bus::HEADER_LAST_STATUS,
-            status.map(|s| s.to_string()).unwrap_or_default().as_str(),
-        );
-        let one_line: String = error
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(1000)
-            .collect();
-        headers.insert(bus::HEADER_LAST_ERROR, one_line.as_str());
-        let ack = self
-            .js
-            .publish_with_headers(
-                bus::subject_dlq(tenant, route),
-                headers,
-                msg.payload.clone(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-        ack.await.map_err(|e| e.to_string())?;
-        Ok(())
+    async fn forget_attempts(&self, key: &str, attempt: u32) {
+        if attempt > 1
+            && let Some(kv) = self.attempts_kv().await
+        {
+            let _ = kv.purge(key).await;
+        }
     }
 
-    /// Appends an attempt record to AUDIT. Best effort: a lost audit record never blocks
-    /// a delivery.
-    async fn audit(
-        &self,
-        tenant: &str,
-        id: &str,
-        route: &str,
-        endpoint: &str,
-        attempt: u32,
-        a: &http::Attempt,
-    ) {
-        let (result, status, error) = match &a.outcome {
-            Outcome::Delivered { status } => ("delivered", Some(*status), None),
-            Outcome::Retry { status, error, .. } => ("failed", *status, Some(error.as_str())),
-            Outcome::Permanent { status, error } => {
-                ("refused", Some(*status), Some(error.as_str()))
-            }
-        };
-        let record = json!({
-            "delivery_id": id, "route": route, "endpoint": endpoint, "attempt": attempt,
-            "result": result, "status": status, "error": error,
-            "duration_ms": a.duration.as_millis() as u64, "at": postwire_core::envelope::now_rfc3339(),
-        });
-        let mut headers = HeaderMap::new();
-        headers.insert(bus::HEADER_DELIVERY_ID, id);
-        if let Err(e) = self
-            .js
-            .publish_with_headers(
-                bus::subject_audit(tenant, "attempt"),
-                headers,
-                record.to_string().into(),
-            )
-            .await
-        {
-            tracing::warn!(error = %e, "Could not append an audit record.");
+    async fn count_failure(&self, ids: &Ids<'_>) {
+        if let Some(n) = self.failures.failed(
+            ids.tenant,
+            ids.endpoint,
+            self.cfg.delivery.alert_after_failures,
+        ) {
+            let event =
+                json!({"kind": "consecutive_failures", "endpoint": ids.endpoint, "failures": n});
+            state::alert(&self.js, &self.cfg, &self.client, ids.tenant, event).await;
         }
     }
 }

@@ -37,24 +37,24 @@ pub fn classify(status: u16, retry_after: Option<Duration>) -> Outcome {
     }
 }
 
-/// Delay after the failed attempt number `attempt` (1 = the first attempt).
-/// `unit` is a random number in [0, 1) used for jitter.
+/// Delay after the failed attempt number `attempt` (1 = the first attempt), from the
+/// configured schedule with jitter; `Retry-After` is honoured (clamped to
+/// `retry_after_max_secs`) when it asks for longer. `unit` is a random number in [0, 1).
+/// `None` when the schedule is exhausted.
 pub fn backoff(
     cfg: &DeliveryConfig,
     attempt: u32,
     retry_after: Option<Duration>,
     unit: f64,
-) -> Duration {
-    let exp = cfg
-        .retry_multiplier
-        .powi(attempt.saturating_sub(1).min(64) as i32);
-    let base = (cfg.retry_initial_ms as f64 * exp).min(cfg.retry_max_ms as f64);
-    let jittered = base * (1.0 + cfg.retry_jitter * (2.0 * unit - 1.0));
-    let mut delay = Duration::from_millis(jittered.max(0.0) as u64);
-    if let Some(ra) = retry_after {
-        delay = delay.max(ra.min(Duration::from_millis(cfg.retry_max_ms)));
-    }
-    delay
+) -> Option<Duration> {
+    let base = cfg.retry_delay(attempt)?;
+    let jittered = base.as_secs_f64() * (1.0 + cfg.retry_jitter * (2.0 * unit - 1.0));
+    let delay = Duration::from_secs_f64(jittered.max(0.0));
+    let cap = Duration::from_secs(cfg.retry_after_max_secs);
+    Some(match retry_after {
+        Some(ra) => delay.max(ra.min(cap)),
+        None => delay,
+    })
 }
 
 /// Parses `Retry-After` given in seconds (HTTP dates are rare for webhooks and ignored).
@@ -81,29 +81,29 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_caps_and_jitters() {
+    fn backoff_follows_schedule_with_jitter_and_retry_after() {
         let cfg = DeliveryConfig {
-            retry_initial_ms: 1000,
-            retry_multiplier: 4.0,
-            retry_max_ms: 60_000,
+            retry_schedule: vec!["1s".into(), "4s".into()],
             retry_jitter: 0.2,
+            retry_after_max_secs: 60,
             ..Default::default()
         };
-        assert_eq!(backoff(&cfg, 1, None, 0.5), Duration::from_millis(1000));
-        assert_eq!(backoff(&cfg, 2, None, 0.5), Duration::from_millis(4000));
-        assert_eq!(backoff(&cfg, 10, None, 0.5), Duration::from_millis(60_000));
-        assert_eq!(backoff(&cfg, 1, None, 0.0), Duration::from_millis(800));
+        assert_eq!(backoff(&cfg, 1, None, 0.5), Some(Duration::from_secs(1)));
+        assert_eq!(backoff(&cfg, 2, None, 0.5), Some(Duration::from_secs(4)));
+        assert_eq!(backoff(&cfg, 3, None, 0.5), None, "schedule exhausted");
         assert_eq!(
-            backoff(&cfg, 1, None, 0.999_999),
-            Duration::from_millis(1199)
+            backoff(&cfg, 1, None, 0.0),
+            Some(Duration::from_millis(800))
         );
+        let high = backoff(&cfg, 1, None, 0.999_999).unwrap();
+        assert!(high > Duration::from_millis(1199) && high <= Duration::from_millis(1200));
         assert_eq!(
             backoff(&cfg, 1, Some(Duration::from_secs(30)), 0.5),
-            Duration::from_secs(30)
+            Some(Duration::from_secs(30))
         );
         assert_eq!(
             backoff(&cfg, 1, Some(Duration::from_secs(9999)), 0.5),
-            Duration::from_secs(60)
+            Some(Duration::from_secs(60))
         );
     }
 }

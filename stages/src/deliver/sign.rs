@@ -1,34 +1,16 @@
 //! Standard Webhooks signing (`v1`, HMAC-SHA256 over `id.timestamp.body`).
 //! See <https://www.standardwebhooks.com/>. Computed at each attempt, so the timestamp is
-//! fresh even when a retry comes hours later.
+//! fresh even when a retry comes hours later. The implementation lives in `postwire-sign`
+//! (which also has `v1a`, RFC 9421, draft-cavage and its `Signer`); this module keeps the
+//! deliver worker's and the sink's interface.
 
-use base64::Engine as _;
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use postwire_sign::keyring::KeyRing;
+use postwire_sign::keys::Secret;
+use postwire_sign::standard_webhooks as sw;
 
-pub const HEADER_ID: &str = "webhook-id";
-pub const HEADER_TIMESTAMP: &str = "webhook-timestamp";
-pub const HEADER_SIGNATURE: &str = "webhook-signature";
-
-/// `v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`.
-pub fn sign_v1(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> String {
-    format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac(key, id, timestamp, body))
-    )
-}
-
-fn mac(key: &[u8], id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-    m.update(id.as_bytes());
-    m.update(b".");
-    m.update(timestamp.to_string().as_bytes());
-    m.update(b".");
-    m.update(body);
-    m.finalize().into_bytes().to_vec()
-}
+pub use postwire_sign::standard_webhooks::{
+    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_v1,
+};
 
 /// Why a signed request is refused by [`verify`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,7 +24,8 @@ pub enum VerifyError {
 }
 
 /// Verifies a Standard Webhooks `v1` request against any of `keys`, in constant time,
-/// accepting timestamps within `tolerance_secs` of `now`.
+/// accepting timestamps within `tolerance_secs` of `now`. A wrapper over
+/// `postwire_sign::standard_webhooks::verify`, which also knows `v1a`.
 pub fn verify(
     keys: &[Vec<u8>],
     id: Option<&str>,
@@ -52,35 +35,21 @@ pub fn verify(
     now: i64,
     tolerance_secs: i64,
 ) -> Result<(), VerifyError> {
-    let id = id.ok_or(VerifyError::Missing(HEADER_ID))?;
-    let ts: i64 = timestamp
-        .ok_or(VerifyError::Missing(HEADER_TIMESTAMP))?
-        .trim()
-        .parse()
-        .map_err(|_| VerifyError::Stale)?;
-    let signatures = signatures.ok_or(VerifyError::Missing(HEADER_SIGNATURE))?;
-    if (now - ts).abs() > tolerance_secs {
-        return Err(VerifyError::Stale);
+    let mut ring = KeyRing::new();
+    for key in keys {
+        ring.add_secret(None, Secret::new(key.clone()));
     }
-    for sig in signatures.split_whitespace() {
-        let Some(b64) = sig.strip_prefix("v1,") else {
-            continue;
-        };
-        let Ok(expected) = base64::engine::general_purpose::STANDARD.decode(b64) else {
-            continue;
-        };
-        for key in keys {
-            let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else {
-                continue;
-            };
-            m.update(format!("{id}.{ts}.").as_bytes());
-            m.update(body);
-            if m.verify_slice(&expected).is_ok() {
-                return Ok(());
-            }
+    use postwire_sign::VerifyError as E;
+    match sw::verify(&ring, id, timestamp, signatures, body, now, tolerance_secs) {
+        Ok(_) => Ok(()),
+        Err(E::MissingHeader(h)) if h == HEADER_ID => Err(VerifyError::Missing(HEADER_ID)),
+        Err(E::MissingHeader(h)) if h == HEADER_TIMESTAMP => {
+            Err(VerifyError::Missing(HEADER_TIMESTAMP))
         }
+        Err(E::MissingHeader(_)) => Err(VerifyError::Missing(HEADER_SIGNATURE)),
+        Err(E::Stale | E::FromFuture | E::Malformed(_)) => Err(VerifyError::Stale),
+        Err(_) => Err(VerifyError::Mismatch),
     }
-    Err(VerifyError::Mismatch)
 }
 
 #[cfg(test)]

@@ -126,6 +126,7 @@ pub fn collect(
             url: None,
             url_expires_at: None,
             message,
+            content_base64: None,
         });
     }
     out

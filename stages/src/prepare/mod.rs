@@ -35,6 +35,8 @@ pub struct MailInput<'a> {
     pub limits: Limits,
     /// Verdicts of the verify stage (None when verification is off).
     pub auth: Option<Auth>,
+    /// Where the raw message was stored, if it was.
+    pub raw_url: Option<crate::store::SignedUrl>,
 }
 
 pub fn prepare(
@@ -56,7 +58,8 @@ pub fn prepare(
     let raw_info = RawInfo {
         size: input.raw.len() as u64,
         sha256: sha256_hex(input.raw),
-        url: None,
+        url: input.raw_url.as_ref().map(|u| u.url.clone()),
+        url_expires_at: input.raw_url.as_ref().map(|u| u.expires_at.clone()),
     };
     for (route, rcpts) in routes {
         let endpoints = tenant_cfg

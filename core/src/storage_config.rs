@@ -1,0 +1,126 @@
+//! The `[storage]` section: where attachments and raw messages go, and how their URLs are
+//! signed.
+
+use serde::Deserialize;
+
+use crate::config::ConfigError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// Nothing stored: attachment metadata only, no URLs.
+    #[default]
+    None,
+    /// The local filesystem; postwire serves the objects itself with signed, expiring URLs.
+    Fs,
+    /// Any S3-compatible service; presigned URLs.
+    S3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Sse {
+    #[default]
+    None,
+    /// SSE-S3 (`AES256`).
+    Aes256,
+    /// SSE-KMS with `kms_key_id`.
+    Kms,
+}
+
+/// What happens to attachments (per tenant: `attachments = "…"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentPolicy {
+    /// Stored; the payload carries a URL.
+    #[default]
+    Store,
+    /// Base64 in the payload up to `inline_max_bytes`, stored beyond.
+    Inline,
+    /// Metadata only.
+    Drop,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub backend: Backend,
+    /// How long attachment and raw-message URLs stay valid.
+    pub url_expiry_secs: u64,
+    /// Attachments at most this big are inlined under the `inline` policy.
+    pub inline_max_bytes: u64,
+    /// fs: the directory.
+    pub path: String,
+    /// fs: the address postwire serves objects on.
+    pub listen: String,
+    /// fs: the base URL receivers use to reach `listen` (behind a proxy, its public name).
+    pub public_url: String,
+    /// fs: environment variable holding the URL signing key (32+ characters). `postwire dev`
+    /// makes one up when it is unset.
+    pub signing_key_env: String,
+    /// s3: bucket, region, endpoint (for non-AWS services), path-style addressing.
+    pub bucket: String,
+    pub region: String,
+    pub endpoint: Option<String>,
+    pub path_style: bool,
+    /// s3: environment variables holding the credentials.
+    pub access_key_env: String,
+    pub secret_key_env: String,
+    /// s3: server-side encryption.
+    pub sse: Sse,
+    pub kms_key_id: Option<String>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: Backend::None,
+            url_expiry_secs: 3_600,
+            inline_max_bytes: 256 * 1024,
+            path: "./data/blobs".into(),
+            listen: "127.0.0.1:8027".into(),
+            public_url: "http://127.0.0.1:8027".into(),
+            signing_key_env: "POSTWIRE_BLOB_KEY".into(),
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            endpoint: None,
+            path_style: false,
+            access_key_env: "AWS_ACCESS_KEY_ID".into(),
+            secret_key_env: "AWS_SECRET_ACCESS_KEY".into(),
+            sse: Sse::None,
+            kms_key_id: None,
+        }
+    }
+}
+
+impl StorageConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |k: &str, m: &str| Err(ConfigError::new(format!("storage.{k}"), m));
+        if self.url_expiry_secs == 0 || self.url_expiry_secs > 7 * 86_400 {
+            return err(
+                "url_expiry_secs",
+                "must be between 1 and 604800 (S3's limit)",
+            );
+        }
+        match self.backend {
+            Backend::None => {}
+            Backend::Fs => {
+                if self.listen.parse::<std::net::SocketAddr>().is_err() {
+                    return err("listen", "must be address:port");
+                }
+                if url::Url::parse(&self.public_url).is_err() {
+                    return err("public_url", "must be a URL");
+                }
+            }
+            Backend::S3 => {
+                if self.bucket.is_empty() {
+                    return err("bucket", "the s3 backend needs a bucket");
+                }
+                if self.sse == Sse::Kms && self.kms_key_id.is_none() {
+                    return err("kms_key_id", "sse = \"kms\" needs kms_key_id");
+                }
+            }
+        }
+        Ok(())
+    }
+}

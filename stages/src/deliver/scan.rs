@@ -1,0 +1,71 @@
+//! Reading a stream's stored messages back (DLQ listing, audit trail) with an ephemeral
+//! ordered consumer: filtered by subject, optionally from a start time.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
+use futures::StreamExt;
+
+/// A stored message with its stream sequence and time.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub seq: u64,
+    pub subject: String,
+    pub headers: async_nats::HeaderMap,
+    pub payload: bytes::Bytes,
+    pub time: time::OffsetDateTime,
+}
+
+impl Stored {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(|v| v.as_str())
+    }
+}
+
+/// Every message of `stream` matching `filter`, oldest first, published at or after `since`.
+pub async fn read(
+    js: &jetstream::Context,
+    stream: &str,
+    filter: &str,
+    since: Option<time::OffsetDateTime>,
+) -> Result<Vec<Stored>, String> {
+    let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+    let deliver_policy = match since {
+        Some(start_time) => DeliverPolicy::ByStartTime { start_time },
+        None => DeliverPolicy::All,
+    };
+    let consumer = s
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: filter.to_string(),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    if consumer.cached_info().num_pending == 0 {
+        return Ok(out);
+    }
+    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
+        let msg = match next {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(None) | Err(_) => break,
+        };
+        let info = msg.info().map_err(|e| e.to_string())?;
+        let (seq, pending, time) = (info.stream_sequence, info.pending, info.published);
+        out.push(Stored {
+            seq,
+            subject: msg.subject.to_string(),
+            headers: msg.headers.clone().unwrap_or_default(),
+            payload: msg.payload.clone(),
+            time,
+        });
+        if pending == 0 {
+            break;
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,132 @@
+//! Endpoint state shared by every worker (disabled after a 410, re-enabled by an admin) in
+//! the `postwire_endpoints` KV bucket, consecutive-failure counting, and alert events on
+//! `postwire.alerts.<tenant>` (also POSTed to the tenant's `alert_url` when set).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_nats::jetstream::{self, kv};
+use postwire_core::{Config, bus};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct EndpointState {
+    pub disabled: bool,
+    pub reason: String,
+    pub at: String,
+}
+
+fn key(tenant: &str, endpoint: &str) -> String {
+    format!("{tenant}.{endpoint}")
+}
+
+async fn bucket(js: &jetstream::Context) -> Result<kv::Store, String> {
+    js.get_key_value(bus::KV_ENDPOINTS)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The endpoint's state; `None` when it is enabled.
+pub async fn get(
+    js: &jetstream::Context,
+    tenant: &str,
+    endpoint: &str,
+) -> Result<Option<EndpointState>, String> {
+    let kv = bucket(js).await?;
+    match kv
+        .get(key(tenant, endpoint))
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(v) => Ok(serde_json::from_slice::<EndpointState>(&v)
+            .ok()
+            .filter(|s| s.disabled)),
+        None => Ok(None),
+    }
+}
+
+pub async fn disable(
+    js: &jetstream::Context,
+    tenant: &str,
+    endpoint: &str,
+    reason: &str,
+) -> Result<(), String> {
+    let state = EndpointState {
+        disabled: true,
+        reason: reason.to_string(),
+        at: postwire_core::envelope::now_rfc3339(),
+    };
+    let value = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
+    bucket(js)
+        .await?
+        .put(key(tenant, endpoint), value.into())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Re-enables an endpoint. Returns whether it was disabled.
+pub async fn enable(js: &jetstream::Context, tenant: &str, endpoint: &str) -> Result<bool, String> {
+    let was = get(js, tenant, endpoint).await?.is_some();
+    bucket(js)
+        .await?
+        .delete(key(tenant, endpoint))
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(was)
+}
+
+/// Counts consecutive failures per endpoint (per worker) and says when to alert.
+#[derive(Default)]
+pub struct FailureCounter(Mutex<HashMap<(String, String), u32>>);
+
+impl FailureCounter {
+    /// Records a failure; returns the count when it just reached `threshold`.
+    pub fn failed(&self, tenant: &str, endpoint: &str, threshold: u32) -> Option<u32> {
+        let mut m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry((tenant.into(), endpoint.into())).or_default();
+        *n += 1;
+        (threshold > 0 && *n == threshold).then_some(*n)
+    }
+
+    pub fn succeeded(&self, tenant: &str, endpoint: &str) {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(tenant.into(), endpoint.into()));
+    }
+}
+
+/// Publishes an alert event, and POSTs it to the tenant's alert URL when configured.
+pub async fn alert(
+    js: &jetstream::Context,
+    cfg: &Config,
+    client: &reqwest::Client,
+    tenant: &str,
+    event: serde_json::Value,
+) {
+    let mut event = event;
+    event["tenant"] = json!(tenant);
+    event["at"] = json!(postwire_core::envelope::now_rfc3339());
+    let body = event.to_string();
+    tracing::warn!(tenant, alert = %event["kind"], endpoint = %event["endpoint"], "Alert.");
+    if let Err(e) = js
+        .client()
+        .publish(bus::subject_alerts(tenant), body.clone().into())
+        .await
+    {
+        tracing::warn!(error = %e, "Could not publish an alert event.");
+    }
+    if let Some(url) = cfg.tenants.get(tenant).and_then(|t| t.alert_url.as_deref()) {
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "Could not POST an alert to the tenant's alert URL.");
+        }
+    }
+}
