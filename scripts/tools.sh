@@ -92,6 +92,14 @@ if [[ $want_js != "$have_js" || ! -d $NODE_DIR/node_modules ]]; then
     printf '%s\n' "$want_js" >"$NODE_STAMP"
 fi
 
+# --- s3s-fs: an S3-compatible server that checks SigV4 and expiry (storage tests) ---------
+S3S_FS=$TOOLS/cargo/bin/s3s-fs
+if [[ ! -x $S3S_FS ]]; then
+    say "building s3s-fs 0.14.1 into $TOOLS/cargo (once; a few minutes)"
+    cargo install --quiet s3s-fs --version 0.14.1 --features binary --root "$TOOLS/cargo" \
+        || die "cargo install s3s-fs failed"
+fi
+
 # --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA) ----------
 # Installed with apt-get when this runs as root (or with password-less sudo). When that is
 # impossible the tests that need them are skipped with the reason, and this warns once.

@@ -25,6 +25,47 @@ use tokio::net::TcpListener;
 struct Admin {
     js: async_nats::jetstream::Context,
     token: Arc<String>,
+    keyrings: Arc<Vec<std::path::PathBuf>>,
+}
+
+/// Every key directory (`keyring = …`) the endpoints sign with.
+pub fn keyrings(cfg: &postwire_core::Config) -> Vec<std::path::PathBuf> {
+    let mut dirs: Vec<std::path::PathBuf> = cfg
+        .tenants
+        .values()
+        .flat_map(|t| t.endpoints.values())
+        .flat_map(|e| e.signing.iter())
+        .filter_map(|s| {
+            serde_json::to_value(s)
+                .ok()?
+                .get("keyring")?
+                .as_str()
+                .map(Into::into)
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+/// `GET /.well-known/postwire-keys.json`: the active public keys of every key directory.
+async fn jwks(State(a): State<Admin>) -> Response {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let mut keys = Vec::new();
+    for dir in a.keyrings.iter() {
+        match postwire_sign::keydir::KeyDir::load(dir).and_then(|kd| kd.jwks(now)) {
+            Ok(doc) => keys.extend(
+                doc.get("keys")
+                    .and_then(|k| k.as_array())
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "A key directory cannot be read for the JWKS.")
+            }
+        }
+    }
+    Json(json!({"keys": keys})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -52,10 +93,12 @@ pub async fn serve(
     listener: TcpListener,
     js: async_nats::jetstream::Context,
     token: String,
+    keyrings: Vec<std::path::PathBuf>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let admin = Admin {
         js,
+        keyrings: Arc::new(keyrings),
         token: Arc::new(token),
     };
     let app = Router::new()
@@ -65,6 +108,8 @@ pub async fn serve(
         .route("/v1/endpoints/{tenant}/{endpoint}", get(endpoint_status))
         .route("/v1/endpoints/{tenant}/{endpoint}/enable", post(enable))
         .layer(middleware::from_fn_with_state(admin.clone(), authorize))
+        // Public keys are public: no token for the JWKS document.
+        .route("/.well-known/postwire-keys.json", get(jwks))
         .with_state(admin);
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)

@@ -15,6 +15,7 @@ mod metrics_http;
 mod ops;
 mod quarantine;
 mod roles;
+mod ses_http;
 mod shutdown;
 mod sink;
 mod tools;

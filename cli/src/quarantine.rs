@@ -89,6 +89,9 @@ pub async fn release(config: &Path, seqs: &[u64]) -> Result<(), Failure> {
             bus::HEADER_TENANT,
             bus::HEADER_ENVELOPE,
             bus::HEADER_AUTH,
+            // A claim-checked mail stays in object storage; the key travels along.
+            bus::HEADER_RAW_KEY,
+            bus::HEADER_RAW_SIZE,
         ] {
             if let Some(v) = m.headers.get(name) {
                 h.insert(name, v.as_str());

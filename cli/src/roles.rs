@@ -50,6 +50,7 @@ async fn start_blobs(
     cfg: &Config,
     stop: &Shutdown,
     dev: bool,
+    serve: bool,
 ) -> Result<Option<std::sync::Arc<postwire_stages::store::BlobStore>>, Failure> {
     use postwire_core::storage_config::Backend;
     let s = &cfg.storage;
@@ -63,7 +64,7 @@ async fn start_blobs(
     let store = postwire_stages::store::BlobStore::from_config(s, key.clone())
         .map_err(|e| Failure::Usage(format!("storage: {e}")))?
         .map(std::sync::Arc::new);
-    if let (Some(store), Backend::Fs, Some(key)) = (&store, s.backend, key) {
+    if let (true, Some(store), Backend::Fs, Some(key)) = (serve, &store, s.backend, key) {
         let listener = TcpListener::bind(&s.listen).await.map_err(|e| {
             Failure::Failed(format!(
                 "cannot listen for the blob server on {}: {e}",
@@ -112,23 +113,62 @@ async fn bind_smtp(cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
     Ok(out)
 }
 
-fn ingest_task(
+/// Lets ingest store large messages through the stages' object store (claim check).
+struct Claim(std::sync::Arc<postwire_stages::store::BlobStore>);
+
+impl postwire_ingest::ClaimCheck for Claim {
+    fn put<'a>(
+        &'a self,
+        tenant: &'a str,
+        bytes: &'a [u8],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
+    {
+        Box::pin(async move { self.0.put(tenant, bytes).await.map_err(|e| e.to_string()) })
+    }
+}
+
+async fn ingest_task(
     cfg: &Arc<Config>,
     js: async_nats::jetstream::Context,
     listeners: Vec<TcpListener>,
+    blobs: Option<std::sync::Arc<postwire_stages::store::BlobStore>>,
     stop: Shutdown,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
     let tls = postwire_ingest::tls::from_config(&cfg.smtp)
         .map_err(|e| Failure::Usage(format!("smtp TLS: {e}")))?;
-    let max_payload = Some(js.client().server_info().max_payload as u64);
-    let mut deps = IngestDeps::new(
-        cfg,
-        JetStreamPublisher::new(js, cfg.smtp.hostname.clone()),
-        tls,
-        max_payload,
-    );
+    let mut publisher = JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone());
+    // With a claim check, large messages do not go through NATS: SIZE need not stay below
+    // its max_payload.
+    let max_payload = match blobs {
+        Some(b) => {
+            publisher = publisher.with_claim_check(
+                std::sync::Arc::new(Claim(b)),
+                cfg.storage.inline_limit_bytes,
+            );
+            None
+        }
+        None => Some(js.client().server_info().max_payload as u64),
+    };
+    let mut deps = IngestDeps::new(cfg, publisher, tls, max_payload);
     if let Some(v) = crate::inline::MailAuthInline::for_config(cfg).map_err(Failure::Failed)? {
         deps = deps.with_verifier(v);
+    }
+    if let Some(addr) = &cfg.ses.listen {
+        let intake = postwire_ingest::ses::SesIntake::new(
+            &cfg.ses,
+            deps.router.clone(),
+            deps.publisher.clone(),
+        )
+        .map_err(|e| Failure::Usage(format!("ses: {e}")))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Failure::Failed(format!("cannot listen for SES on {addr}: {e}")))?;
+        tracing::info!(listen = %addr, "Receiving SES notifications on POST /ses.");
+        tokio::spawn(crate::ses_http::serve(
+            listener,
+            intake,
+            stop.clone().wait(),
+        ));
     }
     Ok(tokio::spawn(postwire_ingest::run(
         listeners,
@@ -189,13 +229,14 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
                 listener,
                 js.clone(),
                 token,
+                crate::admin::keyrings(&cfg),
                 stop.clone().wait(),
             )))
         }
         None => None,
     };
-    let ingest = ingest_task(&cfg, js.clone(), smtp, stop.clone())?;
-    let blobs = start_blobs(&cfg, &stop, true).await?;
+    let blobs = start_blobs(&cfg, &stop, true, true).await?;
+    let ingest = ingest_task(&cfg, js.clone(), smtp, blobs.clone(), stop.clone()).await?;
     let process = tokio::spawn(postwire_stages::process::run_with(
         js.clone(),
         cfg.clone(),
@@ -241,7 +282,9 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
-    ingest_task(&cfg, js, smtp, stop)?
+    let blobs = start_blobs(&cfg, &stop, true, false).await?;
+    ingest_task(&cfg, js, smtp, blobs, stop)
+        .await?
         .await
         .map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
 }
@@ -287,6 +330,13 @@ pub async fn admin(path: &Path) -> Result<(), Failure> {
         ))
     })?;
     tracing::info!(listen = %cfg.admin.listen, "The admin API is listening.");
-    crate::admin::serve(listener, js, token, stop.wait()).await;
+    crate::admin::serve(
+        listener,
+        js,
+        token,
+        crate::admin::keyrings(&cfg),
+        stop.wait(),
+    )
+    .await;
     Ok(())
 }

@@ -35,6 +35,9 @@ pub const HEADER_AUTH: &str = "Postwire-Auth";
 pub const HEADER_RELEASED: &str = "Postwire-Released";
 /// Why a mail was quarantined.
 pub const HEADER_QUARANTINE_REASON: &str = "Postwire-Quarantine-Reason";
+/// Claim check: the raw message is in object storage under this key (the payload is empty).
+pub const HEADER_RAW_KEY: &str = "Postwire-Raw-Key";
+pub const HEADER_RAW_SIZE: &str = "Postwire-Raw-Size";
 
 /// KV bucket of endpoint state shared by every worker (`<tenant>.<endpoint>` → JSON).
 pub const KV_ENDPOINTS: &str = "postwire_endpoints";

@@ -47,7 +47,41 @@ pub struct Config {
     #[serde(default)]
     pub storage: crate::storage_config::StorageConfig,
     #[serde(default)]
+    pub ses: SesConfig,
+    #[serde(default)]
     pub tenants: BTreeMap<String, TenantConfig>,
+}
+
+/// Amazon SES intake: SNS notifications POSTed to `POST /ses` on `listen`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SesConfig {
+    /// Address of the SNS endpoint; off when unset.
+    pub listen: Option<String>,
+    /// Topic ARNs accepted (notifications and subscription confirmations); others get 403.
+    pub topic_arns: Vec<String>,
+    /// Host names allowed in `SigningCertURL` and `SubscribeURL`; `*` matches one DNS label.
+    pub cert_hosts: Vec<String>,
+    /// Extra CA certificate (PEM) for fetching signing certificates (tests, proxies).
+    pub ca_file: Option<String>,
+    /// For the S3 receipt action: region and, for S3-compatible services, endpoint.
+    pub s3_region: String,
+    pub s3_endpoint: Option<String>,
+    pub s3_path_style: bool,
+}
+
+impl Default for SesConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            topic_arns: Vec::new(),
+            cert_hosts: vec!["sns.*.amazonaws.com".into()],
+            ca_file: None,
+            s3_region: "us-east-1".into(),
+            s3_endpoint: None,
+            s3_path_style: false,
+        }
+    }
 }
 
 /// The Prometheus endpoint (`GET /metrics`).
@@ -182,7 +216,7 @@ impl Default for SmtpConfig {
         Self {
             listen: "127.0.0.1:2525".into(),
             hostname: "localhost".into(),
-            max_message_bytes: 10 * 1024 * 1024,
+            max_message_bytes: 50 * 1024 * 1024,
             max_recipients: 100,
             max_command_line_bytes: 2_048,
             command_timeout_secs: 300,
@@ -258,6 +292,10 @@ pub struct EndpointConfig {
     /// Allow plain `http://` (only to a loopback host, for development).
     #[serde(default)]
     pub allow_http: bool,
+    /// More signature schemes, several at once: `[[…endpoints.x.signing]] scheme = "rfc9421"
+    /// …` (see docs/verifying.md). `secret`/`secret_env` add Standard Webhooks `v1`.
+    #[serde(default)]
+    pub signing: Vec<postwire_sign::SigningConfig>,
     /// Requests per second to this endpoint (per worker); `delivery.endpoint_rate_per_sec`
     /// when unset.
     #[serde(default)]
@@ -292,17 +330,47 @@ pub fn decode_whsec(secret: &str) -> Result<Vec<u8>, String> {
 }
 
 impl EndpointConfig {
-    /// The secret's key bytes, read from the file or the environment.
+    /// The `whsec_` secret, read from the file or the environment; `None` when the endpoint
+    /// has neither (it then signs only with its `signing` schemes).
+    pub fn secret_text(&self) -> Result<Option<String>, String> {
+        match (&self.secret, &self.secret_env) {
+            (Some(s), None) => Ok(Some(s.trim().to_string())),
+            (None, Some(var)) => std::env::var(var)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|_| format!("environment variable {var} is not set")),
+            (Some(_), Some(_)) => Err("set only one of secret and secret_env".into()),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The secret's key bytes.
     pub fn secret_key(&self) -> Result<Vec<u8>, String> {
-        let secret = match (&self.secret, &self.secret_env) {
-            (Some(s), None) => s.clone(),
-            (None, Some(var)) => {
-                std::env::var(var).map_err(|_| format!("environment variable {var} is not set"))?
-            }
-            (Some(_), Some(_)) => return Err("set only one of secret and secret_env".into()),
-            (None, None) => return Err("an endpoint needs secret or secret_env".into()),
-        };
-        decode_whsec(secret.trim())
+        let secret = self
+            .secret_text()?
+            .ok_or("the endpoint has no secret or secret_env")?;
+        decode_whsec(&secret)
+    }
+
+    /// Every scheme this endpoint signs with: `signing`, plus Standard Webhooks `v1` with
+    /// the secret when there is one.
+    pub fn signing_configs(&self) -> Result<Vec<postwire_sign::SigningConfig>, String> {
+        let mut all = self.signing.clone();
+        if let Some(secret) = self.secret_text()? {
+            decode_whsec(&secret)?;
+            all.insert(
+                0,
+                postwire_sign::SigningConfig::standard_webhooks_secret(&secret),
+            );
+        }
+        if all.is_empty() {
+            return Err("an endpoint needs secret, secret_env or a signing scheme".into());
+        }
+        Ok(all)
+    }
+
+    /// The signer for this endpoint (validates every key source).
+    pub fn signer(&self) -> Result<postwire_sign::Signer, String> {
+        postwire_sign::Signer::from_config(&self.signing_configs()?).map_err(|e| e.to_string())
     }
 }
 
@@ -450,7 +518,7 @@ impl Config {
                         "must be at least 1",
                     ));
                 }
-                e.secret_key()
+                e.signer()
                     .map_err(|m| ConfigError::new(format!("{ep}.secret"), m))?;
             }
             let mut route_names = std::collections::BTreeSet::new();

@@ -145,18 +145,11 @@ impl DeliveryConfig {
                     format!("{a:?} is not a host or network"),
                 );
             }
-            if let Some((ip, bits)) = a.split_once('/') {
-                let ok = ip
-                    .parse::<std::net::IpAddr>()
-                    .ok()
-                    .zip(bits.parse::<u8>().ok())
-                    .is_some_and(|(ip, b)| b <= if ip.is_ipv4() { 32 } else { 128 });
-                if !ok {
-                    return err(
-                        &format!("ssrf_allow[{i}]"),
-                        format!("{a:?} is not a network like 10.0.0.0/8"),
-                    );
-                }
+            if a.contains('/') && crate::net::Cidr::parse(a).is_none() {
+                return err(
+                    &format!("ssrf_allow[{i}]"),
+                    format!("{a:?} is not a network like 10.0.0.0/8"),
+                );
             }
         }
         if let Some(d) = &self.dns_server

@@ -21,6 +21,10 @@ pub struct Envelope {
     pub smtputf8: bool,
     /// RFC 3339 time at which ingest got the PubAck.
     pub received_at: String,
+    /// Mail that came through Amazon SES: its message id and verdicts (spf, dkim, dmarc,
+    /// spam, virus), as SES reported them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ses: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -49,6 +49,9 @@ pub struct StorageConfig {
     pub url_expiry_secs: u64,
     /// Attachments at most this big are inlined under the `inline` policy.
     pub inline_max_bytes: u64,
+    /// Claim check: messages above this size are stored by ingest and travel through NATS
+    /// by reference (keep it well below NATS's `max_payload`).
+    pub inline_limit_bytes: usize,
     /// fs: the directory.
     pub path: String,
     /// fs: the address postwire serves objects on.
@@ -77,6 +80,7 @@ impl Default for StorageConfig {
             backend: Backend::None,
             url_expiry_secs: 3_600,
             inline_max_bytes: 256 * 1024,
+            inline_limit_bytes: 512 * 1024,
             path: "./data/blobs".into(),
             listen: "127.0.0.1:8027".into(),
             public_url: "http://127.0.0.1:8027".into(),

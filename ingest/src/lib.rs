@@ -11,10 +11,11 @@ pub mod limits;
 pub mod proxy;
 pub mod publish;
 pub mod server;
+pub mod ses;
 pub mod smtp;
 pub mod tls;
 pub mod verify;
 
-pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
+pub use publish::{ClaimCheck, JetStreamPublisher, PublishFailure, Publisher};
 pub use server::{IngestDeps, run};
 pub use verify::{InlineVerdict, InlineVerifier};

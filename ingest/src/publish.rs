@@ -9,6 +9,8 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, context::PublishErrorKind};
@@ -36,14 +38,40 @@ pub trait Publisher: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<String>, PublishFailure>> + Send;
 }
 
+/// Object storage for the claim check: messages above the inline limit are stored there and
+/// the MAIL message carries only their key (`Postwire-Raw-Key`).
+pub trait ClaimCheck: Send + Sync + 'static {
+    /// Stores `bytes` for `tenant`; returns the key.
+    fn put<'a>(
+        &'a self,
+        tenant: &'a str,
+        bytes: &'a [u8],
+    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
+}
+
 pub struct JetStreamPublisher {
     js: jetstream::Context,
     hostname: String,
+    claim: Option<(Arc<dyn ClaimCheck>, usize)>,
 }
 
 impl JetStreamPublisher {
     pub fn new(js: jetstream::Context, hostname: String) -> Self {
-        Self { js, hostname }
+        Self {
+            js,
+            hostname,
+            claim: None,
+        }
+    }
+
+    /// Messages above `inline_limit` bytes go to `store`, by reference.
+    pub fn with_claim_check(mut self, store: Arc<dyn ClaimCheck>, inline_limit: usize) -> Self {
+        self.claim = Some((store, inline_limit));
+        self
+    }
+
+    pub fn has_claim_check(&self) -> bool {
+        self.claim.is_some()
     }
 }
 
@@ -128,6 +156,7 @@ impl Publisher for JetStreamPublisher {
                 body: tx.params.body.clone(),
                 smtputf8: tx.params.smtputf8,
                 received_at: now_rfc3339(),
+                ses: tx.ses.clone(),
             };
             let received = received_header(&tx, &self.hostname, &mail_id, &rfc2822_date);
             let mut raw = Vec::with_capacity(received.len() + tx.body.len());
@@ -152,6 +181,18 @@ impl Publisher for JetStreamPublisher {
                 stage = "ingest"
             );
             postwire_core::telemetry::inject(&span, &mut headers);
+            let raw = match &self.claim {
+                Some((store, limit)) if raw.len() > *limit => {
+                    let key = store.put(tenant, &raw).await.map_err(|e| {
+                        tracing::warn!(error = %e, "Storing a large message (claim check) failed; answering 4xx.");
+                        PublishFailure::Unavailable
+                    })?;
+                    headers.insert(bus::HEADER_RAW_KEY, key.as_str());
+                    headers.insert(bus::HEADER_RAW_SIZE, raw.len().to_string().as_str());
+                    Vec::new()
+                }
+                _ => raw,
+            };
             let ack = self
                 .js
                 .publish_with_headers(bus::subject_mail_raw(tenant), headers, raw.into())

@@ -134,11 +134,26 @@ async fn process(
     let envelope = header(msg, bus::HEADER_ENVELOPE)
         .and_then(|h| Envelope::from_header(h).ok())
         .ok_or_else(|| permanent(bus::HEADER_ENVELOPE))?;
+    // Claim check: a large message is in object storage, the MAIL message only names it.
+    let fetched;
+    let raw: &[u8] = match header(msg, bus::HEADER_RAW_KEY) {
+        Some(key) => {
+            let store = blobs.ok_or_else(|| {
+                StageError::Temporary("a claim-checked message needs [storage]".into())
+            })?;
+            fetched = store
+                .get(key)
+                .await
+                .map_err(|e| StageError::Temporary(format!("reading {key}: {e}")))?;
+            &fetched
+        }
+        None => &msg.payload,
+    };
     let auth = match verifier {
         None => None,
         Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| serde_json::from_str(h).ok()) {
             Some(auth) => Some(auth),
-            None => Some(verify_with_progress(v, msg, &envelope).await),
+            None => Some(verify_with_progress(v, msg, raw, &envelope).await),
         },
     };
     if let Some(auth) = &auth {
@@ -156,7 +171,7 @@ async fn process(
         }
     }
 
-    let (mut message, limits) = crate::parse::parse(&msg.payload);
+    let (mut message, limits) = crate::parse::parse(raw);
     let raw_url = match blobs {
         Some(b) => {
             let policy = cfg
@@ -164,7 +179,7 @@ async fn process(
                 .get(tenant)
                 .map(|t| t.attachments)
                 .unwrap_or_default();
-            Some(b.apply(tenant, policy, &msg.payload, &mut message).await?)
+            Some(b.apply(tenant, policy, raw, &mut message).await?)
         }
         None => None,
     };
@@ -175,7 +190,7 @@ async fn process(
             mail_id,
             tenant,
             envelope: &envelope,
-            raw: &msg.payload,
+            raw,
             message,
             limits,
             auth,
@@ -236,9 +251,10 @@ async fn process(
 async fn verify_with_progress(
     v: &Verifier,
     msg: &jetstream::Message,
+    raw: &[u8],
     envelope: &Envelope,
 ) -> postwire_core::event::Auth {
-    let verify = v.verify(&msg.payload, envelope);
+    let verify = v.verify(raw, envelope);
     tokio::pin!(verify);
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     tick.tick().await;

@@ -317,6 +317,7 @@ async fn a_slow_endpoint_does_not_delay_another() {
             allow_http: true,
             rate_per_sec: None,
             concurrency: None,
+            signing: Vec::new(),
         },
     );
     tenant

@@ -125,3 +125,30 @@ def test_attachment_policies(request, tmp_path, nats, receiver, policy):
         assert "url" not in att
     else:
         assert "url" not in att and "content_base64" not in att
+
+
+def test_large_message_travels_by_claim_check(request, tmp_path, nats, receiver):
+    """A 40 MiB message with several large attachments is far above NATS's 1 MiB
+    max_payload: ingest stores it and publishes a reference; it is delivered whole."""
+    port, blob_port = free_port(), free_port()
+    dev = start(request, tmp_path, storage_config(nats, port, receiver, blob_port, tmp_path))
+    parts = [bytes([i]) * (9 * 1024 * 1024) + hashlib.sha256(bytes([i])).digest() for i in range(3)]
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "a@example.com", "support@acme.test", "big one"
+    m.set_content("three large attachments")
+    for i, p in enumerate(parts):
+        m.add_attachment(p, maintype="application", subtype="octet-stream", filename=f"part{i}.bin")
+    raw = m.as_bytes()
+    assert len(raw) > 36 * 1024 * 1024
+    try:
+        dev.wait_for_port(port)
+        with smtplib.SMTP("127.0.0.1", port, timeout=120) as c:
+            assert "size" in c.ehlo()[1].decode().lower()
+            c.sendmail("a@example.com", ["support@acme.test"], raw)
+        event = receiver.wait_for(1, timeout=120)[0].json()
+    finally:
+        dev.stop(signal.SIGINT)
+    atts = event["message"]["attachments"]
+    assert [a["filename"] for a in atts] == ["part0.bin", "part1.bin", "part2.bin"]
+    assert [a["sha256"] for a in atts] == [hashlib.sha256(p).hexdigest() for p in parts]
+    assert event["raw"]["size"] > len(raw)  # plus our Received header

@@ -60,6 +60,8 @@ pub struct Transaction {
     /// Verdicts from inline verification (compact JSON), carried to the worker.
     pub auth: Option<String>,
     pub tls: Option<TlsInfo>,
+    /// Set for mail received from Amazon SES instead of SMTP.
+    pub ses: Option<serde_json::Value>,
 }
 
 #[derive(Debug)]
@@ -422,6 +424,7 @@ impl Session {
             body: reader.into_body(),
             auth: None,
             tls: self.tls.clone(),
+            ses: None,
         }))
     }
 

@@ -51,7 +51,21 @@ pub async fn run(
             .unwrap_or(i64::MAX),
         ..Default::default()
     };
+    let mut signers = std::collections::HashMap::new();
+    for (tenant, t) in &cfg.tenants {
+        for (name, ep) in &t.endpoints {
+            match ep.signer() {
+                Ok(s) => {
+                    signers.insert((tenant.clone(), name.clone()), s);
+                }
+                Err(e) => {
+                    tracing::error!(tenant, endpoint = name, error = %e, "An endpoint cannot sign; its deliveries will be dead-lettered.")
+                }
+            }
+        }
+    }
     let worker = Arc::new(Worker {
+        signers,
         js: js.clone(),
         limits: limits::Limits::new(cfg.clone()),
         failures: state::FailureCounter::default(),
@@ -78,6 +92,8 @@ pub async fn run(
 
 struct Worker {
     js: jetstream::Context,
+    /// One signer per (tenant, endpoint), built once.
+    signers: std::collections::HashMap<(String, String), postwire_sign::Signer>,
     cfg: Arc<Config>,
     client: reqwest::Client,
     guard: ssrf::Guard,
@@ -235,24 +251,37 @@ impl Worker {
                 };
             }
         }
-        let key = match ep.secret_key() {
-            Ok(k) => k,
-            Err(e) => return refused(format!("endpoint secret: {e}")),
+        let Some(signer) = self
+            .signers
+            .get(&(ids.tenant.to_string(), ids.endpoint.to_string()))
+        else {
+            return refused("the endpoint's signing configuration is invalid".into());
         };
         let _permits = self.limits.acquire(ids.tenant, ids.endpoint).await;
-        let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut headers = reqwest::header::HeaderMap::new();
-        let mut put = |n: &'static str, v: &str| {
-            if let Ok(v) = HeaderValue::from_str(v) {
-                headers.insert(HeaderName::from_static(n), v);
-            }
+        // Body and digest are fixed per delivery; the signatures are made now, per attempt.
+        let digest = postwire_sign::ContentDigest::of(&msg.payload);
+        let parts = postwire_sign::RequestParts {
+            method: "POST",
+            url: &ep.url,
+            content_type: "application/json",
+            webhook_id: ids.id,
+            body: &msg.payload,
+            content_digest: &digest,
         };
-        put(sign::HEADER_ID, ids.id);
-        put(sign::HEADER_TIMESTAMP, &ts.to_string());
-        put(
-            sign::HEADER_SIGNATURE,
-            &sign::sign_v1(&key, ids.id, ts, &msg.payload),
-        );
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signed = match signer.sign(&parts, now) {
+            Ok(h) => h,
+            Err(e) => return refused(format!("signing failed: {e}")),
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (name, value) in signed {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                headers.append(n, v);
+            }
+        }
         tracing::debug!(attempt, url = %http::redact_url(&ep.url), "Posting.");
         http::post(
             &self.client,

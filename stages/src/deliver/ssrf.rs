@@ -10,6 +10,7 @@ use std::sync::Arc;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use postwire_core::net::Cidr;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,57 +90,32 @@ fn embedded_v4(v6: Ipv6Addr) -> Option<Ipv4Addr> {
 
 #[derive(Debug, Clone, Default)]
 struct AllowList {
-    nets: Vec<(IpAddr, u8)>,
+    nets: Vec<Cidr>,
     hosts: Vec<String>,
 }
 
 impl AllowList {
+    /// Entries are networks (`10.0.0.0/8`), addresses, or host names.
     fn parse(entries: &[String]) -> AllowList {
         let mut a = AllowList::default();
         for e in entries {
-            let e = e.trim();
-            if let Some((ip, bits)) = e.split_once('/') {
-                if let (Ok(ip), Ok(bits)) = (ip.parse::<IpAddr>(), bits.parse::<u8>()) {
-                    a.nets.push((ip, bits));
-                }
-            } else if let Ok(ip) = e.trim_matches(['[', ']']).parse::<IpAddr>() {
-                a.nets.push((ip, if ip.is_ipv4() { 32 } else { 128 }));
-            } else {
-                a.hosts.push(e.trim_end_matches('.').to_ascii_lowercase());
+            match Cidr::parse(e) {
+                Some(net) => a.nets.push(net),
+                None => a
+                    .hosts
+                    .push(e.trim().trim_end_matches('.').to_ascii_lowercase()),
             }
         }
         a
     }
 
     fn ip(&self, ip: IpAddr) -> bool {
-        self.nets.iter().any(|(net, bits)| in_net(ip, *net, *bits))
+        self.nets.iter().any(|n| n.contains(ip))
     }
 
     fn host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.hosts.contains(&host)
-    }
-}
-
-fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(bits.min(32)))
-            };
-            (u32::from(a) & mask) == (u32::from(n) & mask)
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(bits.min(128)))
-            };
-            (u128::from(a) & mask) == (u128::from(n) & mask)
-        }
-        _ => false,
     }
 }
 

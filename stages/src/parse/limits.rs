@@ -24,7 +24,7 @@ pub struct ParseLimits {
 impl Default for ParseLimits {
     fn default() -> Self {
         ParseLimits {
-            max_total_bytes: 25 * 1024 * 1024,
+            max_total_bytes: 128 * 1024 * 1024,
             max_headers: 500,
             max_header_bytes: 16 * 1024,
             max_depth: 10,
