@@ -179,7 +179,10 @@ async fn process(
                 .get(tenant)
                 .map(|t| t.attachments)
                 .unwrap_or_default();
-            Some(b.apply(tenant, policy, raw, &mut message).await?)
+            let url = b.apply(tenant, policy, raw, &mut message).await?;
+            // Inline images now have URLs: the HTML points at them instead of `cid:`.
+            crate::parse::sanitize::rewrite_cids(&mut message);
+            Some(url)
         }
         None => None,
     };

@@ -35,9 +35,62 @@ pub fn sanitize(html: &str, cid_urls: &HashMap<String, String>) -> String {
         .to_string()
 }
 
+/// Points the `cid:` references of already sanitised HTML at the attachments' URLs, once the
+/// store stage gave them one. ammonia writes every attribute value in double quotes with `&`
+/// and `"` escaped, so a quoted `cid:<id>` is exactly an attribute value.
+pub fn rewrite_cids(message: &mut postwire_core::event::Message) {
+    let Some(html) = message.html.as_mut() else {
+        return;
+    };
+    for a in &message.attachments {
+        let (Some(id), Some(url)) = (&a.content_id, &a.url) else {
+            continue;
+        };
+        let escaped = url.replace('&', "&amp;").replace('"', "&quot;");
+        let id = id.replace('&', "&amp;").replace('"', "&quot;");
+        for scheme in ["cid:", "CID:", "Cid:"] {
+            let needle = format!("\"{scheme}{id}\"");
+            if html.contains(&needle) {
+                *html = html.replace(&needle, &format!("\"{escaped}\""));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cid_references_follow_stored_attachments() {
+        let mut m = postwire_core::event::Message {
+            html: Some(sanitize(
+                r#"<img src="cid:logo@x"><img src="cid:other">"#,
+                &HashMap::new(),
+            )),
+            attachments: vec![postwire_core::event::Attachment {
+                id: "att_0".into(),
+                filename: None,
+                content_type: "image/png".into(),
+                size: 1,
+                sha256: "0".repeat(64),
+                disposition: "inline".into(),
+                content_id: Some("logo@x".into()),
+                url: Some("https://blobs.example/a?sig=1&exp=2".into()),
+                url_expires_at: None,
+                message: None,
+                content_base64: None,
+            }],
+            ..Default::default()
+        };
+        rewrite_cids(&mut m);
+        let html = m.html.unwrap();
+        assert!(
+            html.contains(r#"src="https://blobs.example/a?sig=1&amp;exp=2""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"src="cid:other""#), "{html}");
+    }
 
     #[test]
     fn removes_active_content_keeps_layout() {
