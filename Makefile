@@ -17,7 +17,7 @@ POSTWIRE_BIN ?= $(CARGO_TARGET_DIR)/debug/postwire
 PATH := $(TOOLS)/venv/bin:$(PATH)
 export POSTWIRE_TOOLS CARGO_TARGET_DIR POSTWIRE_NATS_SERVER POSTWIRE_BIN PATH
 
-.PHONY: help tools build run plugins test test-rust test-py compose-check fmt lint clean
+.PHONY: help tools build run plugins test test-rust test-py compose-check fmt lint fuzz clean
 
 help: ## list the targets
 	@echo "postwire: make <target>"
@@ -76,6 +76,9 @@ test-rust: plugins ## only cargo test --workspace
 test-py: tools ## only the Python end-to-end suite (builds the binary first)
 	cargo build -p postwire
 	python -m pytest tests/py
+
+fuzz: ## run each fuzz target for FUZZ_SECS seconds (default 60); installs cargo-fuzz
+	@scripts/fuzz.sh
 
 compose-check: tools ## validate compose.yaml with Docker Compose v2 (no Docker needed; also in make test)
 	@scripts/compose.sh config -q

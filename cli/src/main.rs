@@ -7,11 +7,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod admin;
+mod auth;
 mod blobs;
+mod inline;
 mod keys;
 mod metrics_http;
 mod ops;
 mod plugin;
+mod quarantine;
 mod roles;
 mod ses_http;
 mod shutdown;
@@ -83,6 +86,32 @@ enum Command {
     Parse {
         /// An RFC 5322 message file (`-` for standard input).
         file: PathBuf,
+    },
+    /// Prints the authentication verdicts (SPF, DKIM, DMARC, ARC, iprev) of a raw message.
+    ///
+    /// Uses the `[verify]` DNS settings of --config, or the system's resolver. Exit code 1
+    /// when DMARC fails.
+    ///
+    /// Example: postwire auth message.eml --client-ip 192.0.2.1 --helo mx.example.com --mail-from a@example.com
+    Auth {
+        /// An RFC 5322 message file (`-` for standard input).
+        file: PathBuf,
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Address of the SMTP client that sent the message.
+        #[arg(long)]
+        client_ip: String,
+        /// The name the client gave in EHLO/HELO.
+        #[arg(long)]
+        helo: String,
+        /// The MAIL FROM address (empty for `<>`).
+        #[arg(long, default_value = "")]
+        mail_from: String,
+    },
+    /// Mail held back by a tenant's authentication policy (`auth.policy`).
+    Quarantine {
+        #[command(subcommand)]
+        command: QuarantineCommand,
     },
     /// Key pairs for signing: generate, publish in DNS (dns-record), rotate, JWKS.
     Keys {
@@ -250,6 +279,32 @@ enum EndpointsCommand {
 }
 
 #[derive(Subcommand)]
+enum QuarantineCommand {
+    /// Lists quarantined mail: sequence, tenant, mail id, time, sender, reason.
+    ///
+    /// Example: postwire quarantine list --config postwire.toml --tenant acme
+    List {
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+        /// Only this tenant's mail.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Releases quarantined mail (by sequence number) for delivery with its verdicts.
+    ///
+    /// Example: postwire quarantine release --config postwire.toml 12 13
+    Release {
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+        #[arg(required = true)]
+        seq: Vec<u64>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Validates a config file; exit code 2 and the bad key's path when it is wrong.
     ///
@@ -296,6 +351,33 @@ fn main() -> ExitCode {
             Command::Config {
                 command: ConfigCommand::Check { config },
             } => tools::config_check(&config),
+            Command::Auth {
+                file,
+                config,
+                client_ip,
+                helo,
+                mail_from,
+            } => {
+                auth::command(auth::Args {
+                    file: &file,
+                    config: config.as_deref(),
+                    client_ip: &client_ip,
+                    helo: &helo,
+                    mail_from: &mail_from,
+                })
+                .await
+            }
+            Command::Quarantine {
+                command:
+                    QuarantineCommand::List {
+                        config,
+                        tenant,
+                        json,
+                    },
+            } => quarantine::list(&config, tenant.as_deref(), json).await,
+            Command::Quarantine {
+                command: QuarantineCommand::Release { config, seq },
+            } => quarantine::release(&config, &seq).await,
             Command::Dlq { command } => match command {
                 DlqCommand::List { filter: f, json } => {
                     match ops::filter(f.tenant, f.since, f.id) {

@@ -22,11 +22,20 @@ pub fn load(path: &Path) -> Result<Arc<Config>, Failure> {
 }
 
 async fn jetstream(cfg: &Config, name: &str) -> Result<async_nats::jetstream::Context, Failure> {
+    connect_jetstream(cfg, name, NATS_START_DEADLINE).await
+}
+
+/// Connects and makes sure the streams exist, waiting for JetStream up to `deadline`.
+pub async fn connect_jetstream(
+    cfg: &Config,
+    name: &str,
+    deadline: Duration,
+) -> Result<async_nats::jetstream::Context, Failure> {
     let client = bus::connect(&cfg.nats, name)
         .await
         .map_err(|e| Failure::Failed(format!("cannot connect to NATS at {}: {e}", cfg.nats.url)))?;
     let js = bus::jetstream(client, &cfg.nats);
-    bus::ensure_streams(&js, &cfg.nats, NATS_START_DEADLINE).await.map_err(|e| {
+    bus::ensure_streams(&js, &cfg.nats, deadline).await.map_err(|e| {
         Failure::Failed(format!(
             "JetStream at {} is not usable ({e}). Is nats-server running with -js? `make run` starts one.",
             cfg.nats.url
@@ -119,7 +128,7 @@ impl postwire_ingest::ClaimCheck for Claim {
 }
 
 async fn ingest_task(
-    cfg: &Config,
+    cfg: &Arc<Config>,
     js: async_nats::jetstream::Context,
     listeners: Vec<TcpListener>,
     blobs: Option<std::sync::Arc<postwire_stages::store::BlobStore>>,
@@ -140,7 +149,10 @@ async fn ingest_task(
         }
         None => Some(js.client().server_info().max_payload as u64),
     };
-    let deps = IngestDeps::new(cfg, publisher, tls, max_payload);
+    let mut deps = IngestDeps::new(cfg, publisher, tls, max_payload);
+    if let Some(v) = crate::inline::MailAuthInline::for_config(cfg).map_err(Failure::Failed)? {
+        deps = deps.with_verifier(v);
+    }
     if let Some(addr) = &cfg.ses.listen {
         let intake = postwire_ingest::ses::SesIntake::new(
             &cfg.ses,

@@ -11,6 +11,7 @@ pub const STREAM_MAIL: &str = "MAIL";
 pub const STREAM_OUTBOX: &str = "OUTBOX";
 pub const STREAM_DLQ: &str = "DLQ";
 pub const STREAM_AUDIT: &str = "AUDIT";
+pub const STREAM_QUARANTINE: &str = "QUARANTINE";
 
 /// Durable consumer of the process worker on MAIL.
 pub const CONSUMER_PROCESS: &str = "process";
@@ -27,6 +28,13 @@ pub const HEADER_DELIVERY_ID: &str = "Postwire-Delivery-Id";
 pub const HEADER_ATTEMPTS: &str = "Postwire-Attempts";
 pub const HEADER_LAST_STATUS: &str = "Postwire-Last-Status";
 pub const HEADER_LAST_ERROR: &str = "Postwire-Last-Error";
+/// Authentication verdicts (`Auth` as compact JSON) computed by ingest for `reject` tenants,
+/// or kept with a quarantined mail.
+pub const HEADER_AUTH: &str = "Postwire-Auth";
+/// Set on a mail released from quarantine: deliver it whatever its verdicts.
+pub const HEADER_RELEASED: &str = "Postwire-Released";
+/// Why a mail was quarantined.
+pub const HEADER_QUARANTINE_REASON: &str = "Postwire-Quarantine-Reason";
 /// Claim check: the raw message is in object storage under this key (the payload is empty).
 pub const HEADER_RAW_KEY: &str = "Postwire-Raw-Key";
 pub const HEADER_RAW_SIZE: &str = "Postwire-Raw-Size";
@@ -50,6 +58,11 @@ pub fn subject_outbox(tenant: &str, route: &str) -> String {
 /// `dlq.<tenant>.<route>`: deliveries that gave up.
 pub fn subject_dlq(tenant: &str, route: &str) -> String {
     format!("dlq.{tenant}.{route}")
+}
+
+/// `quarantine.<tenant>`: raw mail held back by the tenant's authentication policy.
+pub fn subject_quarantine(tenant: &str) -> String {
+    format!("quarantine.{tenant}")
 }
 
 /// `audit.<tenant>.<kind>`: attempts, verdicts, drops.
@@ -119,6 +132,13 @@ pub fn stream_configs(cfg: &NatsConfig) -> Vec<stream::Config> {
             max_age: Duration::from_secs(cfg.dlq_max_age_secs),
             description: Some("Deliveries that gave up, replayable".into()),
             ..base(STREAM_DLQ, "dlq.>")
+        },
+        stream::Config {
+            max_age: Duration::from_secs(cfg.dlq_max_age_secs),
+            description: Some(
+                "Mail held back by a tenant's authentication policy, releasable".into(),
+            ),
+            ..base(STREAM_QUARANTINE, "quarantine.>")
         },
         stream::Config {
             max_age: Duration::from_secs(cfg.dlq_max_age_secs),

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 pub use crate::delivery_config::DeliveryConfig;
 use crate::routing::{Pattern, Router};
+pub use crate::verify_config::{AuthPolicy, TenantAuthConfig, VerifyConfig};
 
 /// A configuration problem, with the dotted path of the offending key.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,8 @@ pub struct Config {
     pub smtp: SmtpConfig,
     #[serde(default)]
     pub delivery: DeliveryConfig,
+    #[serde(default)]
+    pub verify: VerifyConfig,
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
@@ -294,6 +297,9 @@ pub struct TenantConfig {
     /// Named webhook endpoints.
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointConfig>,
+    /// Authentication policy.
+    #[serde(default)]
+    pub auth: TenantAuthConfig,
     /// Requests per second to all of this tenant's endpoints together (per worker).
     #[serde(default)]
     pub rate_per_sec: Option<f64>,
@@ -528,6 +534,7 @@ impl Config {
                 "must be 1 MiB (1048576) to 4 GiB",
             ));
         }
+        self.validate_verify()?;
         let mut seen_domains = BTreeMap::new();
         for (tname, t) in &self.tenants {
             let tp = format!("tenants.{tname}");

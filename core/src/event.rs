@@ -19,14 +19,15 @@ pub struct EmailEvent {
     pub received_at: String,
     pub envelope: Envelope,
     pub message: Message,
+    /// Authentication verdicts; absent when verification is switched off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub auth: Option<serde_json::Value>,
+    pub auth: Option<Auth>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<RawInfo>,
     pub limits: Limits,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Message {
     pub message_id: Option<String>,
     pub in_reply_to: Option<String>,
@@ -52,6 +53,9 @@ pub struct Message {
     pub html: Option<String>,
     #[serde(default)]
     pub attachments: Vec<Attachment>,
+    /// The reply itself: `text` without quoted history and signature.
+    #[serde(default)]
+    pub stripped_text: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +82,9 @@ pub struct Attachment {
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_expires_at: Option<String>,
+    /// For `message/rfc822` parts: the enclosed message, parsed (within the depth limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Box<Message>>,
     /// Base64 content under the `inline` attachment policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_base64: Option<String>,
@@ -98,4 +105,115 @@ pub struct Limits {
     pub truncated: bool,
     #[serde(default)]
     pub notes: Vec<String>,
+    /// Payload paths that were cut or dropped by a limit (`message.headers`, …).
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+impl Limits {
+    /// Records that a limit cut `field`, with a sentence saying how.
+    pub fn cut(&mut self, field: &str, note: impl Into<String>) {
+        self.truncated = true;
+        if !self.fields.iter().any(|f| f == field) {
+            self.fields.push(field.to_string());
+        }
+        self.notes.push(note.into());
+    }
+}
+
+/// One authentication verdict (RFC 8601 result names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    SoftFail,
+    Neutral,
+    None,
+    /// Could not decide (DNS trouble); never a failure.
+    TempError,
+    PermError,
+}
+
+/// The domain owner's DMARC policy (`p=`, or `sp=` for subdomains).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DmarcPolicy {
+    None,
+    Quarantine,
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auth {
+    /// SPF for the MAIL FROM identity (the HELO identity when MAIL FROM is `<>`).
+    pub spf: SpfVerdict,
+    /// One entry per DKIM-Signature header, in header order.
+    #[serde(default)]
+    pub dkim: Vec<DkimVerdict>,
+    pub dmarc: DmarcVerdict,
+    /// The `Authentication-Results` header value postwire would add.
+    pub authentication_results: String,
+    /// SPF for the HELO identity.
+    pub spf_helo: SpfVerdict,
+    /// Reverse DNS of the client address (RFC 8601 `iprev`).
+    pub iprev: IprevVerdict,
+    /// ARC chain validation; absent when the message carries no ARC sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arc: Option<ArcVerdict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpfVerdict {
+    pub result: Verdict,
+    pub domain: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DkimVerdict {
+    pub result: Verdict,
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+    /// Why the signature did not pass, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DmarcVerdict {
+    pub result: Verdict,
+    /// The policy that applies to the From domain; null without a DMARC record.
+    pub policy: Option<DmarcPolicy>,
+    /// DMARC passed through an aligned SPF or DKIM pass.
+    pub aligned: bool,
+    /// The RFC 5322 From domain.
+    pub domain: String,
+    pub spf_aligned: bool,
+    pub dkim_aligned: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IprevVerdict {
+    pub result: Verdict,
+    #[serde(default)]
+    pub ptr: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArcVerdict {
+    pub result: Verdict,
+    /// Number of ARC sets (`i=` instances) found.
+    pub sets: usize,
+}
+
+impl Auth {
+    /// True when some verdict could not be decided because of DNS trouble.
+    pub fn undecided(&self) -> bool {
+        let t = Verdict::TempError;
+        self.spf.result == t
+            || self.spf_helo.result == t
+            || self.dmarc.result == t
+            || self.dkim.iter().any(|d| d.result == t)
+            || self.arc.as_ref().is_some_and(|a| a.result == t)
+    }
 }

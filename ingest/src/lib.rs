@@ -5,6 +5,7 @@
 //! - [`server`] is the tokio I/O around it: listener, connection cap, timeouts, shutdown.
 //! - [`publish`] turns an accepted transaction into `mail.raw.<tenant>` messages and waits for
 //!   the PubAck before the session may answer 250.
+//! - [`verify`] is the seam for inline authentication checks (tenants on `reject`).
 
 pub mod limits;
 pub mod proxy;
@@ -13,6 +14,8 @@ pub mod server;
 pub mod ses;
 pub mod smtp;
 pub mod tls;
+pub mod verify;
 
 pub use publish::{ClaimCheck, JetStreamPublisher, PublishFailure, Publisher};
 pub use server::{IngestDeps, run};
+pub use verify::{InlineVerdict, InlineVerifier};

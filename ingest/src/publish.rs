@@ -170,6 +170,9 @@ impl Publisher for JetStreamPublisher {
             headers.insert(bus::HEADER_MAIL_ID, mail_id.as_str());
             headers.insert(bus::HEADER_TENANT, tenant);
             headers.insert(bus::HEADER_ENVELOPE, envelope.to_header().as_str());
+            if let Some(auth) = &tx.auth {
+                headers.insert(bus::HEADER_AUTH, auth.as_str());
+            }
             // One trace per mail starts here, inside the SMTP transaction's span.
             let span = tracing::info_span!(
                 "ingest.publish",

@@ -22,6 +22,7 @@ use crate::limits::ClientLimits;
 use crate::proxy;
 use crate::publish::Publisher;
 use crate::smtp::{Reply, Session, SessionLimits, Step};
+use crate::verify::{InlineVerdict, InlineVerifier};
 
 /// Everything a session needs, shared by all connections.
 pub struct IngestDeps<P> {
@@ -36,9 +37,17 @@ pub struct IngestDeps<P> {
     pub greeting_delay: Duration,
     pub proxy_protocol: bool,
     pub shutdown_grace: Duration,
+    /// Inline authentication checks (tenants on `reject`); none: accept without checking.
+    pub verifier: Option<Arc<dyn InlineVerifier>>,
 }
 
 impl<P> IngestDeps<P> {
+    /// Adds inline verification.
+    pub fn with_verifier(mut self, verifier: Arc<dyn InlineVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+
     /// The dependencies from the config; STARTTLS is offered when `tls` is given.
     /// `max_payload` is the NATS server's message limit: the advertised SIZE stays below it
     /// (minus room for headers), so a message is never accepted into DATA that the bus would
@@ -75,6 +84,7 @@ impl<P> IngestDeps<P> {
             greeting_delay: Duration::from_millis(s.greeting_delay_ms),
             proxy_protocol: s.proxy_protocol,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
+            verifier: None,
         }
     }
 }
@@ -360,11 +370,28 @@ where
                     }
                     return Ended::StartTls;
                 }
-                Step::Deliver(tx) => {
+                Step::Deliver(mut tx) => {
                     if !out.is_empty() && stream.write_all(out.as_bytes()).await.is_err() {
                         return Ended::Closed;
                     }
                     out.clear();
+                    if let Some(v) = &deps.verifier {
+                        match v.verify(&tx).await {
+                            InlineVerdict::Accept { auth } => tx.auth = auth,
+                            InlineVerdict::Reject(why) => {
+                                tracing::info!(reason = %why, "Rejected a message under a tenant's authentication policy.");
+                                out.push_str(&session.refuse(false, &why).to_wire());
+                                continue;
+                            }
+                            InlineVerdict::Defer => {
+                                tracing::info!(
+                                    "Deferred a message: DNS could not decide its authentication."
+                                );
+                                out.push_str(&session.refuse(true, "").to_wire());
+                                continue;
+                            }
+                        }
+                    }
                     let (rcpts, size) = (tx.rcpts.len(), tx.body.len());
                     let span = tracing::info_span!(
                         "smtp.transaction",

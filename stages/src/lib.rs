@@ -16,6 +16,7 @@ pub mod process;
 pub mod runner;
 pub mod store;
 pub mod transform;
+pub mod verify;
 
 /// Why a worker could not finish a message. Retryable errors are nak'ed and redelivered.
 #[derive(Debug, thiserror::Error)]

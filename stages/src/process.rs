@@ -1,4 +1,6 @@
-//! The process worker: consumes `MAIL`, runs parse → transform → prepare, publishes one `OUTBOX`
+//! The process worker: consumes `MAIL`, runs verify → parse → store → transform (tenant
+//! plugins) → prepare (or holds the mail in `QUARANTINE` when the tenant's authentication
+//! policy says so), publishes one `OUTBOX`
 //! message per endpoint (with `Nats-Msg-Id` = delivery id, so redelivery never duplicates),
 //! and acknowledges its input only after every output was acknowledged.
 
@@ -18,6 +20,7 @@ use crate::StageError;
 use crate::prepare::{self, MailInput};
 use crate::store::BlobStore;
 use crate::transform::{self, Transformer};
+use crate::verify::{self, Action, Verifier};
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
@@ -50,11 +53,23 @@ pub async fn run_with(
         ..Default::default()
     };
     let router = Arc::new(cfg.router());
+    let verifier = match cfg.verify.enabled {
+        true => Some(Arc::new(
+            Verifier::new(&cfg.verify, &cfg.smtp.hostname).map_err(StageError::Permanent)?,
+        )),
+        false => None,
+    };
     let plugins = plugin_host(&cfg)?;
     let js2 = js.clone();
     crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
-        let (js, cfg, router, plugins, blobs) =
-            (js2.clone(), cfg.clone(), router.clone(), plugins.clone(), blobs.clone());
+        let (js, cfg, router, blobs, verifier, plugins) = (
+            js2.clone(),
+            cfg.clone(),
+            router.clone(),
+            blobs.clone(),
+            verifier.clone(),
+            plugins.clone(),
+        );
         async move {
             let span = tracing::info_span!(
                 "process",
@@ -64,7 +79,8 @@ pub async fn run_with(
             );
             postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
             let started = std::time::Instant::now();
-            let result = process(&js, &cfg, &router, plugins.as_ref(), blobs.as_deref(), &msg)
+            let stages = Stages { blobs: blobs.as_deref(), verifier: verifier.as_deref(), plugins: plugins.as_ref() };
+            let result = process(&js, &cfg, &router, stages, &msg)
                 .instrument(span)
                 .await;
             postwire_core::metrics::observe(
@@ -74,7 +90,11 @@ pub async fn run_with(
                 started.elapsed(),
             );
             match result {
-                Ok(()) => {
+                Ok(Outcome::Retry(delay)) => {
+                    tracing::warn!("DNS could not decide the verdicts of a mail; retrying later.");
+                    let _ = msg.ack_with(AckKind::Nak(Some(delay))).await;
+                }
+                Ok(Outcome::Done) => {
                     if let Err(e) = msg.ack().await {
                         tracing::warn!(error = %e, "Acknowledging a processed mail failed; it will be processed again (idempotently).");
                     }
@@ -139,14 +159,33 @@ fn header<'a>(msg: &'a jetstream::Message, name: &str) -> Option<&'a str> {
     msg.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
 
+/// What became of a mail that raised no error.
+enum Outcome {
+    Done,
+    /// DNS could not decide the verdicts: try again after this delay.
+    Retry(Duration),
+}
+
+/// The optional stages of one worker.
+#[derive(Clone, Copy)]
+struct Stages<'a> {
+    blobs: Option<&'a BlobStore>,
+    verifier: Option<&'a Verifier>,
+    plugins: Option<&'a Arc<Transformer>>,
+}
+
 async fn process(
     js: &jetstream::Context,
     cfg: &Config,
     router: &Router,
-    plugins: Option<&Arc<Transformer>>,
-    blobs: Option<&BlobStore>,
+    stages: Stages<'_>,
     msg: &jetstream::Message,
-) -> Result<(), StageError> {
+) -> Result<Outcome, StageError> {
+    let Stages {
+        blobs,
+        verifier,
+        plugins,
+    } = stages;
     let permanent = |what: &str| StageError::Permanent(format!("missing or bad {what} header"));
     let mail_id = header(msg, bus::HEADER_MAIL_ID).ok_or_else(|| permanent(bus::HEADER_MAIL_ID))?;
     let tenant = header(msg, bus::HEADER_TENANT).ok_or_else(|| permanent(bus::HEADER_TENANT))?;
@@ -168,6 +207,28 @@ async fn process(
         }
         None => &msg.payload,
     };
+    let auth = match verifier {
+        None => None,
+        Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| serde_json::from_str(h).ok()) {
+            Some(auth) => Some(auth),
+            None => Some(verify_with_progress(v, msg, raw, &envelope).await),
+        },
+    };
+    if let Some(auth) = &auth {
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        if auth.undecided() && delivered <= i64::from(cfg.verify.max_dns_retries) {
+            return Ok(Outcome::Retry(Duration::from_millis(
+                cfg.verify.dns_retry_delay_ms,
+            )));
+        }
+        let released = header(msg, bus::HEADER_RELEASED).is_some();
+        let action = verify::decide(cfg.auth_policy(tenant), auth);
+        if action != Action::Deliver && !released {
+            quarantine(js, msg, mail_id, tenant, auth).await?;
+            return Ok(Outcome::Done);
+        }
+    }
+
     let (mut message, limits) = crate::parse::parse(raw);
     let raw_url = match blobs {
         Some(b) => {
@@ -176,7 +237,10 @@ async fn process(
                 .get(tenant)
                 .map(|t| t.attachments)
                 .unwrap_or_default();
-            Some(b.apply(tenant, policy, raw, &mut message).await?)
+            let url = b.apply(tenant, policy, raw, &mut message).await?;
+            // Inline images now have URLs: the HTML points at them instead of `cid:`.
+            crate::parse::sanitize::rewrite_cids(&mut message);
+            Some(url)
         }
         None => None,
     };
@@ -189,6 +253,7 @@ async fn process(
             raw,
             message,
             limits,
+            auth,
             raw_url,
         },
     );
@@ -275,5 +340,72 @@ async fn process(
             .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
     }
     tracing::info!(deliveries = prepared.deliveries.len(), "Processed a mail.");
+    Ok(Outcome::Done)
+}
+
+/// Verifies, telling JetStream every 15 s that the mail is still being worked on (slow DNS
+/// must not make it redeliver the mail to another worker meanwhile).
+async fn verify_with_progress(
+    v: &Verifier,
+    msg: &jetstream::Message,
+    raw: &[u8],
+    envelope: &Envelope,
+) -> postwire_core::event::Auth {
+    let verify = v.verify(raw, envelope);
+    tokio::pin!(verify);
+    let mut tick = tokio::time::interval(Duration::from_secs(15));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            auth = &mut verify => return auth,
+            _ = tick.tick() => {
+                let _ = msg.ack_with(AckKind::Progress).await;
+            }
+        }
+    }
+}
+
+/// Holds a mail back in `quarantine.<tenant>`, raw, with its verdicts and the reason.
+async fn quarantine(
+    js: &jetstream::Context,
+    msg: &jetstream::Message,
+    mail_id: &str,
+    tenant: &str,
+    auth: &postwire_core::event::Auth,
+) -> Result<(), StageError> {
+    let reason = verify::policy::reason(auth);
+    tracing::info!(reason = %reason, "Quarantined a mail under the tenant's authentication policy.");
+    let mut h = msg.headers.clone().unwrap_or_default();
+    h.insert(bus::HEADER_MSG_ID, format!("{mail_id}:quarantine").as_str());
+    let auth_json = serde_json::to_string(auth)
+        .map_err(|e| StageError::Permanent(format!("serialising the verdicts: {e}")))?;
+    h.insert(bus::HEADER_AUTH, auth_json.as_str());
+    h.insert(bus::HEADER_QUARANTINE_REASON, reason.as_str());
+    js.publish_with_headers(bus::subject_quarantine(tenant), h, msg.payload.clone())
+        .await
+        .map_err(|e| StageError::Temporary(format!("publishing to QUARANTINE: {e}")))?
+        .await
+        .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
+    // Best effort, like the delivery attempts: the quarantine itself is already durable.
+    let record = serde_json::json!({
+        "mail_id": mail_id, "action": "quarantine", "reason": reason, "auth": auth,
+        "at": postwire_core::envelope::now_rfc3339(),
+    });
+    let mut h = HeaderMap::new();
+    h.insert(
+        bus::HEADER_MSG_ID,
+        format!("{mail_id}:audit-quarantine").as_str(),
+    );
+    h.insert(bus::HEADER_MAIL_ID, mail_id);
+    if let Err(e) = js
+        .publish_with_headers(
+            bus::subject_audit(tenant, "quarantine"),
+            h,
+            record.to_string().into(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "Could not append an audit record.");
+    }
     Ok(())
 }

@@ -1,7 +1,14 @@
-//! Every message of the shared MIME corpus parses into a payload without panicking, and the
-//! payload serialises to JSON that reads back into the same event type.
+//! Corpus sweep: every message of the shared MIME corpus (`../shared/corpus` beside the
+//! repository, or `POSTWIRE_CORPUS`) and every repository fixture goes through
+//! parse + sanitise without a panic and yields a payload valid against the JSON Schema.
+//! Prints counts; fails on any panic or schema violation. Without the corpus folder only the
+//! fixtures are swept, with a note.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+
+use postwire_e2e::payload::fixture_event;
+use postwire_e2e::schema::violations;
 
 fn corpus_dir() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("POSTWIRE_CORPUS") {
@@ -25,31 +32,103 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn the_whole_corpus_parses() {
-    let Some(dir) = corpus_dir() else {
-        eprintln!("corpus not found (set POSTWIRE_CORPUS); skipping");
-        return;
-    };
-    let mut all = Vec::new();
-    files(&dir, &mut all);
-    assert!(
-        all.len() >= 200,
-        "expected the 256-message corpus, found {}",
-        all.len()
-    );
-    let mut with_subject = 0;
-    for f in &all {
+#[derive(Default, Debug)]
+struct Counts {
+    messages: usize,
+    with_subject: usize,
+    with_text: usize,
+    with_html: usize,
+    attachments: usize,
+    enclosed_messages: usize,
+    truncated: usize,
+    parser_failed: usize,
+    panics: Vec<String>,
+    invalid: Vec<String>,
+}
+
+fn sweep(paths: &[PathBuf], counts: &mut Counts) {
+    for f in paths {
         let raw = std::fs::read(f).expect("read");
-        let (message, _limits) = postwire_stages::parse::parse(&raw);
-        let json = serde_json::to_string(&message).expect("serialises");
-        let back: postwire_core::event::Message = serde_json::from_str(&json).expect("reads back");
-        assert_eq!(back, message, "{}", f.display());
-        with_subject += usize::from(message.subject.is_some());
+        counts.messages += 1;
+        let event = match std::panic::catch_unwind(|| fixture_event(&raw)) {
+            Ok(e) => e,
+            Err(_) => {
+                counts.panics.push(f.display().to_string());
+                continue;
+            }
+        };
+        let v = violations(&event);
+        if !v.is_empty() {
+            counts
+                .invalid
+                .push(format!("{}: {}", f.display(), v.join("; ")));
+        }
+        let m = &event["message"];
+        counts.with_subject += usize::from(m["subject"].is_string());
+        counts.with_text += usize::from(m["text"].is_string());
+        counts.with_html += usize::from(m["html"].is_string());
+        let atts = m["attachments"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        counts.attachments += atts.len();
+        counts.enclosed_messages += atts.iter().filter(|a| a["message"].is_object()).count();
+        counts.truncated += usize::from(event["limits"]["truncated"] == true);
+        counts.parser_failed += usize::from(
+            event["limits"]["notes"]
+                .as_array()
+                .is_some_and(|n| n.iter().any(|x| x == postwire_stages::parse::PARSER_FAILED)),
+        );
     }
+}
+
+#[test]
+fn corpus_and_fixtures_parse_into_schema_valid_payloads() {
+    let mut paths = crate::golden::fixtures();
+    let fixtures = paths.len();
+    match corpus_dir() {
+        Some(dir) => {
+            let before = paths.len();
+            files(&dir, &mut paths);
+            assert!(
+                paths.len() - before >= 200,
+                "expected the 256-message corpus in {}, found {}",
+                dir.display(),
+                paths.len() - before
+            );
+        }
+        None => eprintln!(
+            "note: corpus folder ../shared/corpus not found (set POSTWIRE_CORPUS); sweeping only the {fixtures} fixtures"
+        ),
+    }
+    let mut c = Counts::default();
+    sweep(&paths, &mut c);
+    // Written to the real stderr, past libtest's capture, so `make test` always shows it.
+    let _ = writeln!(
+        std::io::stderr(),
+        "corpus sweep: {} messages ({} fixtures), {} with subject, {} with text, {} with html, \
+         {} attachments, {} enclosed messages, {} truncated by limits, {} the MIME parser failed on, \
+         {} panics, {} schema violations",
+        c.messages,
+        fixtures,
+        c.with_subject,
+        c.with_text,
+        c.with_html,
+        c.attachments,
+        c.enclosed_messages,
+        c.truncated,
+        c.parser_failed,
+        c.panics.len(),
+        c.invalid.len()
+    );
+    assert!(c.panics.is_empty(), "panics:\n{}", c.panics.join("\n"));
     assert!(
-        with_subject * 2 > all.len(),
-        "most corpus messages have a subject ({with_subject}/{})",
-        all.len()
+        c.invalid.is_empty(),
+        "schema violations:\n{}",
+        c.invalid.join("\n")
+    );
+    assert!(
+        c.with_subject * 2 > c.messages,
+        "most messages have a subject"
     );
 }

@@ -5,6 +5,7 @@ mod corpus;
 mod delivery;
 mod durability;
 mod end_to_end;
+mod golden;
 mod plugins;
 mod retries;
 mod smtp_conversation;

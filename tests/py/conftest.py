@@ -84,9 +84,27 @@ class Received:
         return json.loads(self.body)
 
 
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs/schema/postwire.email.v1.json"
+
+
+def payload_violations(body: bytes) -> list[str]:
+    """Violations of the payload JSON Schema (docs/schema/postwire.email.v1.json)."""
+    from jsonschema import Draft202012Validator
+
+    try:
+        payload = json.loads(body)
+    except ValueError as e:
+        return [f"not JSON: {e}"]
+    validator = Draft202012Validator(json.loads(SCHEMA_PATH.read_text()),
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in validator.iter_errors(payload)]
+
+
 @dataclass
 class Receiver:
-    """A real HTTP server on 127.0.0.1 that records every POST and answers `status`."""
+    """A real HTTP server on 127.0.0.1 that records every POST and answers `status`. Every
+    body is validated against the payload schema; violations fail the test at teardown."""
 
     port: int
     status: int = 204
@@ -94,12 +112,15 @@ class Receiver:
     # Seconds to wait before answering, per request in order (then no wait).
     delays: list = field(default_factory=list)
     cond: threading.Condition = field(default_factory=threading.Condition)
+    violations: list = field(default_factory=list)
 
     def url(self, path: str = "/hook") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def record(self, request: Received) -> None:
+        problems = payload_violations(request.body)
         with self.cond:
+            self.violations.extend(problems)
             self.requests.append(request)
             self.cond.notify_all()
 
@@ -171,13 +192,17 @@ def receiver():
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+    assert not recv.violations, f"payloads violate the schema: {recv.violations}"
 
 
 # --- postwire dev -----------------------------------------------------------------------------
 
 
 def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET,
-               extra_delivery: str = "", admin_port: int = 0) -> str:
+               extra_delivery: str = "", admin_port: int = 0,
+               verify: str = "[verify]\nenabled = false\n", auth_policy: str = "tag") -> str:
+    """The test config. `verify` is the whole `[verify]` section (off by default: the auth
+    tests turn it on against their own DNS server)."""
     admin = f'[admin]\nlisten = "127.0.0.1:{admin_port}"\n' if admin_port else ""
     return f"""\
 {admin}[nats]
@@ -187,6 +212,8 @@ url = "{nats_url}"
 listen = "127.0.0.1:{smtp_port}"
 hostname = "mx.test"
 
+{verify}
+
 [delivery]
 retry_schedule = ["200ms", "1s"]
 ssrf_allow = ["127.0.0.1"]
@@ -194,6 +221,7 @@ ssrf_allow = ["127.0.0.1"]
 
 [tenants.acme]
 domains = ["acme.test"]
+auth = {{ policy = "{auth_policy}" }}
 
 [[tenants.acme.routes]]
 name = "support"
@@ -230,23 +258,48 @@ class Dev:
 
 
 @pytest.fixture
-def postwire_dev(request, tmp_path, nats, receiver):
-    """`postwire dev --no-sink` against the test's nats-server, delivering to `receiver`."""
-    smtp_port = free_port()
-    config_path = tmp_path / "postwire.toml"
-    config_path.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook")))
-    process = Process(
-        "postwire-dev",
-        [postwire_path(), "dev", "--config", str(config_path), "--no-sink"],
-        tmp_path,
-        env=child_env(RUST_LOG="info"),
-    )
-    attach_logs(request, process)
-    try:
+def start_postwire(request, tmp_path, nats, receiver):
+    """A function starting `postwire dev --no-sink` (at most once per test) with the given
+    `[verify]` section and tenant auth policy; stopped (and its exit checked) at teardown."""
+    started = []
+
+    def start(**config) -> Dev:
+        assert not started, "one postwire per test"
+        smtp_port = free_port()
+        config_path = tmp_path / "postwire.toml"
+        config_path.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook"), **config))
+        process = Process(
+            "postwire-dev",
+            [postwire_path(), "dev", "--config", str(config_path), "--no-sink"],
+            tmp_path,
+            env=child_env(RUST_LOG="info"),
+        )
+        attach_logs(request, process)
+        started.append(process)
         process.wait_for_port(smtp_port, timeout=30)
-        yield Dev(smtp_port=smtp_port, config_path=config_path, process=process,
-                  receiver=receiver, nats=nats)
-    finally:
+        return Dev(smtp_port=smtp_port, config_path=config_path, process=process,
+                   receiver=receiver, nats=nats)
+
+    yield start
+    for process in started:
         code = process.stop(signal.SIGINT)
-    assert code is not None, f"postwire dev did not exit within {STOP_TIMEOUT} s of SIGINT"
-    assert code in (0, 130), f"postwire dev exited with {code} after SIGINT"
+        assert code is not None, f"postwire dev did not exit within {STOP_TIMEOUT} s of SIGINT"
+        assert code in (0, 130), f"postwire dev exited with {code} after SIGINT"
+
+
+@pytest.fixture
+def postwire_dev(start_postwire):
+    """`postwire dev --no-sink` against the test's nats-server, delivering to `receiver`."""
+    return start_postwire()
+
+
+@pytest.fixture
+def dns():
+    """A real DNS server on 127.0.0.1:<free UDP port> (see dns_server.py)."""
+    from dns_server import DnsServer
+
+    server = DnsServer()
+    try:
+        yield server
+    finally:
+        server.close()

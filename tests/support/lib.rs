@@ -3,8 +3,10 @@
 
 pub mod dns;
 pub mod nats;
+pub mod payload;
 pub mod pipeline;
 pub mod receiver;
+pub mod schema;
 pub mod smtp;
 
 /// A free TCP port on 127.0.0.1 (bound then released).

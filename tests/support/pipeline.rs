@@ -29,6 +29,8 @@ url = "{nats_url}"
 publish_timeout_ms = 1500
 [smtp]
 hostname = "mx.test"
+[verify]
+enabled = false
 [delivery]
 retry_schedule = ["100ms", "200ms"]
 retry_jitter = 0.1

@@ -43,6 +43,8 @@ struct Inner {
     always: Option<u16>,
     delay: std::time::Duration,
     got: Vec<Received>,
+    /// Schema violations of received payloads.
+    invalid: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -93,8 +95,15 @@ impl Receiver {
         self.inner.lock().expect("lock").always = Some(status);
     }
 
+    /// Everything received so far; panics if a payload violated the schema.
     pub fn received(&self) -> Vec<Received> {
-        self.inner.lock().expect("lock").got.clone()
+        let g = self.inner.lock().expect("lock");
+        assert!(
+            g.invalid.is_empty(),
+            "schema violations:\n{}",
+            g.invalid.join("\n")
+        );
+        g.got.clone()
     }
 
     pub fn count(&self) -> usize {
@@ -109,12 +118,19 @@ async fn handle(
     body: Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
+    let violations = match serde_json::from_slice::<serde_json::Value>(&body) {
+        // Alert events (`kind`, no `schema`) are not payloads.
+        Ok(v) if v.get("kind").is_some() && v.get("schema").is_none() => Vec::new(),
+        Ok(v) => crate::schema::violations(&v),
+        Err(e) => vec![format!("not JSON: {e}")],
+    };
     let at = std::time::Instant::now();
     let delay = inner.lock().expect("lock").delay;
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let mut g = inner.lock().expect("lock");
+    g.invalid.extend(violations);
     let answer = match g.always {
         Some(status) => Answer {
             status,

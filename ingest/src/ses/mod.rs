@@ -144,6 +144,7 @@ impl<P: Publisher> SesIntake<P> {
             },
             rcpts,
             body: raw,
+            auth: None,
             tls: None,
             ses: Some(ses),
         };

@@ -57,6 +57,8 @@ pub struct Transaction {
     pub params: MailParams,
     pub rcpts: Vec<(String, Destination)>,
     pub body: Vec<u8>,
+    /// Verdicts from inline verification (compact JSON), carried to the worker.
+    pub auth: Option<String>,
     pub tls: Option<TlsInfo>,
     /// Set for mail received from Amazon SES instead of SMTP.
     pub ses: Option<serde_json::Value>,
@@ -420,9 +422,24 @@ impl Session {
             params,
             rcpts,
             body: reader.into_body(),
+            auth: None,
             tls: self.tls.clone(),
             ses: None,
         }))
+    }
+
+    /// The reply to the end of DATA when inline authentication refused the transaction
+    /// (`defer`: DNS could not decide).
+    pub fn refuse(&mut self, defer: bool, why: &str) -> Reply {
+        if defer {
+            Reply::new(
+                451,
+                "4.7.5",
+                "Cannot verify the sender's authentication now, try again later",
+            )
+        } else {
+            Reply::new(550, "5.7.1", format!("Message rejected: {why}"))
+        }
     }
 
     /// The reply to the end of DATA once the transaction was (or was not) made durable.

@@ -1,141 +1,148 @@
-//! Parsing with mail-parser into the `message` object of the payload. Never fails: a message
-//! mail-parser cannot make sense of still yields an event, with a note in `limits`.
+//! Parse and sanitise: raw RFC 5322 bytes → the `message` object of the payload, with
+//! mail-parser doing the MIME work. Never fails: what cannot be made sense of still yields an
+//! event, and every limit that cut something is recorded in `limits`.
+//!
+//! - [`headers`]: headers in order, addresses (names, groups, IDN).
+//! - [`body`]: text and HTML views as a mail client shows them.
+//! - [`sanitize`]: ammonia rules for the HTML.
+//! - [`stripped`]: the reply without quoted history and signature.
+//! - [`attachments`]: attachments and enclosed messages.
+//! - [`limits`]: the limits and the recording of cuts.
+//!
+//! Where mail-parser 0.11 needs help, see docs/decisions.md.
 
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
-use postwire_core::event::{Attachment, Limits, Mailbox, Message};
-use postwire_core::ids::sha256_hex;
+pub mod attachments;
+pub mod body;
+pub mod headers;
+pub mod limits;
+pub mod sanitize;
+pub mod stripped;
 
-/// Parses raw bytes. Returns the message and notes about anything lost or odd.
+use mail_parser::MessageParser;
+use postwire_core::event::{Limits, Message};
+
+pub use attachments::safe_filename;
+pub use limits::ParseLimits;
+
+use limits::{clip, clip_opt};
+
+/// The `limits` note of a message the MIME parser failed on.
+pub const PARSER_FAILED: &str = "the MIME parser failed on this message; only the raw form is kept";
+
+/// Parses raw bytes with the default limits. Returns the message and what was cut.
 pub fn parse(raw: &[u8]) -> (Message, Limits) {
+    parse_with(raw, &ParseLimits::default())
+}
+
+pub fn parse_with(raw: &[u8], lim: &ParseLimits) -> (Message, Limits) {
     let mut limits = Limits::default();
-    let Some(msg) = MessageParser::default().parse(raw) else {
-        limits
-            .notes
-            .push("the message could not be parsed as RFC 5322; only the raw form is kept".into());
-        return (Message::default(), limits);
+    let raw = if raw.len() > lim.max_total_bytes {
+        limits.cut(
+            "raw",
+            format!(
+                "the message is {} bytes; only the first {} were parsed",
+                raw.len(),
+                lim.max_total_bytes
+            ),
+        );
+        &raw[..lim.max_total_bytes]
+    } else {
+        raw
     };
-    let text_of = |v: &HeaderValue| match v {
-        HeaderValue::Text(t) => Some(t.to_string()),
-        HeaderValue::TextList(l) => l.first().map(|t| t.to_string()),
-        _ => None,
+    // mail-parser has debug_assert!s that malformed MIME can reach (found by fuzzing); in a
+    // debug build they panic. A parser failure must cost one message's parse, not a worker.
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        MessageParser::default().parse(raw)
+    }));
+    let msg = match parsed {
+        Ok(Some(msg)) => msg,
+        Ok(None) => {
+            limits.notes.push(
+                "the message could not be parsed as RFC 5322; only the raw form is kept".into(),
+            );
+            return (Message::default(), limits);
+        }
+        Err(_) => {
+            limits.cut("message", PARSER_FAILED);
+            return (Message::default(), limits);
+        }
     };
-    let list_of = |v: &HeaderValue| match v {
-        HeaderValue::Text(t) => vec![t.to_string()],
-        HeaderValue::TextList(l) => l.iter().map(|t| t.to_string()).collect(),
-        _ => Vec::new(),
-    };
-    let headers = msg
-        .headers()
-        .iter()
-        .map(|h| {
-            let value = match h.value() {
-                HeaderValue::Text(t) => unfold(t),
-                HeaderValue::TextList(l) => unfold(&l.join(", ")),
-                _ => unfold(&String::from_utf8_lossy(
-                    raw.get(h.offset_start() as usize..h.offset_end() as usize)
-                        .unwrap_or_default(),
-                )),
-            };
-            (h.name().to_string(), value)
-        })
-        .collect();
-    let html = msg
-        .html_bodies()
-        .find(|p| p.is_text_html())
-        .and_then(|p| p.text_contents().map(str::to_string));
-    let attachments = msg
-        .attachments()
-        .enumerate()
-        .map(|(i, part)| {
-            let content_type = part
-                .content_type()
-                .map(|ct| match ct.subtype() {
-                    Some(sub) => format!("{}/{}", ct.ctype(), sub),
-                    None => ct.ctype().to_string(),
-                })
-                .unwrap_or_else(|| "application/octet-stream".into())
-                .to_ascii_lowercase();
-            let contents = part.contents();
-            let inline = part.content_disposition().is_some_and(|d| d.is_inline());
-            Attachment {
-                id: format!("att_{i}"),
-                filename: part.attachment_name().map(safe_filename),
-                content_type,
-                size: contents.len() as u64,
-                sha256: sha256_hex(contents),
-                disposition: if inline { "inline" } else { "attachment" }.into(),
-                content_id: part
-                    .content_id()
-                    .map(|c| c.trim_matches(['<', '>']).to_string()),
-                url: None,
-                url_expires_at: None,
-                content_base64: None,
-            }
-        })
-        .collect();
-    let message = Message {
-        message_id: msg.message_id().map(str::to_string),
-        in_reply_to: text_of(msg.in_reply_to()),
-        references: list_of(msg.references()),
-        date: msg.date().map(|d| d.to_rfc3339()),
-        subject: msg.subject().map(str::to_string),
-        from: mailboxes(msg.from()),
-        sender: mailboxes(msg.sender()),
-        to: mailboxes(msg.to()),
-        cc: mailboxes(msg.cc()),
-        reply_to: mailboxes(msg.reply_to()),
-        headers,
-        text: msg.body_text(0).map(|t| t.into_owned()),
-        html,
-        attachments,
-    };
+    let message = convert(&msg, lim, 0, "message", &mut limits);
     (message, limits)
 }
 
-fn mailboxes(addr: Option<&Address>) -> Vec<Mailbox> {
-    let mk = |a: &mail_parser::Addr, group: Option<&str>| Mailbox {
-        name: a.name.as_ref().map(|n| n.to_string()),
-        address: a.address.as_ref().map(|n| n.to_string()),
-        group: group.map(str::to_string),
-    };
-    match addr {
-        None => Vec::new(),
-        Some(Address::List(list)) => list.iter().map(|a| mk(a, None)).collect(),
-        Some(Address::Group(groups)) => groups
-            .iter()
-            .flat_map(|g| g.addresses.iter().map(move |a| mk(a, g.name.as_deref())))
+/// One (possibly enclosed) message at nesting `depth`, its payload path being `path`.
+fn convert(
+    msg: &mail_parser::Message<'_>,
+    lim: &ParseLimits,
+    depth: usize,
+    path: &str,
+    limits: &mut Limits,
+) -> Message {
+    let f = lim.max_field_bytes;
+    let p = |field: &str| format!("{path}.{field}");
+    let headers = headers::all(msg, lim, path, limits);
+    if msg.parts.len() > lim.max_parts {
+        limits.cut(
+            &p("attachments"),
+            format!(
+                "{path}: {} MIME parts, only the first {} were read",
+                msg.parts.len(),
+                lim.max_parts
+            ),
+        );
+    }
+    let (text, html) = body::bodies(msg, lim.max_parts);
+    let stripped_text = text.as_deref().map(stripped::strip);
+    let mut nested =
+        |m: &mail_parser::Message<'_>, np: &str, l: &mut Limits| convert(m, lim, depth + 1, np, l);
+    let attachments = attachments::collect(msg, lim, depth, path, limits, &mut nested);
+    let b = lim.max_body_bytes;
+    Message {
+        message_id: clip_opt(
+            msg.message_id().map(str::to_string),
+            f,
+            &p("message_id"),
+            limits,
+        ),
+        in_reply_to: clip_opt(
+            headers::text_of(msg.in_reply_to()),
+            f,
+            &p("in_reply_to"),
+            limits,
+        ),
+        references: headers::list_of(msg.references())
+            .into_iter()
+            .take(lim.max_headers)
+            .map(|r| clip(r, f, &p("references"), limits))
             .collect(),
+        date: msg.date().and_then(|d| rfc3339(&d.to_rfc3339())),
+        subject: clip_opt(msg.subject().map(str::to_string), f, &p("subject"), limits),
+        from: headers::mailboxes(msg.from(), lim, &p("from"), limits),
+        sender: headers::mailboxes(msg.sender(), lim, &p("sender"), limits),
+        to: headers::mailboxes(msg.to(), lim, &p("to"), limits),
+        cc: headers::mailboxes(msg.cc(), lim, &p("cc"), limits),
+        reply_to: headers::mailboxes(msg.reply_to(), lim, &p("reply_to"), limits),
+        headers,
+        text: clip_opt(text, b, &p("text"), limits),
+        html: clip_opt(html, b, &p("html"), limits),
+        attachments,
+        stripped_text: clip_opt(stripped_text, b, &p("stripped_text"), limits),
     }
 }
 
-/// A header value unfolded (RFC 5322 §2.2.3) and trimmed.
-fn unfold(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if i > 0 && !line.is_empty() {
-            out.push(' ');
-            out.push_str(line.trim_start());
-        } else {
-            out.push_str(line);
-        }
-    }
-    out.trim().to_string()
-}
-
-/// The last path component of a file name, without control characters.
-pub fn safe_filename(name: &str) -> String {
-    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
-    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
-    match clean.trim() {
-        "" | "." | ".." => "attachment".into(),
-        s => s.to_string(),
-    }
+/// mail-parser formats impossible dates (30 February, hour 24 with some zones) without
+/// complaint; only a date that reads back as RFC 3339 is kept.
+fn rfc3339(s: &str) -> Option<String> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .ok()
+        .map(|_| s.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postwire_core::ids::sha256_hex;
 
     const MAIL: &[u8] = b"From: \"Ann Example\" <ann@example.com>\r\n\
 To: support@acme.test, Team: bob@acme.test, carol@acme.test;\r\n\
@@ -181,6 +188,49 @@ SGVsbG8=\r\n\
         assert_eq!(a.content_type, "application/pdf");
         assert_eq!(a.size, 5);
         assert_eq!(a.sha256, sha256_hex(b"Hello"));
+    }
+
+    #[test]
+    fn impossible_dates_become_null() {
+        // mail-parser formats 30 February as "2026-02-30T10:00:00Z" without complaint.
+        let (m, _) = parse(b"Date: Mon, 30 Feb 2026 10:00:00 +0000\r\nSubject: x\r\n\r\nx\r\n");
+        assert_eq!(m.date, None);
+        let (m, _) = parse(b"Date: Sat, 28 Feb 2026 10:00:00 +0000\r\nSubject: x\r\n\r\nx\r\n");
+        assert_eq!(m.date.as_deref(), Some("2026-02-28T10:00:00Z"));
+    }
+
+    #[test]
+    fn limits_record_instead_of_failing() {
+        let lim = ParseLimits {
+            max_total_bytes: 400,
+            max_header_bytes: 8,
+            max_parts: 3,
+            max_body_bytes: 4,
+            max_field_bytes: 5,
+            ..ParseLimits::default()
+        };
+        let (m, limits) = parse_with(MAIL, &lim);
+        assert!(limits.truncated);
+        for f in ["raw", "message.headers", "message.subject", "message.from"] {
+            assert!(
+                limits.fields.iter().any(|x| x == f),
+                "{f} in {:?}",
+                limits.fields
+            );
+        }
+        assert_eq!(m.subject.as_deref(), Some("Grü"));
+        assert!(m.headers.iter().all(|(_, v)| v.len() <= 8));
+        let mut many =
+            b"Subject: parts\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n".to_vec();
+        for i in 0..6 {
+            many.extend_from_slice(
+                format!("--b\r\nContent-Type: application/x-{i}\r\n\r\nx\r\n").as_bytes(),
+            );
+        }
+        many.extend_from_slice(b"--b--\r\n");
+        let (m, limits) = parse_with(&many, &lim);
+        assert!(m.attachments.len() < 6);
+        assert!(limits.fields.iter().any(|f| f == "message.attachments"));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use postwire_core::Config;
 use postwire_core::envelope::Envelope;
-use postwire_core::event::{EmailEvent, Limits, Message, RawInfo, SCHEMA};
+use postwire_core::event::{Auth, EmailEvent, Limits, Message, RawInfo, SCHEMA};
 use postwire_core::ids::{delivery_id, sha256_hex};
 use postwire_core::routing::Router;
 
@@ -33,6 +33,8 @@ pub struct MailInput<'a> {
     pub raw: &'a [u8],
     pub message: Message,
     pub limits: Limits,
+    /// Verdicts of the verify stage (None when verification is off).
+    pub auth: Option<Auth>,
     /// Where the raw message was stored, if it was.
     pub raw_url: Option<crate::store::SignedUrl>,
 }
@@ -98,7 +100,7 @@ pub fn route_events(router: &Router, input: MailInput<'_>) -> (Vec<RouteEvent>, 
                     received_at: envelope.received_at.clone(),
                     envelope,
                     message: input.message.clone(),
-                    auth: None,
+                    auth: input.auth.clone(),
                     raw: Some(raw_info.clone()),
                     limits: input.limits.clone(),
                 },

@@ -1,0 +1,143 @@
+//! Attachments: decoded file name without path components, content type, size, sha256,
+//! disposition, Content-ID, and for `message/rfc822` parts the enclosed message, parsed.
+
+use mail_parser::{MimeHeaders, PartType};
+use postwire_core::event::{Attachment, Limits};
+use postwire_core::ids::sha256_hex;
+
+use super::limits::{ParseLimits, clip};
+
+/// Depth of every part below the root (root = 0); parts not reachable stay at 0.
+pub fn part_depths(msg: &mail_parser::Message<'_>) -> Vec<usize> {
+    let mut depth = vec![0usize; msg.parts.len()];
+    let mut stack = vec![0usize];
+    let mut seen = vec![false; msg.parts.len()];
+    while let Some(i) = stack.pop() {
+        if i >= msg.parts.len() || std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        if let PartType::Multipart(children) = &msg.parts[i].body {
+            for &c in children {
+                let c = c as usize;
+                if c < depth.len() && !seen[c] {
+                    depth[c] = depth[i] + 1;
+                    stack.push(c);
+                }
+            }
+        }
+    }
+    depth
+}
+
+pub fn collect(
+    msg: &mail_parser::Message<'_>,
+    lim: &ParseLimits,
+    depth: usize,
+    path: &str,
+    limits: &mut Limits,
+    nested: &mut dyn FnMut(
+        &mail_parser::Message<'_>,
+        &str,
+        &mut Limits,
+    ) -> postwire_core::event::Message,
+) -> Vec<Attachment> {
+    let depths = part_depths(msg);
+    let field = format!("{path}.attachments");
+    let mut out = Vec::new();
+    for &idx in &msg.attachments {
+        let idx = idx as usize;
+        let Some(part) = msg.parts.get(idx) else {
+            continue;
+        };
+        if idx >= lim.max_parts {
+            limits.cut(
+                &field,
+                format!(
+                    "{field}: more than {} MIME parts, the rest ignored",
+                    lim.max_parts
+                ),
+            );
+            break;
+        }
+        if depth + depths[idx] > lim.max_depth {
+            limits.cut(
+                &field,
+                format!(
+                    "{field}: a part nested deeper than {} was ignored",
+                    lim.max_depth
+                ),
+            );
+            continue;
+        }
+        let n = out.len();
+        let apath = format!("{field}[{n}]");
+        let content_type = part
+            .content_type()
+            .map(|ct| match ct.subtype() {
+                Some(sub) => format!("{}/{}", ct.ctype(), sub),
+                None => ct.ctype().to_string(),
+            })
+            .unwrap_or_else(|| match part.body {
+                PartType::Message(_) => "message/rfc822".into(),
+                _ => "application/octet-stream".into(),
+            })
+            .to_ascii_lowercase();
+        let contents = part.contents();
+        let message = match &part.body {
+            PartType::Message(m) if depth + depths[idx] < lim.max_depth => {
+                Some(Box::new(nested(m, &format!("{apath}.message"), limits)))
+            }
+            PartType::Message(_) => {
+                limits.cut(
+                    &format!("{apath}.message"),
+                    format!(
+                        "{apath}: enclosed message nested deeper than {}",
+                        lim.max_depth
+                    ),
+                );
+                None
+            }
+            _ => None,
+        };
+        let filename = part
+            .attachment_name()
+            .map(safe_filename)
+            .map(|f| clip(f, lim.max_field_bytes, &format!("{apath}.filename"), limits));
+        out.push(Attachment {
+            id: format!("att_{n}"),
+            filename,
+            content_type,
+            size: contents.len() as u64,
+            sha256: sha256_hex(contents),
+            disposition: if super::body::is_inline(part) {
+                "inline"
+            } else {
+                "attachment"
+            }
+            .into(),
+            content_id: part.content_id().map(|c| {
+                clip(
+                    c.trim().trim_matches(['<', '>']).to_string(),
+                    lim.max_field_bytes,
+                    &format!("{apath}.content_id"),
+                    limits,
+                )
+            }),
+            url: None,
+            url_expires_at: None,
+            message,
+            content_base64: None,
+        });
+    }
+    out
+}
+
+/// The last path component of a file name, without control characters.
+pub fn safe_filename(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let clean: String = base.chars().filter(|c| !c.is_control()).collect();
+    match clean.trim() {
+        "" | "." | ".." => "attachment".into(),
+        s => s.to_string(),
+    }
+}

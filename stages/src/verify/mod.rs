@@ -1,0 +1,156 @@
+//! Verify: SPF (MAIL FROM and HELO), DKIM (every signature), DMARC, ARC and iprev with
+//! mail-auth, into the `auth` verdicts of the payload plus the `Authentication-Results`
+//! value postwire would add.
+//!
+//! - [`resolver`]: the DNS resolver from `[verify]` (configured servers or the system's).
+//! - [`verdict`]: mail-auth outputs → payload verdicts.
+//! - [`policy`]: tenant policy × verdicts → deliver, quarantine or reject.
+//!
+//! Verdicts are data. DNS trouble shows as `temperror` ([`Auth::undecided`]): callers retry
+//! or answer 4xx; it is never reported as a failure.
+
+pub mod policy;
+pub mod resolver;
+pub mod verdict;
+
+use std::net::IpAddr;
+
+use mail_auth::dmarc::verify::DmarcParameters;
+use mail_auth::spf::verify::SpfParameters;
+use mail_auth::{AuthenticatedMessage, AuthenticationResults, MessageAuthenticator};
+use postwire_core::config::VerifyConfig;
+use postwire_core::envelope::Envelope;
+use postwire_core::event::{ArcVerdict, Auth, DmarcVerdict, IprevVerdict, Verdict};
+
+pub use policy::{Action, decide};
+
+/// Runs the checks. Cheap to clone (the resolver and its cache are shared).
+#[derive(Clone)]
+pub struct Verifier {
+    auth: MessageAuthenticator,
+    hostname: String,
+    arc: bool,
+    iprev: bool,
+}
+
+impl Verifier {
+    /// `hostname` names this server in `Authentication-Results`.
+    pub fn new(cfg: &VerifyConfig, hostname: &str) -> Result<Verifier, String> {
+        Ok(Verifier {
+            auth: resolver::authenticator(cfg)?,
+            hostname: hostname.to_string(),
+            arc: cfg.arc,
+            iprev: cfg.iprev,
+        })
+    }
+
+    /// Verifies a raw message received with `env`.
+    pub async fn verify(&self, raw: &[u8], env: &Envelope) -> Auth {
+        let ip: IpAddr = env.client_ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let helo = env.helo.as_str();
+        let mail_from = env.mail_from.as_str();
+        let mail_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
+        let a = &self.auth;
+        // The independent lookups run at once: a slow DNS answer costs its timeout once.
+        let spf_mail = async {
+            if mail_from.is_empty() {
+                return None;
+            }
+            let params = SpfParameters::verify_mail_from(ip, helo, &self.hostname, mail_from);
+            Some(a.verify_spf(params).await)
+        };
+        let iprev = async {
+            match self.iprev {
+                true => Some(a.verify_iprev(ip).await),
+                false => None,
+            }
+        };
+        let (spf_helo, spf_mail, iprev) = tokio::join!(
+            a.verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname)),
+            spf_mail,
+            iprev
+        );
+        let spf_mail = spf_mail.unwrap_or_else(|| spf_helo.clone());
+        let mut results = AuthenticationResults::new(&self.hostname);
+        // mail-auth parses with mail-parser, whose debug_assert!s malformed MIME can reach.
+        let parsed = std::panic::catch_unwind(|| AuthenticatedMessage::parse(raw))
+            .ok()
+            .flatten();
+        let (dkim, dmarc, arc) = match &parsed {
+            Some(msg) => {
+                let has_arc = !msg.as_headers.is_empty() || !msg.ams_headers.is_empty();
+                let arc = async {
+                    match self.arc && has_arc {
+                        true => Some(a.verify_arc(msg).await),
+                        false => None,
+                    }
+                };
+                let (dkim, arc) = tokio::join!(a.verify_dkim(msg), arc);
+                let dmarc = a
+                    .verify_dmarc(DmarcParameters::new(msg, &dkim, mail_domain, &spf_mail))
+                    .await;
+                let from = msg.from().to_string();
+                results = results
+                    .with_dkim_results(&dkim, &from)
+                    .with_dmarc_result(&dmarc);
+                if let Some(arc) = &arc {
+                    results = results.with_arc_result(arc, ip);
+                }
+                (
+                    dkim.iter().map(verdict::dkim).collect(),
+                    verdict::dmarc(&dmarc),
+                    arc.map(|o| {
+                        let (result, _) = verdict::dkim_result(o.result());
+                        ArcVerdict {
+                            result,
+                            sets: o.sets().len(),
+                        }
+                    }),
+                )
+            }
+            None => (Vec::new(), no_dmarc(), None),
+        };
+        results = results
+            .with_spf_ehlo_result(&spf_helo, ip, helo)
+            .with_spf_mailfrom_result(&spf_mail, ip, mail_from, helo);
+        if let Some(iprev) = &iprev {
+            results = results.with_iprev_result(iprev, ip);
+        }
+        Auth {
+            spf: verdict::spf(&spf_mail),
+            dkim,
+            dmarc,
+            authentication_results: unfold(&results.to_string()),
+            spf_helo: verdict::spf(&spf_helo),
+            iprev: iprev.as_ref().map(verdict::iprev).unwrap_or(IprevVerdict {
+                result: Verdict::None,
+                ptr: Vec::new(),
+            }),
+            arc,
+        }
+    }
+}
+
+fn no_dmarc() -> DmarcVerdict {
+    DmarcVerdict {
+        result: Verdict::None,
+        policy: None,
+        aligned: false,
+        domain: String::new(),
+        spf_aligned: false,
+        dkim_aligned: false,
+    }
+}
+
+/// The header value on one line: `Authentication-Results: ` and folding removed.
+fn unfold(header: &str) -> String {
+    let value = header
+        .strip_prefix("Authentication-Results:")
+        .unwrap_or(header);
+    value
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
