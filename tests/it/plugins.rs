@@ -136,7 +136,7 @@ async fn route_fans_out_to_two_endpoints_and_drop_leaves_an_audit_record() {
         };
         assert_eq!(j["route"], route);
         // The chain ran redact first.
-        assert_eq!(j["message"]["text"], "Call [phone].\r\n");
+        assert_eq!(j["message"]["text"], "Call [phone].\n");
     }
 
     send(&p, "support@acme.test", "Please unsubscribe me").await;

@@ -95,6 +95,8 @@ def payload_violations(body: bytes) -> list[str]:
         payload = json.loads(body)
     except ValueError as e:
         return [f"not JSON: {e}"]
+    if isinstance(payload, dict) and "schema" not in payload and "mail_id" not in payload:
+        return []  # not an event: a plugin's own output (a Slack message …) or an alert
     validator = Draft202012Validator(json.loads(SCHEMA_PATH.read_text()),
                                      format_checker=Draft202012Validator.FORMAT_CHECKER)
     return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"

@@ -60,7 +60,7 @@ def test_plugin_test_takes_a_raw_message(tmp_path):
     assert run.returncode == 0, run.stderr
     event = json.loads(run.stdout.split("\n", 1)[1].rsplit("time: ", 1)[0])
     assert event["message"]["subject"] == "Card [card]"
-    assert event["message"]["text"] == "Ring [phone] please.\r\n"
+    assert event["message"]["text"] == "Ring [phone] please.\n"
 
 
 def test_plugin_test_exit_codes(tmp_path):

@@ -101,10 +101,24 @@ pub async fn apply(
             mode,
             at: now(),
         };
+        let started = std::time::Instant::now();
         let result = host
             .run_chain_blocking(chain.clone(), value.clone(), tenant.into(), mail_id.into())
             .await
             .and_then(|o| check_routes(cfg, tenant, o));
+        postwire_core::metrics::observe(
+            "postwire_plugin_duration_seconds",
+            "Time a tenant's plugin chain took for one event.",
+            &[("tenant", tenant)],
+            started.elapsed(),
+        );
+        if let Err(e) = &result {
+            postwire_core::metrics::inc(
+                "postwire_plugin_errors_total",
+                "Plugin failures by kind (timeout, memory, trap, plugin, load, invalid output).",
+                &[("tenant", tenant), ("kind", e.kind())],
+            );
+        }
         match result {
             Ok(Outcome::Deliver(v)) => {
                 let d = deliveries_for(cfg, tenant, mail_id, &route, &v).map_err(ser)?;
