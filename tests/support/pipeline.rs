@@ -74,45 +74,21 @@ async fn wait(mut rx: watch::Receiver<bool>) {
 
 impl Pipeline {
     pub async fn start(cfg: Config) -> Pipeline {
-        cfg.validate().expect("test config validates");
-        let cfg = Arc::new(cfg);
-        let client = bus::connect(&cfg.nats, "postwire-test")
-            .await
-            .expect("connect");
-        let js = bus::jetstream(client, &cfg.nats);
-        bus::ensure_streams(&js, &cfg.nats, std::time::Duration::from_secs(10))
-            .await
-            .expect("streams");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let smtp = listener.local_addr().expect("addr");
-        let (stop, rx) = watch::channel(false);
-        let deps = ingest_deps(&cfg, &js);
-        let mut tasks = vec![tokio::spawn(postwire_ingest::run(
-            vec![listener],
-            deps,
-            wait(rx.clone()),
-        ))];
-        let (js2, cfg2, rx2) = (js.clone(), cfg.clone(), rx.clone());
-        tasks.push(tokio::spawn(async move {
+        let mut p = Pipeline::ingest_only(cfg).await;
+        let rx = p.stop.subscribe();
+        let (js2, cfg2, rx2) = (p.js.clone(), p.cfg.clone(), rx.clone());
+        p.tasks.push(tokio::spawn(async move {
             postwire_stages::process::run(js2, cfg2, wait(rx2))
                 .await
                 .expect("process worker");
         }));
-        let (js3, cfg3, rx3) = (js.clone(), cfg.clone(), rx.clone());
-        tasks.push(tokio::spawn(async move {
-            postwire_stages::deliver::run(js3, cfg3, wait(rx3))
+        let (js3, cfg3) = (p.js.clone(), p.cfg.clone());
+        p.tasks.push(tokio::spawn(async move {
+            postwire_stages::deliver::run(js3, cfg3, wait(rx))
                 .await
                 .expect("deliver worker");
         }));
-        Pipeline {
-            smtp,
-            cfg,
-            js,
-            stop,
-            tasks,
-        }
+        p
     }
 
     /// Only the SMTP ingest (no workers): for conversation tests that inspect the MAIL stream.
