@@ -15,6 +15,7 @@ pub mod net;
 pub mod routing;
 pub mod storage_config;
 pub mod telemetry;
+pub mod tenant_config;
 pub mod verify_config;
 
 pub use config::Config;

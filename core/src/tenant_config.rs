@@ -1,0 +1,286 @@
+//! Tenants, their routes and webhook endpoints (`[tenants.<name>]`), and the name and secret
+//! rules they follow. Validated as part of [`crate::Config::validate`].
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use serde::Deserialize;
+
+use crate::config::{ConfigError, PluginConfig, PluginFailure, is_loopback_host};
+use crate::routing::Pattern;
+use crate::verify_config::TenantAuthConfig;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    /// Domains this tenant receives mail for.
+    pub domains: Vec<String>,
+    /// Routes, tried in order; a recipient goes to the first route that matches it.
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// Named webhook endpoints.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointConfig>,
+    /// Authentication policy.
+    #[serde(default)]
+    pub auth: TenantAuthConfig,
+    /// Requests per second to all of this tenant's endpoints together (per worker).
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Requests in flight to all of this tenant's endpoints together (per worker).
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+    /// Where alert events are also POSTed (JSON), besides `postwire.alerts.<tenant>`.
+    #[serde(default)]
+    pub alert_url: Option<String>,
+    /// Refuse this tenant's recipients on connections without TLS (530 5.7.0).
+    #[serde(default)]
+    pub require_tls: bool,
+    /// `store` (URLs), `inline` (base64 up to `storage.inline_max_bytes`) or `drop`.
+    #[serde(default)]
+    pub attachments: crate::storage_config::AttachmentPolicy,
+    /// WebAssembly plugins run in order over each event before it is delivered.
+    #[serde(default)]
+    pub plugins: Vec<PluginConfig>,
+    /// `fail-closed` (default) or `fail-open`.
+    #[serde(default)]
+    pub plugin_failure: PluginFailure,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub name: String,
+    /// `user@domain` (also matches `user+tag@domain`), `*@domain`, or `*` (any of the
+    /// tenant's domains).
+    pub recipients: Vec<String>,
+    pub endpoints: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub url: String,
+    /// Standard Webhooks secret (`whsec_…`). Prefer `secret_env`.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Name of an environment variable holding the secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+    /// Allow plain `http://` (only to a loopback host, for development).
+    #[serde(default)]
+    pub allow_http: bool,
+    /// More signature schemes, several at once: `[[…endpoints.x.signing]] scheme = "rfc9421"
+    /// …` (see docs/verifying.md). `secret`/`secret_env` add Standard Webhooks `v1`.
+    #[serde(default)]
+    pub signing: Vec<postwire_sign::SigningConfig>,
+    /// Requests per second to this endpoint (per worker); `delivery.endpoint_rate_per_sec`
+    /// when unset.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    /// Requests in flight to this endpoint (per worker); `delivery.endpoint_concurrency`
+    /// when unset.
+    #[serde(default)]
+    pub concurrency: Option<usize>,
+}
+
+/// A name usable as a NATS subject token and a file name.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Decodes a `whsec_` secret into key bytes.
+pub fn decode_whsec(secret: &str) -> Result<Vec<u8>, String> {
+    let b64 = secret
+        .strip_prefix("whsec_")
+        .ok_or("must start with whsec_")?;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map_err(|e| format!("not base64 after whsec_: {e}"))?;
+    if !(24..=64).contains(&key.len()) {
+        return Err(format!("key is {} bytes, must be 24 to 64", key.len()));
+    }
+    Ok(key)
+}
+
+impl EndpointConfig {
+    /// The `whsec_` secret, read from the file or the environment; `None` when the endpoint
+    /// has neither (it then signs only with its `signing` schemes).
+    pub fn secret_text(&self) -> Result<Option<String>, String> {
+        match (&self.secret, &self.secret_env) {
+            (Some(s), None) => Ok(Some(s.trim().to_string())),
+            (None, Some(var)) => std::env::var(var)
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|_| format!("environment variable {var} is not set")),
+            (Some(_), Some(_)) => Err("set only one of secret and secret_env".into()),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// The secret's key bytes.
+    pub fn secret_key(&self) -> Result<Vec<u8>, String> {
+        let secret = self
+            .secret_text()?
+            .ok_or("the endpoint has no secret or secret_env")?;
+        decode_whsec(&secret)
+    }
+
+    /// Every scheme this endpoint signs with: `signing`, plus Standard Webhooks `v1` with
+    /// the secret when there is one.
+    pub fn signing_configs(&self) -> Result<Vec<postwire_sign::SigningConfig>, String> {
+        let mut all = self.signing.clone();
+        if let Some(secret) = self.secret_text()? {
+            decode_whsec(&secret)?;
+            all.insert(
+                0,
+                postwire_sign::SigningConfig::standard_webhooks_secret(&secret),
+            );
+        }
+        if all.is_empty() {
+            return Err("an endpoint needs secret, secret_env or a signing scheme".into());
+        }
+        Ok(all)
+    }
+
+    /// The signer for this endpoint (validates every key source).
+    pub fn signer(&self) -> Result<postwire_sign::Signer, String> {
+        postwire_sign::Signer::from_config(&self.signing_configs()?).map_err(|e| e.to_string())
+    }
+}
+
+impl TenantConfig {
+    /// Checks one tenant; `seen_domains` catches a domain claimed by two tenants.
+    pub(crate) fn validate<'a>(
+        &'a self,
+        tname: &'a String,
+        seen_domains: &mut BTreeMap<String, &'a String>,
+    ) -> Result<(), ConfigError> {
+        let t = self;
+        let tp = format!("tenants.{tname}");
+        if !is_valid_name(tname) {
+            return Err(ConfigError::new(
+                &tp,
+                "tenant names use a-z, 0-9, - and _ (at most 64)",
+            ));
+        }
+        if t.domains.is_empty() {
+            return Err(ConfigError::new(
+                format!("{tp}.domains"),
+                "a tenant needs at least one domain",
+            ));
+        }
+        for (i, dom) in t.domains.iter().enumerate() {
+            if let Some(other) = seen_domains.insert(dom.to_ascii_lowercase(), tname) {
+                return Err(ConfigError::new(
+                    format!("{tp}.domains[{i}]"),
+                    format!("{dom} already belongs to tenant {other}"),
+                ));
+            }
+        }
+        for (ename, e) in &t.endpoints {
+            let ep = format!("{tp}.endpoints.{ename}");
+            if !is_valid_name(ename) {
+                return Err(ConfigError::new(
+                    &ep,
+                    "endpoint names use a-z, 0-9, - and _",
+                ));
+            }
+            let u = url::Url::parse(&e.url)
+                .map_err(|err| ConfigError::new(format!("{ep}.url"), err.to_string()))?;
+            match u.scheme() {
+                "https" => {}
+                "http" if e.allow_http && is_loopback_host(&u) => {}
+                "http" if e.allow_http => {
+                    return Err(ConfigError::new(
+                        format!("{ep}.allow_http"),
+                        "plain http is allowed only to a loopback host (127.0.0.1, ::1, localhost)",
+                    ));
+                }
+                "http" => {
+                    return Err(ConfigError::new(
+                        format!("{ep}.url"),
+                        "must be https (set allow_http = true for a loopback development receiver)",
+                    ));
+                }
+                _ => return Err(ConfigError::new(format!("{ep}.url"), "must be https")),
+            }
+            if e.rate_per_sec.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+                return Err(ConfigError::new(
+                    format!("{ep}.rate_per_sec"),
+                    "must be > 0",
+                ));
+            }
+            if e.concurrency == Some(0) {
+                return Err(ConfigError::new(
+                    format!("{ep}.concurrency"),
+                    "must be at least 1",
+                ));
+            }
+            e.signer()
+                .map_err(|m| ConfigError::new(format!("{ep}.secret"), m))?;
+        }
+        for (pi, p) in t.plugins.iter().enumerate() {
+            let pp = format!("{tp}.plugins[{pi}]");
+            if !p.path.is_file() {
+                return Err(ConfigError::new(
+                    format!("{pp}.path"),
+                    format!("{} is not a file", p.path.display()),
+                ));
+            }
+            if p.config.as_ref().is_some_and(|c| !c.is_object()) {
+                return Err(ConfigError::new(format!("{pp}.config"), "must be a table"));
+            }
+        }
+        let mut route_names = std::collections::BTreeSet::new();
+        for (ri, r) in t.routes.iter().enumerate() {
+            let rp = format!("{tp}.routes[{ri}]");
+            if !is_valid_name(&r.name) {
+                return Err(ConfigError::new(
+                    format!("{rp}.name"),
+                    "route names use a-z, 0-9, - and _",
+                ));
+            }
+            if !route_names.insert(&r.name) {
+                return Err(ConfigError::new(
+                    format!("{rp}.name"),
+                    format!("duplicate route {}", r.name),
+                ));
+            }
+            if r.recipients.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{rp}.recipients"),
+                    "needs at least one pattern",
+                ));
+            }
+            for (pi, p) in r.recipients.iter().enumerate() {
+                let pat = Pattern::parse(p)
+                    .map_err(|m| ConfigError::new(format!("{rp}.recipients[{pi}]"), m))?;
+                if !pat.within(&t.domains) {
+                    return Err(ConfigError::new(
+                        format!("{rp}.recipients[{pi}]"),
+                        format!("{p} is not in the tenant's domains"),
+                    ));
+                }
+            }
+            if r.endpoints.is_empty() {
+                return Err(ConfigError::new(
+                    format!("{rp}.endpoints"),
+                    "needs at least one endpoint",
+                ));
+            }
+            for (ei, e) in r.endpoints.iter().enumerate() {
+                if !t.endpoints.contains_key(e) {
+                    return Err(ConfigError::new(
+                        format!("{rp}.endpoints[{ei}]"),
+                        format!("unknown endpoint {e:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}

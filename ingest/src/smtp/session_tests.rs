@@ -1,0 +1,94 @@
+//! Sans-IO tests of the SMTP session: pipelining, DATA across reads, reply mapping.
+
+use super::*;
+
+fn session() -> Session {
+    let cfg = postwire_core::Config::from_toml(
+        r#"
+[tenants.acme]
+domains = ["acme.test"]
+[[tenants.acme.routes]]
+name = "support"
+recipients = ["support@acme.test"]
+endpoints = ["e"]
+[tenants.acme.endpoints.e]
+url = "https://example.com/"
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+"#,
+    )
+    .unwrap();
+    let limits = SessionLimits::new(&cfg);
+    let clients = Arc::new(ClientLimits::new(&cfg.smtp));
+    Session::new(
+        Arc::new(limits),
+        Arc::new(cfg.router()),
+        clients,
+        "192.0.2.1".parse().unwrap(),
+    )
+}
+
+/// Feeds bytes and collects every step until input runs dry.
+fn feed(s: &mut Session, bytes: &[u8]) -> Vec<Step> {
+    let mut buf = BytesMut::from(bytes);
+    std::iter::from_fn(|| s.advance(&mut buf)).collect()
+}
+
+fn codes(steps: &[Step]) -> Vec<u16> {
+    steps
+        .iter()
+        .map(|s| match s {
+            Step::Reply(r) | Step::Close(r) | Step::StartTls(r) => r.code,
+            Step::Deliver(_) => 0,
+        })
+        .collect()
+}
+
+#[test]
+fn pipelined_transaction_in_one_read() {
+    let mut s = session();
+    let steps = feed(
+        &mut s,
+        b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<support@acme.test>\r\nDATA\r\nSubject: x\r\n\r\nhi\r\n.\r\nQUIT\r\n",
+    );
+    assert_eq!(codes(&steps), [250, 250, 250, 354, 0, 221]);
+    let Step::Deliver(tx) = &steps[4] else {
+        panic!("no transaction")
+    };
+    assert_eq!(tx.body, b"Subject: x\r\n\r\nhi\r\n");
+    assert_eq!(tx.rcpts[0].1.route, "support");
+    assert!(s.is_closed());
+}
+
+#[test]
+fn finish_maps_publish_failures() {
+    let mut s = session();
+    assert_eq!(s.finish(Ok(vec!["m1".into()])).code, 250);
+    assert_eq!(s.finish(Err(crate::PublishFailure::Unavailable)).code, 451);
+    assert_eq!(s.finish(Err(crate::PublishFailure::Full)).code, 452);
+}
+
+#[test]
+fn data_split_across_reads() {
+    let mut s = session();
+    let mut buf = BytesMut::new();
+    let run = |s: &mut Session, buf: &mut BytesMut, bytes: &[u8]| {
+        buf.extend_from_slice(bytes);
+        codes(&std::iter::from_fn(|| s.advance(buf)).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        run(
+            &mut s,
+            &mut buf,
+            b"HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<support@acme.test>\r\nDA"
+        ),
+        [250, 250, 250]
+    );
+    assert_eq!(run(&mut s, &mut buf, b"TA\r\nSubject: par"), [354]);
+    assert!(s.in_data());
+    assert!(
+        run(&mut s, &mut buf, b"t\r\n\r\nbody\r\n.").is_empty(),
+        "no end without CRLF"
+    );
+    assert_eq!(run(&mut s, &mut buf, b"\r\nRSET\r\n"), [0, 250]);
+    assert!(!s.in_data());
+}
