@@ -130,9 +130,14 @@ pub async fn write(
 
 /// Sends a dead letter back to OUTBOX (same delivery id and body) and removes it from DLQ.
 pub async fn replay(js: &jetstream::Context, d: &DeadLetter) -> Result<(), String> {
-    if d.route == "_unrouted" || d.endpoint.is_empty() {
+    if d.route.starts_with('_') || d.endpoint.is_empty() {
+        let why = match d.route.as_str() {
+            "_unrouted" => "its recipients matched no route when it was processed",
+            "_plugin" => "a plugin failed on it (fail-closed)",
+            _ => "it is not a delivery",
+        };
         return Err(format!(
-            "dead letter {} has no endpoint to replay to (recipients matched no route)",
+            "dead letter {} holds the raw mail, not a delivery ({why}); fix the cause and send the mail again",
             d.seq
         ));
     }
