@@ -65,6 +65,8 @@ pub async fn run(
         }
     }
     let worker = Arc::new(Worker {
+        kv_attempts: tokio::sync::OnceCell::new(),
+        kv_endpoints: tokio::sync::OnceCell::new(),
         signers,
         js: js.clone(),
         limits: limits::Limits::new(cfg.clone()),
@@ -92,6 +94,8 @@ pub async fn run(
 
 struct Worker {
     js: jetstream::Context,
+    kv_attempts: tokio::sync::OnceCell<kv::Store>,
+    kv_endpoints: tokio::sync::OnceCell<kv::Store>,
     /// One signer per (tenant, endpoint), built once.
     signers: std::collections::HashMap<(String, String), postwire_sign::Signer>,
     cfg: Arc<Config>,
@@ -209,8 +213,26 @@ impl Worker {
         }
     }
 
+    /// The attempts bucket, looked up once (a lookup is a JetStream API request).
     async fn attempts_kv(&self) -> Option<kv::Store> {
-        self.js.get_key_value(bus::KV_ATTEMPTS).await.ok()
+        let kv = self
+            .kv_attempts
+            .get_or_try_init(|| self.js.get_key_value(bus::KV_ATTEMPTS))
+            .await;
+        kv.ok().cloned()
+    }
+
+    async fn endpoint_state(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+    ) -> Result<Option<state::EndpointState>, String> {
+        let kv = self
+            .kv_endpoints
+            .get_or_try_init(|| self.js.get_key_value(bus::KV_ENDPOINTS))
+            .await
+            .map_err(|e| e.to_string())?;
+        state::get_in(kv, tenant, endpoint).await
     }
 
     /// One attempt: checks, waits for the limits, signs, POSTs.
@@ -235,7 +257,7 @@ impl Worker {
                 ids.endpoint, ids.tenant
             ));
         };
-        match state::get(&self.js, ids.tenant, ids.endpoint).await {
+        match self.endpoint_state(ids.tenant, ids.endpoint).await {
             Ok(Some(s)) => {
                 return refused(format!("endpoint disabled since {} ({})", s.at, s.reason));
             }

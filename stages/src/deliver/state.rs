@@ -33,7 +33,15 @@ pub async fn get(
     tenant: &str,
     endpoint: &str,
 ) -> Result<Option<EndpointState>, String> {
-    let kv = bucket(js).await?;
+    get_in(&bucket(js).await?, tenant, endpoint).await
+}
+
+/// [`get`] on a bucket handle the caller keeps (the deliver worker, once per attempt).
+pub async fn get_in(
+    kv: &kv::Store,
+    tenant: &str,
+    endpoint: &str,
+) -> Result<Option<EndpointState>, String> {
     match kv
         .get(key(tenant, endpoint))
         .await
