@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod admin;
+mod api;
 mod auth;
 mod blobs;
+mod client;
 mod inline;
 mod keys;
 mod metrics_http;
@@ -153,7 +154,7 @@ enum Command {
         #[command(subcommand)]
         command: EndpointsCommand,
     },
-    /// The admin HTTP API role (DLQ, replay, audit, endpoint state; bearer token).
+    /// The admin HTTP API role: the API (docs/api.md), the dashboard at /ui, the JWKS.
     ///
     /// The token comes from the variable named by admin.token_env (POSTWIRE_ADMIN_TOKEN).
     ///
@@ -161,6 +162,31 @@ enum Command {
     Admin {
         #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
         config: PathBuf,
+    },
+    /// Tenants, domains, routes and endpoints through the admin API (live configuration).
+    ///
+    /// Token from POSTWIRE_TOKEN. Example: postwire tenants list --api http://127.0.0.1:8026
+    Tenants {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        #[command(subcommand)]
+        command: client::TenantsCommand,
+    },
+    /// Any admin API call (docs/api.md); prints the JSON answer.
+    ///
+    /// Token from POSTWIRE_TOKEN. Examples:
+    ///   postwire api GET /api/v1/deliveries?status=dead
+    ///   postwire api POST /api/v1/dlq/replay --data '{"tenant": "acme", "since": "2h"}'
+    Api {
+        #[command(flatten)]
+        api: client::ApiArgs,
+        /// GET, PUT, POST or DELETE.
+        method: String,
+        /// The path, e.g. /api/v1/tenants.
+        path: String,
+        /// The JSON body, or @file.json.
+        #[arg(long)]
+        data: Option<String>,
     },
     /// Plugin tools for plugin authors.
     Plugin {
@@ -412,6 +438,13 @@ fn main() -> ExitCode {
                 } => ops::endpoint_status(&config, tenant, endpoint).await,
             },
             Command::Admin { config } => roles::admin(&config).await,
+            Command::Tenants { api, command } => client::tenants(api, command).await,
+            Command::Api {
+                api,
+                method,
+                path,
+                data,
+            } => client::raw(api, method, path, data).await,
             Command::Keys { command } => keys::command(command),
             Command::Verify(args) => verify::command(args).await,
             Command::SignRequest(args) => verify::sign_request(args),

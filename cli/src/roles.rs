@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use postwire_core::live::LiveConfig;
 use postwire_core::{Config, bus};
 use postwire_ingest::{IngestDeps, JetStreamPublisher};
 use tokio::net::TcpListener;
@@ -113,6 +114,54 @@ async fn bind_smtp(cfg: &Config) -> Result<Vec<TcpListener>, Failure> {
     Ok(out)
 }
 
+/// This node's tenant configuration: the config bucket (seeded from the file, watched) when
+/// `admin.live_config` is on, else the file's.
+pub async fn live_config(
+    cfg: &Arc<Config>,
+    js: &async_nats::jetstream::Context,
+) -> Result<Arc<LiveConfig>, Failure> {
+    if !cfg.admin.live_config {
+        return Ok(LiveConfig::fixed(cfg.clone()));
+    }
+    postwire_core::live::start(js, cfg.clone())
+        .await
+        .map_err(|e| Failure::Failed(format!("live configuration: {e}")))
+}
+
+/// Starts the admin listener (API, dashboard, JWKS) when a token is configured.
+async fn spawn_admin(
+    cfg: &Arc<Config>,
+    js: &async_nats::jetstream::Context,
+    live: &Arc<LiveConfig>,
+    stop: &Shutdown,
+) -> Result<Option<tokio::task::JoinHandle<()>>, Failure> {
+    let grants = cfg.admin.grants();
+    if cfg.admin.token().is_none() {
+        return Ok(None);
+    }
+    let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
+        Failure::Failed(format!(
+            "cannot listen for the admin API on {}: {e}",
+            cfg.admin.listen
+        ))
+    })?;
+    let api = crate::api::Api {
+        js: js.clone(),
+        grants: Arc::new(grants),
+        base: cfg.clone(),
+        live: live.clone(),
+        writable: cfg.admin.live_config,
+        keyrings: Arc::new(crate::api::keyrings(cfg)),
+        plugin_host: Arc::default(),
+    };
+    tracing::info!(listen = %cfg.admin.listen, "The admin API and dashboard are listening.");
+    Ok(Some(tokio::spawn(crate::api::serve(
+        listener,
+        api,
+        stop.clone().wait(),
+    ))))
+}
+
 /// Lets ingest store large messages through the stages' object store (claim check).
 struct Claim(std::sync::Arc<postwire_stages::store::BlobStore>);
 
@@ -132,6 +181,7 @@ async fn ingest_task(
     js: async_nats::jetstream::Context,
     listeners: Vec<TcpListener>,
     blobs: Option<std::sync::Arc<postwire_stages::store::BlobStore>>,
+    live: Arc<LiveConfig>,
     stop: Shutdown,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
     let tls = postwire_ingest::tls::from_config(&cfg.smtp)
@@ -149,7 +199,7 @@ async fn ingest_task(
         }
         None => Some(js.client().server_info().max_payload as u64),
     };
-    let mut deps = IngestDeps::new(cfg, publisher, tls, max_payload);
+    let mut deps = IngestDeps::new(cfg, publisher, tls, max_payload).with_live(live);
     if let Some(v) = crate::inline::MailAuthInline::for_config(cfg).map_err(Failure::Failed)? {
         deps = deps.with_verifier(v);
     }
@@ -213,39 +263,27 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
         }
         None => None,
     };
-    let admin = match cfg.admin.token() {
-        Some(token) => {
-            let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
-                Failure::Failed(format!(
-                    "cannot listen for the admin API on {}: {e}",
-                    cfg.admin.listen
-                ))
-            })?;
-            eprintln!(
-                "  admin     http://{}/v1/  (bearer token from ${})",
-                cfg.admin.listen, cfg.admin.token_env
-            );
-            Some(tokio::spawn(crate::admin::serve(
-                listener,
-                js.clone(),
-                token,
-                crate::admin::keyrings(&cfg),
-                stop.clone().wait(),
-            )))
-        }
-        None => None,
-    };
+    let live = live_config(&cfg, &js).await?;
+    let admin = spawn_admin(&cfg, &js, &live, &stop).await?;
     let blobs = start_blobs(&cfg, &stop, true, true).await?;
-    let ingest = ingest_task(&cfg, js.clone(), smtp, blobs.clone(), stop.clone()).await?;
-    let process = tokio::spawn(postwire_stages::process::run_with(
+    let ingest = ingest_task(
+        &cfg,
         js.clone(),
-        cfg.clone(),
+        smtp,
+        blobs.clone(),
+        live.clone(),
+        stop.clone(),
+    )
+    .await?;
+    let process = tokio::spawn(postwire_stages::process::run_live(
+        js.clone(),
+        live.clone(),
         blobs,
         stop.clone().wait(),
     ));
-    let deliver = tokio::spawn(postwire_stages::deliver::run(
+    let deliver = tokio::spawn(postwire_stages::deliver::run_live(
         js.clone(),
-        cfg.clone(),
+        live.clone(),
         stop.clone().wait(),
     ));
     eprintln!("postwire dev is running.");
@@ -256,6 +294,12 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     );
     if let Some(addr) = &sink_listen {
         eprintln!("  sink      http://{addr}/  (verifies signatures, prints deliveries)");
+    }
+    if admin.is_some() {
+        eprintln!(
+            "  admin     http://{}/ui  (dashboard; API /api/v1, token from ${})",
+            cfg.admin.listen, cfg.admin.token_env
+        );
     }
     eprintln!("  NATS      {}", cfg.nats.url);
     eprintln!(
@@ -283,7 +327,8 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");
     let blobs = start_blobs(&cfg, &stop, true, false).await?;
-    ingest_task(&cfg, js, smtp, blobs, stop)
+    let live = live_config(&cfg, &js).await?;
+    ingest_task(&cfg, js, smtp, blobs, live, stop)
         .await?
         .await
         .map_err(|e| Failure::Failed(format!("ingest crashed: {e}")))
@@ -294,10 +339,23 @@ pub async fn worker(path: &Path) -> Result<(), Failure> {
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-worker").await?;
     let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
+    let live = live_config(&cfg, &js).await?;
+    let key = std::env::var(&cfg.storage.signing_key_env)
+        .ok()
+        .map(String::into_bytes);
+    let blobs = postwire_stages::store::BlobStore::from_config(&cfg.storage, key)
+        .map_err(|e| Failure::Usage(format!("storage: {e}")))?
+        .map(Arc::new);
     tracing::info!("Process worker is running.");
     stage_result(
         "process",
-        tokio::spawn(postwire_stages::process::run(js, cfg, stop.wait())).await,
+        tokio::spawn(postwire_stages::process::run_live(
+            js,
+            live,
+            blobs,
+            stop.wait(),
+        ))
+        .await,
     )
 }
 
@@ -306,37 +364,27 @@ pub async fn deliver(path: &Path) -> Result<(), Failure> {
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-deliver").await?;
     let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
+    let live = live_config(&cfg, &js).await?;
     tracing::info!("Deliver worker is running.");
     stage_result(
         "deliver",
-        tokio::spawn(postwire_stages::deliver::run(js, cfg, stop.wait())).await,
+        tokio::spawn(postwire_stages::deliver::run_live(js, live, stop.wait())).await,
     )
 }
 
 pub async fn admin(path: &Path) -> Result<(), Failure> {
     let cfg = load(path)?;
-    let token = cfg.admin.token().ok_or_else(|| {
-        Failure::Usage(format!(
+    if cfg.admin.token().is_none() {
+        return Err(Failure::Usage(format!(
             "set {} to a bearer token of at least 16 characters",
             cfg.admin.token_env
-        ))
-    })?;
+        )));
+    }
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-admin").await?;
-    let listener = TcpListener::bind(&cfg.admin.listen).await.map_err(|e| {
-        Failure::Failed(format!(
-            "cannot listen for the admin API on {}: {e}",
-            cfg.admin.listen
-        ))
-    })?;
-    tracing::info!(listen = %cfg.admin.listen, "The admin API is listening.");
-    crate::admin::serve(
-        listener,
-        js,
-        token,
-        crate::admin::keyrings(&cfg),
-        stop.wait(),
-    )
-    .await;
+    let live = live_config(&cfg, &js).await?;
+    if let Some(task) = spawn_admin(&cfg, &js, &live, &stop).await? {
+        let _ = task.await;
+    }
     Ok(())
 }

@@ -45,6 +45,12 @@ pub const KV_ENDPOINTS: &str = "postwire_endpoints";
 /// deferral never counts as an attempt.
 pub const KV_ATTEMPTS: &str = "postwire_attempts";
 
+/// Plugins uploaded through the admin API, `<tenant>/<name>/<sha256>.wasm`.
+pub const OBJ_PLUGINS: &str = "postwire_plugins";
+
+/// Live tenant configuration: key = tenant name, value = [`crate::live::StoredTenant`] JSON.
+pub const KV_TENANTS: &str = "postwire_tenants";
+
 /// `mail.raw.<tenant>`: raw RFC 5322 bytes from ingest.
 pub fn subject_mail_raw(tenant: &str) -> String {
     format!("mail.raw.{tenant}")
@@ -167,13 +173,15 @@ pub async fn ensure_streams(
             }
         }
     }
-    for (bucket, max_age) in [
-        (KV_ENDPOINTS, Duration::ZERO),
-        (KV_ATTEMPTS, Duration::from_secs(cfg.dlq_max_age_secs)),
+    for (bucket, max_age, history) in [
+        (KV_ENDPOINTS, Duration::ZERO, 1),
+        (KV_ATTEMPTS, Duration::from_secs(cfg.dlq_max_age_secs), 1),
+        // Earlier revisions of a tenant's config stay readable (what changed, and undo).
+        (KV_TENANTS, Duration::ZERO, 16),
     ] {
         let kv = async_nats::jetstream::kv::Config {
             bucket: bucket.to_string(),
-            history: 1,
+            history,
             max_age,
             num_replicas: cfg.stream_replicas,
             ..Default::default()

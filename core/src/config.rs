@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use crate::delivery_config::DeliveryConfig;
 use crate::routing::Router;
@@ -99,6 +99,30 @@ pub struct PluginHostConfig {
     /// Where precompiled plugins are kept (Python and JavaScript plugins take seconds to
     /// compile, milliseconds to load from here). Empty: compile at every start.
     pub cache_dir: String,
+    /// Where plugins uploaded through the admin API are kept on each node
+    /// (`<upload_dir>/<tenant>/<name>/<sha256>.wasm`, fetched from the JetStream object store
+    /// `postwire_plugins` when missing).
+    pub upload_dir: String,
+}
+
+impl PluginHostConfig {
+    /// The local file of an uploaded plugin version.
+    pub fn uploaded_path(&self, tenant: &str, name: &str, sha256: &str) -> std::path::PathBuf {
+        std::path::Path::new(&self.upload_dir)
+            .join(tenant)
+            .join(name)
+            .join(format!("{sha256}.wasm"))
+    }
+
+    /// The object name (`<tenant>/<name>/<sha256>.wasm`) of a path under `upload_dir`.
+    pub fn uploaded_object(&self, path: &std::path::Path) -> Option<String> {
+        let rest = path.strip_prefix(&self.upload_dir).ok()?;
+        let parts: Vec<&str> = rest.iter().filter_map(|p| p.to_str()).collect();
+        match parts.as_slice() {
+            [t, n, f] if f.ends_with(".wasm") => Some(format!("{t}/{n}/{f}")),
+            _ => None,
+        }
+    }
 }
 
 impl Default for PluginHostConfig {
@@ -107,6 +131,7 @@ impl Default for PluginHostConfig {
             deadline_ms: 100,
             memory_limit_bytes: 128 << 20,
             cache_dir: "data/plugin-cache".into(),
+            upload_dir: "data/plugins".into(),
         }
     }
 }
@@ -120,19 +145,21 @@ pub struct MetricsConfig {
 }
 
 /// One plugin of a tenant's chain.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
     /// The component (`.wasm`); relative paths are relative to the config file. Replacing
     /// the file takes effect with the next message.
+    #[schema(value_type = String)]
     pub path: std::path::PathBuf,
     /// Given to the plugin as JSON (host function `config`).
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub config: Option<serde_json::Value>,
 }
 
 /// What happens to a mail when a plugin traps, times out, runs out of memory or fails.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum PluginFailure {
     /// Deliver the event untransformed and write an audit record.
@@ -142,13 +169,31 @@ pub enum PluginFailure {
     FailClosed,
 }
 
-/// The admin HTTP API (DLQ, replay, audit, endpoint state). Off unless a token is set.
+/// The admin HTTP API, its dashboard (`/ui`) and its OpenAPI document. Off unless a token
+/// is set.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     pub listen: String,
-    /// Environment variable holding the bearer token; the API is off when it is unset.
+    /// Environment variable holding the global bearer token; the API is off when it is unset.
     pub token_env: String,
+    /// More tokens, each scoped to some tenants.
+    pub tokens: Vec<AdminToken>,
+    /// Tenant configuration lives in the JetStream KV bucket `postwire_tenants`, seeded from
+    /// this file; every node applies changes without a restart. Off: the file only.
+    pub live_config: bool,
+}
+
+/// A bearer token for some tenants (`[[admin.tokens]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToken {
+    /// Shown in the audit trail as who made a change.
+    pub name: String,
+    /// Environment variable holding the token (at least 16 characters).
+    pub token_env: String,
+    /// The tenants this token sees.
+    pub tenants: Vec<String>,
 }
 
 impl Default for AdminConfig {
@@ -156,16 +201,59 @@ impl Default for AdminConfig {
         Self {
             listen: "127.0.0.1:8026".into(),
             token_env: "POSTWIRE_ADMIN_TOKEN".into(),
+            tokens: Vec::new(),
+            live_config: true,
         }
     }
 }
 
+/// A token the admin API accepts, with what it may see.
+#[derive(Debug, Clone)]
+pub struct TokenGrant {
+    pub name: String,
+    pub token: String,
+    /// `None`: every tenant (the global token).
+    pub tenants: Option<Vec<String>>,
+}
+
 impl AdminConfig {
-    /// The bearer token, when configured (at least 16 characters).
+    /// The global bearer token, when configured (at least 16 characters).
     pub fn token(&self) -> Option<String> {
         std::env::var(&self.token_env)
             .ok()
             .filter(|t| t.len() >= 16)
+    }
+
+    /// Every usable token: the global one and the scoped ones whose variable is set (a
+    /// scoped token shorter than 16 characters is skipped with a warning).
+    pub fn grants(&self) -> Vec<TokenGrant> {
+        let mut out: Vec<TokenGrant> = self
+            .token()
+            .map(|token| TokenGrant {
+                name: "admin".into(),
+                token,
+                tenants: None,
+            })
+            .into_iter()
+            .collect();
+        for t in &self.tokens {
+            match std::env::var(&t.token_env) {
+                Ok(token) if token.len() >= 16 => out.push(TokenGrant {
+                    name: t.name.clone(),
+                    token,
+                    tenants: Some(t.tenants.clone()),
+                }),
+                Ok(_) => tracing::warn!(
+                    token = %t.name,
+                    "An admin token is shorter than 16 characters; it is not accepted."
+                ),
+                Err(_) => tracing::warn!(
+                    token = %t.name, variable = %t.token_env,
+                    "An admin token's variable is not set; it is not accepted."
+                ),
+            }
+        }
+        out
     }
 }
 
@@ -397,7 +485,7 @@ impl Config {
         self.validate_verify()?;
         let mut seen_domains = BTreeMap::new();
         for (tname, t) in &self.tenants {
-            t.validate(tname, &mut seen_domains)?;
+            t.validate(tname, &mut seen_domains, &self.plugin_host)?;
         }
         Ok(())
     }

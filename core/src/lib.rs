@@ -10,6 +10,7 @@ pub mod delivery_config;
 pub mod envelope;
 pub mod event;
 pub mod ids;
+pub mod live;
 pub mod metrics;
 pub mod net;
 pub mod routing;

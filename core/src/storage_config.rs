@@ -29,7 +29,9 @@ pub enum Sse {
 }
 
 /// What happens to attachments (per tenant: `attachments = "…"`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AttachmentPolicy {
     /// Stored; the payload carries a URL.

@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, PluginConfig, PluginFailure, is_loopback_host};
 use crate::routing::Pattern;
 use crate::verify_config::TenantAuthConfig;
 
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantConfig {
     /// Domains this tenant receives mail for.
@@ -47,7 +47,7 @@ pub struct TenantConfig {
     pub plugin_failure: PluginFailure,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub name: String,
@@ -57,7 +57,7 @@ pub struct RouteConfig {
     pub endpoints: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointConfig {
     pub url: String,
@@ -73,6 +73,7 @@ pub struct EndpointConfig {
     /// More signature schemes, several at once: `[[…endpoints.x.signing]] scheme = "rfc9421"
     /// …` (see docs/verifying.md). `secret`/`secret_env` add Standard Webhooks `v1`.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub signing: Vec<postwire_sign::SigningConfig>,
     /// Requests per second to this endpoint (per worker); `delivery.endpoint_rate_per_sec`
     /// when unset.
@@ -158,6 +159,7 @@ impl TenantConfig {
         &'a self,
         tname: &'a String,
         seen_domains: &mut BTreeMap<String, &'a String>,
+        host: &crate::config::PluginHostConfig,
     ) -> Result<(), ConfigError> {
         let t = self;
         let tp = format!("tenants.{tname}");
@@ -225,7 +227,8 @@ impl TenantConfig {
         }
         for (pi, p) in t.plugins.iter().enumerate() {
             let pp = format!("{tp}.plugins[{pi}]");
-            if !p.path.is_file() {
+            // An uploaded plugin is fetched from the object store by the node that runs it.
+            if !p.path.is_file() && host.uploaded_object(&p.path).is_none() {
                 return Err(ConfigError::new(
                     format!("{pp}.path"),
                     format!("{} is not a file", p.path.display()),

@@ -65,7 +65,9 @@ impl VerifyConfig {
 }
 
 /// What a tenant does with mail that fails DMARC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, Default, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthPolicy {
     /// Deliver everything, with the verdicts in `auth`.
@@ -80,7 +82,7 @@ pub enum AuthPolicy {
 }
 
 /// `[tenants.<name>.auth]`.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, Default, PartialEq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TenantAuthConfig {
     pub policy: AuthPolicy,

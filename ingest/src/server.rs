@@ -39,9 +39,19 @@ pub struct IngestDeps<P> {
     pub shutdown_grace: Duration,
     /// Inline authentication checks (tenants on `reject`); none: accept without checking.
     pub verifier: Option<Arc<dyn InlineVerifier>>,
+    /// The live tenant configuration: each new connection takes its domains, routes and
+    /// `require_tls` from it (instead of `router` and `limits.require_tls`).
+    pub live: Option<Arc<postwire_core::live::LiveConfig>>,
 }
 
 impl<P> IngestDeps<P> {
+    /// Follows the live tenant configuration (a domain added through the admin API is
+    /// accepted from the next connection on).
+    pub fn with_live(mut self, live: Arc<postwire_core::live::LiveConfig>) -> Self {
+        self.live = Some(live);
+        self
+    }
+
     /// Adds inline verification.
     pub fn with_verifier(mut self, verifier: Arc<dyn InlineVerifier>) -> Self {
         self.verifier = Some(verifier);
@@ -85,6 +95,7 @@ impl<P> IngestDeps<P> {
             proxy_protocol: s.proxy_protocol,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
             verifier: None,
+            live: None,
         }
     }
 }
@@ -285,12 +296,16 @@ async fn serve<S, P>(
     S: AsyncRead + AsyncWrite + Unpin + Send,
     P: Publisher,
 {
-    let mut session = Session::new(
-        deps.limits.clone(),
-        deps.router.clone(),
-        deps.clients.clone(),
-        client_ip,
-    );
+    let (limits, router) = match &deps.live {
+        Some(live) => {
+            let snap = live.get();
+            let mut limits = (*deps.limits).clone();
+            limits.require_tls = SessionLimits::require_tls_of(&snap.cfg);
+            (Arc::new(limits), snap.router.clone())
+        }
+        None => (deps.limits.clone(), deps.router.clone()),
+    };
+    let mut session = Session::new(limits, router, deps.clients.clone(), client_ip);
     let mut buf = buf;
     let mut out = session.greeting().to_wire();
     if let Ended::Closed = drive(&mut stream, &mut session, &mut buf, &mut out, deps, phase).await {

@@ -94,7 +94,7 @@ def test_dead_letters_replay_and_audit(request, tmp_path, nats, receiver):
         assert dead["delivery_id"] == receiver.requests[0].headers["webhook-id"]
 
         # The admin API needs the bearer token.
-        url = f"http://127.0.0.1:{admin_port}/v1/dlq?tenant=acme"
+        url = f"http://127.0.0.1:{admin_port}/api/v1/dlq?tenant=acme"
         try:
             urllib.request.urlopen(url, timeout=10)
             raise AssertionError("the admin API answered without a token")

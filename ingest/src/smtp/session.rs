@@ -29,6 +29,15 @@ pub struct SessionLimits {
 }
 
 impl SessionLimits {
+    /// The tenants of `cfg` whose recipients need TLS.
+    pub fn require_tls_of(cfg: &postwire_core::Config) -> std::collections::HashSet<String> {
+        cfg.tenants
+            .iter()
+            .filter(|(_, t)| t.require_tls)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     pub fn new(cfg: &postwire_core::Config) -> Self {
         let c = &cfg.smtp;
         SessionLimits {
@@ -38,12 +47,7 @@ impl SessionLimits {
             max_command_line_bytes: c.max_command_line_bytes,
             max_errors: c.max_errors,
             tls_available: c.tls_cert_file.is_some(),
-            require_tls: cfg
-                .tenants
-                .iter()
-                .filter(|(_, t)| t.require_tls)
-                .map(|(n, _)| n.clone())
-                .collect(),
+            require_tls: Self::require_tls_of(cfg),
         }
     }
 }

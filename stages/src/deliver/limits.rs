@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use postwire_core::Config;
+use postwire_core::live::LiveConfig;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Spacing requests at `1 / rate` (no bursts): a receiver never sees more than `rate`
@@ -76,18 +77,26 @@ pub struct Permits {
     _global: OwnedSemaphorePermit,
 }
 
+/// A limiter and the settings it was made with (a config change replaces it).
+type Keyed = ((usize, f64), Arc<Limiter>);
+
 pub struct Limits {
-    cfg: Arc<Config>,
+    live: Arc<LiveConfig>,
     global: Arc<Semaphore>,
-    endpoints: Mutex<HashMap<(String, String), Arc<Limiter>>>,
-    tenants: Mutex<HashMap<String, Arc<Limiter>>>,
+    endpoints: Mutex<HashMap<(String, String), Keyed>>,
+    tenants: Mutex<HashMap<String, Keyed>>,
 }
 
 impl Limits {
     pub fn new(cfg: Arc<Config>) -> Limits {
-        let global = Arc::new(Semaphore::new(cfg.delivery.concurrency));
+        Self::live(LiveConfig::fixed(cfg))
+    }
+
+    /// Limits that follow the live configuration (changed limits apply to new waits).
+    pub fn live(live: Arc<LiveConfig>) -> Limits {
+        let global = Arc::new(Semaphore::new(live.get().cfg.delivery.concurrency));
         Limits {
-            cfg,
+            live,
             global,
             endpoints: Mutex::default(),
             tenants: Mutex::default(),
@@ -95,42 +104,38 @@ impl Limits {
     }
 
     pub fn endpoint(&self, tenant: &str, endpoint: &str) -> Arc<Limiter> {
+        let snap = self.live.get();
+        let ep = snap
+            .cfg
+            .tenants
+            .get(tenant)
+            .and_then(|t| t.endpoints.get(endpoint));
+        let d = &snap.cfg.delivery;
+        let want = (
+            ep.and_then(|e| e.concurrency)
+                .unwrap_or(d.endpoint_concurrency),
+            ep.and_then(|e| e.rate_per_sec)
+                .unwrap_or(d.endpoint_rate_per_sec),
+        );
         let mut map = self.endpoints.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry((tenant.to_string(), endpoint.to_string()))
-            .or_insert_with(|| {
-                let ep = self
-                    .cfg
-                    .tenants
-                    .get(tenant)
-                    .and_then(|t| t.endpoints.get(endpoint));
-                let d = &self.cfg.delivery;
-                Arc::new(Limiter::new(
-                    ep.and_then(|e| e.concurrency)
-                        .unwrap_or(d.endpoint_concurrency),
-                    ep.and_then(|e| e.rate_per_sec)
-                        .unwrap_or(d.endpoint_rate_per_sec),
-                ))
-            })
-            .clone()
+        keyed(map.entry((tenant.to_string(), endpoint.to_string())), want)
     }
 
     fn tenant(&self, tenant: &str) -> Arc<Limiter> {
+        let snap = self.live.get();
+        let t = snap.cfg.tenants.get(tenant);
+        let want = (
+            t.and_then(|t| t.concurrency)
+                .unwrap_or(Semaphore::MAX_PERMITS),
+            t.and_then(|t| t.rate_per_sec).unwrap_or(0.0),
+        );
         let mut map = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry(tenant.to_string())
-            .or_insert_with(|| {
-                let t = self.cfg.tenants.get(tenant);
-                Arc::new(Limiter::new(
-                    t.and_then(|t| t.concurrency)
-                        .unwrap_or(Semaphore::MAX_PERMITS),
-                    t.and_then(|t| t.rate_per_sec).unwrap_or(0.0),
-                ))
-            })
-            .clone()
+        keyed(map.entry(tenant.to_string()), want)
     }
 
     /// Whether one more delivery may wait for this endpoint in this worker.
     pub fn has_room(&self, tenant: &str, endpoint: &str) -> bool {
-        self.endpoint(tenant, endpoint).waiting() < self.cfg.delivery.endpoint_queue
+        self.endpoint(tenant, endpoint).waiting() < self.live.get().cfg.delivery.endpoint_queue
     }
 
     /// Endpoint first (so a busy endpoint queues on itself), then tenant, then global.
@@ -147,6 +152,18 @@ impl Limits {
             _global: g,
         }
     }
+}
+
+/// The limiter for `want`, made anew when the settings changed.
+fn keyed<K>(
+    entry: std::collections::hash_map::Entry<'_, K, Keyed>,
+    want: (usize, f64),
+) -> Arc<Limiter> {
+    let slot = entry.or_insert_with(|| (want, Arc::new(Limiter::new(want.0, want.1))));
+    if slot.0 != want {
+        *slot = (want, Arc::new(Limiter::new(want.0, want.1)));
+    }
+    slot.1.clone()
 }
 
 #[cfg(test)]

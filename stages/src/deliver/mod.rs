@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer::pull, kv};
+use postwire_core::live::LiveConfig;
+use postwire_core::tenant_config::EndpointConfig;
 use postwire_core::{Config, bus, metrics};
 use reqwest::header::{HeaderName, HeaderValue};
 use serde_json::json;
@@ -36,6 +38,17 @@ pub async fn run(
     cfg: Arc<Config>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), StageError> {
+    run_live(js, LiveConfig::fixed(cfg), shutdown).await
+}
+
+/// [`run`] following the live configuration: endpoints, secrets and limits changed in the
+/// config bucket apply to the next attempt.
+pub async fn run_live(
+    js: jetstream::Context,
+    live: Arc<LiveConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StageError> {
+    let cfg = live.get().cfg.clone();
     let dns = cfg
         .delivery
         .dns_server
@@ -51,27 +64,14 @@ pub async fn run(
             .unwrap_or(i64::MAX),
         ..Default::default()
     };
-    let mut signers = std::collections::HashMap::new();
-    for (tenant, t) in &cfg.tenants {
-        for (name, ep) in &t.endpoints {
-            match ep.signer() {
-                Ok(s) => {
-                    signers.insert((tenant.clone(), name.clone()), s);
-                }
-                Err(e) => {
-                    tracing::error!(tenant, endpoint = name, error = %e, "An endpoint cannot sign; its deliveries will be dead-lettered.")
-                }
-            }
-        }
-    }
     let worker = Arc::new(Worker {
         kv_attempts: tokio::sync::OnceCell::new(),
         kv_endpoints: tokio::sync::OnceCell::new(),
-        signers,
+        signers: Signers::default(),
         js: js.clone(),
-        limits: limits::Limits::new(cfg.clone()),
+        limits: limits::Limits::live(live.clone()),
         failures: state::FailureCounter::default(),
-        cfg: cfg.clone(),
+        live,
         client,
         guard,
     });
@@ -96,13 +96,45 @@ struct Worker {
     js: jetstream::Context,
     kv_attempts: tokio::sync::OnceCell<kv::Store>,
     kv_endpoints: tokio::sync::OnceCell<kv::Store>,
-    /// One signer per (tenant, endpoint), built once.
-    signers: std::collections::HashMap<(String, String), postwire_sign::Signer>,
-    cfg: Arc<Config>,
+    signers: Signers,
+    live: Arc<LiveConfig>,
     client: reqwest::Client,
     guard: ssrf::Guard,
     limits: limits::Limits,
     failures: state::FailureCounter,
+}
+
+/// One signer per (tenant, endpoint), built when first needed and again when the endpoint's
+/// configuration changed.
+#[derive(Default)]
+struct Signers(std::sync::Mutex<SignerMap>);
+
+type SignerMap = std::collections::HashMap<
+    (String, String),
+    (EndpointConfig, Result<Arc<postwire_sign::Signer>, String>),
+>;
+
+impl Signers {
+    fn get(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        ep: &EndpointConfig,
+    ) -> Result<Arc<postwire_sign::Signer>, String> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (tenant.to_string(), endpoint.to_string());
+        if let Some((cfg, signer)) = map.get(&key)
+            && cfg == ep
+        {
+            return signer.clone();
+        }
+        let signer = ep.signer().map(Arc::new);
+        if let Err(e) = &signer {
+            tracing::error!(tenant, endpoint, error = %e, "An endpoint cannot sign; its deliveries will be dead-lettered.");
+        }
+        map.insert(key, (ep.clone(), signer.clone()));
+        signer
+    }
 }
 
 fn header<'a>(msg: &'a jetstream::Message, name: &str) -> Option<&'a str> {
@@ -132,6 +164,11 @@ struct Ids<'a> {
 }
 
 impl Worker {
+    /// The configuration now (it may change between two messages).
+    fn cfg(&self) -> Arc<Config> {
+        self.live.get().cfg.clone()
+    }
+
     async fn handle(&self, msg: jetstream::Message) {
         let (delivered, seq) = match msg.info() {
             Ok(i) => (
@@ -179,7 +216,7 @@ impl Worker {
         postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
         let started = std::time::Instant::now();
         async {
-            let alive = keep_alive(&msg, self.cfg.delivery.ack_wait());
+            let alive = keep_alive(&msg, self.cfg().delivery.ack_wait());
             let result = self.attempt(&msg, &ids, attempt).await;
             alive.abort();
             self.settle(&msg, &ids, attempt, seq, &attempts_key, result)
@@ -246,8 +283,8 @@ impl Worker {
             outcome: Outcome::Permanent { status: 0, error },
             duration: Duration::ZERO,
         };
-        let Some(ep) = self
-            .cfg
+        let cfg = self.cfg();
+        let Some(ep) = cfg
             .tenants
             .get(ids.tenant)
             .and_then(|t| t.endpoints.get(ids.endpoint))
@@ -273,10 +310,7 @@ impl Worker {
                 };
             }
         }
-        let Some(signer) = self
-            .signers
-            .get(&(ids.tenant.to_string(), ids.endpoint.to_string()))
-        else {
+        let Ok(signer) = self.signers.get(ids.tenant, ids.endpoint, ep) else {
             return refused("the endpoint's signing configuration is invalid".into());
         };
         let _permits = self.limits.acquire(ids.tenant, ids.endpoint).await;
@@ -311,7 +345,7 @@ impl Worker {
             &ep.url,
             headers,
             msg.payload.to_vec(),
-            self.cfg.delivery.max_response_bytes,
+            self.cfg().delivery.max_response_bytes,
         )
         .await
     }
@@ -326,7 +360,7 @@ impl Worker {
         attempts_key: &str,
         a: http::Attempt,
     ) {
-        let d = &self.cfg.delivery;
+        let d = &self.cfg().delivery;
         let (result, status, error) = match &a.outcome {
             Outcome::Delivered { status } => ("delivered", Some(*status), None),
             Outcome::Retry { status, error, .. } => ("failed", *status, Some(error.clone())),
@@ -408,7 +442,7 @@ impl Worker {
                     tracing::error!(error = %e, "Could not record the endpoint as disabled.");
                 }
                 let event = json!({"kind": "endpoint_disabled", "endpoint": ids.endpoint, "reason": "HTTP 410 Gone"});
-                state::alert(&self.js, &self.cfg, &self.client, ids.tenant, event).await;
+                state::alert(&self.js, &self.cfg(), &self.client, ids.tenant, event).await;
             }
             Outcome::Permanent { status: 0, .. } => {}
             Outcome::Permanent { .. } => self.count_failure(ids).await,
@@ -450,11 +484,11 @@ impl Worker {
         if let Some(n) = self.failures.failed(
             ids.tenant,
             ids.endpoint,
-            self.cfg.delivery.alert_after_failures,
+            self.cfg().delivery.alert_after_failures,
         ) {
             let event =
                 json!({"kind": "consecutive_failures", "endpoint": ids.endpoint, "failures": n});
-            state::alert(&self.js, &self.cfg, &self.client, ids.tenant, event).await;
+            state::alert(&self.js, &self.cfg(), &self.client, ids.tenant, event).await;
         }
     }
 }

@@ -72,6 +72,34 @@ fn deny_all_wasi() -> WasiCtx {
         .build()
 }
 
+/// Instantiates the plugin once, with the same limits as a call, without calling it: the
+/// check an uploaded plugin passes before it is accepted.
+pub(crate) fn instantiate(
+    host: &Transformer,
+    pre: &bindings::PluginPre<HostState>,
+    path: &std::path::Path,
+) -> Result<(), TransformError> {
+    let name = plugin_name(path);
+    let settings = host.settings();
+    let state = HostState {
+        wasi: deny_all_wasi(),
+        table: ResourceTable::new(),
+        limits: MemoryCap::new(settings.memory_limit_bytes),
+        config: "{}".into(),
+        plugin: name.clone(),
+        tenant: String::new(),
+        mail_id: String::new(),
+    };
+    let mut store = Store::new(pre.engine(), state);
+    store.limiter(|s| &mut s.limits);
+    let tick = engine::EPOCH_TICK.as_millis().max(1);
+    store.set_epoch_deadline((settings.deadline.as_millis().div_ceil(tick) as u64).max(1) + 1);
+    store.epoch_deadline_trap();
+    pre.instantiate(&mut store)
+        .map(|_| ())
+        .map_err(|e| classify_trap(&store, &name, settings.deadline, e))
+}
+
 pub(crate) fn call(
     host: &Transformer,
     pre: &bindings::PluginPre<HostState>,

@@ -15,6 +15,7 @@ mod engine;
 mod instance;
 mod limits;
 pub mod stage;
+pub mod uploads;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -201,6 +202,17 @@ impl Transformer {
     /// Loads `path` now (or returns the loaded version when the file is unchanged).
     pub fn load(&self, path: &Path) -> Result<LoadInfo, TransformError> {
         let l = self.loaded(path)?;
+        Ok(LoadInfo {
+            source: l.source,
+            time: l.load_time,
+        })
+    }
+
+    /// Loads `path` and instantiates it once (without calling it): what an uploaded plugin
+    /// must pass before it is accepted.
+    pub fn check(&self, path: &Path) -> Result<LoadInfo, TransformError> {
+        let l = self.loaded(path)?;
+        instance::instantiate(self, &l.pre, path)?;
         Ok(LoadInfo {
             source: l.source,
             time: l.load_time,

@@ -1,0 +1,655 @@
+//! Operations: the dead-letter queue, quarantine, endpoint health and state, signing keys,
+//! plugin versions and the audit trail of configuration changes.
+
+use std::collections::HashMap;
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::State;
+use postwire_core::bus;
+use postwire_stages::deliver::audit::AttemptRecord;
+use postwire_stages::deliver::{dlq, scan, state};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::deliveries::{held_headers, time_arg, token_ok};
+use super::problem::{ApiResult, Body, P, Q};
+use super::{Api, Caller, Problem};
+use crate::quarantine::{self, Quarantined};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeadLetterView {
+    seq: u64,
+    tenant: String,
+    route: String,
+    delivery_id: String,
+    mail_id: String,
+    endpoint: String,
+    attempts: String,
+    last_status: String,
+    last_error: String,
+    failed_at: String,
+    /// Only in `GET /api/v1/dlq/{seq}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    payload: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    headers: Option<Value>,
+}
+
+fn view(d: &dlq::DeadLetter, full: bool) -> DeadLetterView {
+    DeadLetterView {
+        seq: d.seq,
+        tenant: d.tenant.clone(),
+        route: d.route.clone(),
+        delivery_id: d.delivery_id.clone(),
+        mail_id: d.mail_id.clone(),
+        endpoint: d.endpoint.clone(),
+        attempts: d.attempts.clone(),
+        last_status: d.last_status.clone(),
+        last_error: d.last_error.clone(),
+        failed_at: d.failed_at.clone(),
+        payload: full.then(|| d.payload_json()),
+        headers: full.then(|| held_headers(&d.stored.headers)),
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeadLetters {
+    dead_letters: Vec<DeadLetterView>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DlqQuery {
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
+    tenant: Option<String>,
+    /// RFC 3339 time or an age like `2h`.
+    since: Option<String>,
+    /// A delivery id, mail id or DLQ sequence number.
+    id: Option<String>,
+}
+
+/// The dead letters this token sees that match the selection.
+async fn select(
+    a: &Api,
+    c: &Caller,
+    tenant: Option<&str>,
+    since: Option<&str>,
+    id: Option<&str>,
+    seqs: Option<&[u64]>,
+) -> ApiResult<Vec<dlq::DeadLetter>> {
+    let scope = c.scope(tenant)?;
+    if id.is_some_and(|i| !token_ok(i)) {
+        return Err(Problem::bad_request(
+            "id is not a delivery id, mail id or sequence",
+        ));
+    }
+    let f = dlq::Filter {
+        tenant: scope.single().map(str::to_string),
+        since: since.map(|s| time_arg("since", s)).transpose()?,
+        id: id.map(str::to_string),
+    };
+    let mut all = dlq::list(&a.js, &f).await.map_err(Problem::unavailable)?;
+    all.retain(|d| scope.has(&d.tenant) && seqs.is_none_or(|s| s.contains(&d.seq)));
+    Ok(all)
+}
+
+/// Dead letters, oldest first.
+#[utoipa::path(get, path = "/api/v1/dlq", tag = "operations", params(DlqQuery),
+    responses((status = 200, body = DeadLetters), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn dlq_list(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Q(q): Q<DlqQuery>,
+) -> ApiResult<Json<DeadLetters>> {
+    let all = select(
+        &a,
+        &c,
+        q.tenant.as_deref(),
+        q.since.as_deref(),
+        q.id.as_deref(),
+        None,
+    )
+    .await?;
+    Ok(Json(DeadLetters {
+        dead_letters: all.iter().map(|d| view(d, false)).collect(),
+    }))
+}
+
+/// One dead letter with its payload.
+#[utoipa::path(get, path = "/api/v1/dlq/{seq}", tag = "operations",
+    params(("seq" = u64, Path)),
+    responses((status = 200, body = DeadLetterView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn dlq_show(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    P(seq): P<u64>,
+) -> ApiResult<Json<DeadLetterView>> {
+    let seq_text = seq.to_string();
+    select(&a, &c, None, None, Some(&seq_text), Some(&[seq]))
+        .await?
+        .first()
+        .map(|d| Json(view(d, true)))
+        .ok_or_else(|| Problem::not_found(format!("no dead letter {seq}")))
+}
+
+/// Which dead letters (or quarantined mails) an operation takes: sequence numbers, or a
+/// filter (at least one of tenant, since, id).
+#[derive(Deserialize, utoipa::ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Selection {
+    #[serde(default)]
+    seqs: Option<Vec<u64>>,
+    #[serde(default)]
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
+    tenant: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+}
+
+impl Selection {
+    fn check(&self) -> ApiResult<()> {
+        let empty = self.seqs.as_ref().is_none_or(|s| s.is_empty())
+            && self.tenant.is_none()
+            && self.since.is_none()
+            && self.id.is_none();
+        if empty {
+            return Err(Problem::bad_request(
+                "say what to take: seqs, or tenant, since and/or id",
+            ));
+        }
+        if self.seqs.as_ref().is_some_and(|s| s.len() > 10_000) {
+            return Err(Problem::bad_request("at most 10000 seqs at once"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ReplayResult {
+    /// Delivery ids sent back to the deliver worker (same `webhook-id`).
+    replayed: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
+    failed: Vec<Value>,
+}
+
+/// Sends dead letters back for delivery, with the same delivery id.
+#[utoipa::path(post, path = "/api/v1/dlq/replay", tag = "operations", request_body = Selection,
+    responses((status = 200, body = ReplayResult), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn dlq_replay(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Body(sel): Body<Selection>,
+) -> ApiResult<Json<ReplayResult>> {
+    sel.check()?;
+    let items = select(
+        &a,
+        &c,
+        sel.tenant.as_deref(),
+        sel.since.as_deref(),
+        sel.id.as_deref(),
+        sel.seqs.as_deref(),
+    )
+    .await?;
+    let mut replayed = Vec::new();
+    let mut failed = Vec::new();
+    for d in &items {
+        match dlq::replay(&a.js, d).await {
+            Ok(()) => replayed.push(d.delivery_id.clone()),
+            Err(e) => failed.push(json!({"seq": d.seq, "error": e})),
+        }
+    }
+    tracing::info!(by = %c.name, replayed = replayed.len(), failed = failed.len(), "Dead letters replayed through the admin API.");
+    Ok(Json(ReplayResult { replayed, failed }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PurgeResult {
+    /// Sequence numbers removed.
+    purged: Vec<u64>,
+    #[schema(value_type = Vec<Object>)]
+    failed: Vec<Value>,
+}
+
+/// Deletes dead letters for good.
+#[utoipa::path(post, path = "/api/v1/dlq/purge", tag = "operations", request_body = Selection,
+    responses((status = 200, body = PurgeResult), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn dlq_purge(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Body(sel): Body<Selection>,
+) -> ApiResult<Json<PurgeResult>> {
+    sel.check()?;
+    let items = select(
+        &a,
+        &c,
+        sel.tenant.as_deref(),
+        sel.since.as_deref(),
+        sel.id.as_deref(),
+        sel.seqs.as_deref(),
+    )
+    .await?;
+    let stream =
+        a.js.get_stream(bus::STREAM_DLQ)
+            .await
+            .map_err(Problem::unavailable)?;
+    let mut purged = Vec::new();
+    let mut failed = Vec::new();
+    for d in &items {
+        match stream.delete_message(d.seq).await {
+            Ok(_) => purged.push(d.seq),
+            Err(e) => failed.push(json!({"seq": d.seq, "error": e.to_string()})),
+        }
+    }
+    tracing::info!(by = %c.name, purged = purged.len(), "Dead letters purged through the admin API.");
+    Ok(Json(PurgeResult { purged, failed }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QuarantineList {
+    quarantined: Vec<Quarantined>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantQuery {
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
+    tenant: Option<String>,
+}
+
+/// Mails held back by a tenant's authentication policy.
+#[utoipa::path(get, path = "/api/v1/quarantine", tag = "operations", params(TenantQuery),
+    responses((status = 200, body = QuarantineList), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn quarantine_list(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Q(q): Q<TenantQuery>,
+) -> ApiResult<Json<QuarantineList>> {
+    let scope = c.scope(q.tenant.as_deref())?;
+    let mut all = quarantine::entries(&a.js, scope.single())
+        .await
+        .map_err(Problem::unavailable)?;
+    all.retain(|m| scope.has(&m.tenant));
+    Ok(Json(QuarantineList { quarantined: all }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Seqs {
+    seqs: Vec<u64>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SeqResult {
+    done: Vec<u64>,
+    #[schema(value_type = Vec<Object>)]
+    failed: Vec<Value>,
+}
+
+async fn each_quarantined(
+    a: &Api,
+    c: &Caller,
+    seqs: &[u64],
+    release: bool,
+) -> ApiResult<SeqResult> {
+    if seqs.is_empty() || seqs.len() > 10_000 {
+        return Err(Problem::bad_request("give 1 to 10000 seqs"));
+    }
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for &seq in seqs {
+        // Another tenant's mail is as absent as a missing one.
+        match quarantine::tenant_of(&a.js, seq).await {
+            Ok(Some(t)) if c.sees(&t) => {}
+            Ok(_) => {
+                failed.push(json!({"seq": seq, "error": "not in quarantine"}));
+                continue;
+            }
+            Err(e) => return Err(Problem::unavailable(e)),
+        }
+        let r = if release {
+            quarantine::release_one(&a.js, seq).await.map(|_| ())
+        } else {
+            quarantine::purge_one(&a.js, seq).await
+        };
+        match r {
+            Ok(()) => done.push(seq),
+            Err(e) => failed.push(json!({"seq": seq, "error": e})),
+        }
+    }
+    tracing::info!(by = %c.name, release, done = done.len(), "Quarantine changed through the admin API.");
+    Ok(SeqResult { done, failed })
+}
+
+/// Releases quarantined mails: they are delivered, with their verdicts.
+#[utoipa::path(post, path = "/api/v1/quarantine/release", tag = "operations", request_body = Seqs,
+    responses((status = 200, body = SeqResult), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn quarantine_release(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Body(b): Body<Seqs>,
+) -> ApiResult<Json<SeqResult>> {
+    each_quarantined(&a, &c, &b.seqs, true).await.map(Json)
+}
+
+/// Deletes quarantined mails for good.
+#[utoipa::path(post, path = "/api/v1/quarantine/purge", tag = "operations", request_body = Seqs,
+    responses((status = 200, body = SeqResult), (status = 400, body = Problem), (status = 401, body = Problem)))]
+pub async fn quarantine_purge(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Body(b): Body<Seqs>,
+) -> ApiResult<Json<SeqResult>> {
+    each_quarantined(&a, &c, &b.seqs, false).await.map(Json)
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointHealth {
+    tenant: String,
+    endpoint: String,
+    url: String,
+    disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    /// The last attempt's HTTP status (none: no answer, or no attempt in 24 h).
+    last_status: Option<u16>,
+    last_result: Option<String>,
+    last_at: Option<String>,
+    delivered_24h: u64,
+    failed_24h: u64,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointList {
+    endpoints: Vec<EndpointHealth>,
+}
+
+/// Every endpoint this token sees: enabled or not, and how its last 24 hours went.
+#[utoipa::path(get, path = "/api/v1/endpoints", tag = "operations", params(TenantQuery),
+    responses((status = 200, body = EndpointList), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn endpoints(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Q(q): Q<TenantQuery>,
+) -> ApiResult<Json<EndpointList>> {
+    let scope = c.scope(q.tenant.as_deref())?;
+    let since = time::OffsetDateTime::now_utc() - time::Duration::hours(24);
+    let subject = format!("audit.{}.attempt.*", scope.single().unwrap_or("*"));
+    let records = scan::read(&a.js, bus::STREAM_AUDIT, &subject, Some(since))
+        .await
+        .map_err(Problem::unavailable)?;
+    let mut tally: HashMap<(String, String), (u64, u64, Option<AttemptRecord>)> = HashMap::new();
+    for s in records {
+        let tenant = s.subject.split('.').nth(1).unwrap_or_default().to_string();
+        let Ok(r) = serde_json::from_slice::<AttemptRecord>(&s.payload) else {
+            continue;
+        };
+        let e = tally.entry((tenant, r.endpoint.clone())).or_default();
+        match r.result.as_str() {
+            "delivered" => e.0 += 1,
+            "failed" | "refused" => e.1 += 1,
+            _ => {}
+        }
+        e.2 = Some(r);
+    }
+    let snap = a.live.get();
+    let mut out = Vec::new();
+    for (tenant, t) in snap.cfg.tenants.iter().filter(|(n, _)| scope.has(n)) {
+        for (name, ep) in &t.endpoints {
+            let st = state::get(&a.js, tenant, name)
+                .await
+                .map_err(Problem::unavailable)?;
+            let (ok, bad, last) = tally
+                .remove(&(tenant.clone(), name.clone()))
+                .unwrap_or_default();
+            out.push(EndpointHealth {
+                tenant: tenant.clone(),
+                endpoint: name.clone(),
+                url: redact_url(&ep.url),
+                disabled: st.is_some(),
+                reason: st.map(|s| s.reason),
+                last_status: last.as_ref().and_then(|r| r.status),
+                last_result: last.as_ref().map(|r| r.result.clone()),
+                last_at: last.map(|r| r.at),
+                delivered_24h: ok,
+                failed_24h: bad,
+            });
+        }
+    }
+    Ok(Json(EndpointList { endpoints: out }))
+}
+
+/// An endpoint URL without credentials or query (which may carry tokens).
+fn redact_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(mut url) => {
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            if url.query().is_some() {
+                url.set_query(Some("…"));
+            }
+            url.to_string()
+        }
+        Err(_) => String::new(),
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct EndpointStateView {
+    tenant: String,
+    endpoint: String,
+    disabled: bool,
+    was_disabled: bool,
+}
+
+fn known_endpoint(a: &Api, c: &Caller, tenant: &str, endpoint: &str) -> ApiResult<()> {
+    c.check(tenant)?;
+    let snap = a.live.get();
+    snap.cfg
+        .tenants
+        .get(tenant)
+        .and_then(|t| t.endpoints.get(endpoint))
+        .map(|_| ())
+        .ok_or_else(|| Problem::not_found(format!("no endpoint {endpoint:?} in tenant {tenant:?}")))
+}
+
+/// Re-enables an endpoint (after a 410 Gone, or a manual disable).
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/enable", tag = "operations",
+    params(("tenant" = String, Path), ("endpoint" = String, Path)),
+    responses((status = 200, body = EndpointStateView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn endpoint_enable(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    P((tenant, endpoint)): P<(String, String)>,
+) -> ApiResult<Json<EndpointStateView>> {
+    known_endpoint(&a, &c, &tenant, &endpoint)?;
+    let was = state::enable(&a.js, &tenant, &endpoint)
+        .await
+        .map_err(Problem::unavailable)?;
+    tracing::info!(tenant, endpoint, by = %c.name, "Endpoint enabled through the admin API.");
+    Ok(Json(EndpointStateView {
+        tenant,
+        endpoint,
+        disabled: false,
+        was_disabled: was,
+    }))
+}
+
+/// Disables an endpoint: its deliveries go to the DLQ until it is enabled again.
+#[utoipa::path(post, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}/disable", tag = "operations",
+    params(("tenant" = String, Path), ("endpoint" = String, Path)),
+    responses((status = 200, body = EndpointStateView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn endpoint_disable(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    P((tenant, endpoint)): P<(String, String)>,
+) -> ApiResult<Json<EndpointStateView>> {
+    known_endpoint(&a, &c, &tenant, &endpoint)?;
+    let was = state::get(&a.js, &tenant, &endpoint)
+        .await
+        .map_err(Problem::unavailable)?
+        .is_some();
+    state::disable(
+        &a.js,
+        &tenant,
+        &endpoint,
+        &format!("disabled by {}", c.name),
+    )
+    .await
+    .map_err(Problem::unavailable)?;
+    tracing::info!(tenant, endpoint, by = %c.name, "Endpoint disabled through the admin API.");
+    Ok(Json(EndpointStateView {
+        tenant,
+        endpoint,
+        disabled: true,
+        was_disabled: was,
+    }))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyringView {
+    keyring: String,
+    domain: String,
+    #[schema(value_type = Vec<Object>)]
+    keys: Vec<Value>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    keyrings: Vec<KeyringView>,
+}
+
+/// Signing key directories and their keys (public facts only: selector, type, dates).
+#[utoipa::path(get, path = "/api/v1/keys", tag = "operations",
+    responses((status = 200, body = KeyList), (status = 401, body = Problem), (status = 403, body = Problem)))]
+pub async fn keys(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+) -> ApiResult<Json<KeyList>> {
+    c.require_global()?;
+    let now = crate::keys::now();
+    let mut keyrings = Vec::new();
+    for dir in a.keyrings.iter() {
+        match postwire_sign::keydir::KeyDir::load(dir) {
+            Ok(kd) => keyrings.push(KeyringView {
+                keyring: dir.display().to_string(),
+                domain: kd.domain.clone(),
+                keys: kd
+                    .keys
+                    .iter()
+                    .map(|k| {
+                        json!({"selector": k.selector, "type": k.key_type, "created": k.created,
+                               "retire_at": k.retire_at, "active": k.is_active(now),
+                               "keyid": kd.keyid(k)})
+                    })
+                    .collect(),
+            }),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "A key directory cannot be read.")
+            }
+        }
+    }
+    Ok(Json(KeyList { keyrings }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateBody {
+    /// One of the key directories `GET /api/v1/keys` lists.
+    keyring: String,
+    /// `ed25519` (default) or `rsa`.
+    #[serde(default)]
+    alg: Option<String>,
+    /// How long the old keys stay published (default 7 days).
+    #[serde(default)]
+    overlap_secs: Option<i64>,
+}
+
+/// Adds a new key to a key directory; the current keys retire after the overlap.
+#[utoipa::path(post, path = "/api/v1/keys/rotate", tag = "operations", request_body = RotateBody,
+    responses((status = 200, body = KeyringView), (status = 400, body = Problem), (status = 401, body = Problem),
+        (status = 403, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn keys_rotate(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Body(b): Body<RotateBody>,
+) -> ApiResult<Json<KeyringView>> {
+    c.require_global()?;
+    let dir = a
+        .keyrings
+        .iter()
+        .find(|d| d.display().to_string() == b.keyring)
+        .ok_or_else(|| Problem::not_found(format!("no key directory {:?}", b.keyring)))?;
+    let alg: postwire_sign::keys::KeyType = b
+        .alg
+        .as_deref()
+        .unwrap_or("ed25519")
+        .parse()
+        .map_err(|e: postwire_sign::KeyError| Problem::invalid("alg", e.to_string()))?;
+    let overlap = b.overlap_secs.unwrap_or(7 * 86_400);
+    if !(0..=365 * 86_400).contains(&overlap) {
+        return Err(Problem::invalid("overlap_secs", "0 to 31536000"));
+    }
+    let now = crate::keys::now();
+    let mut kd = postwire_sign::keydir::KeyDir::load(dir)
+        .map_err(|e| Problem::unavailable(format!("key directory: {e}")))?;
+    let selector = format!("pw{now}");
+    kd.rotate(&selector, alg, now, overlap)
+        .map_err(|e| Problem::conflict(e.to_string()))?;
+    kd.save()
+        .map_err(|e| Problem::unavailable(format!("saving the key directory: {e}")))?;
+    tracing::info!(keyring = %dir.display(), selector, by = %c.name, "Signing key rotated through the admin API.");
+    let view = KeyringView {
+        keyring: dir.display().to_string(),
+        domain: kd.domain.clone(),
+        keys: kd
+            .keys
+            .iter()
+            .map(|k| json!({"selector": k.selector, "type": k.key_type, "created": k.created,
+                           "retire_at": k.retire_at, "active": k.is_active(now), "keyid": kd.keyid(k)}))
+            .collect(),
+    };
+    Ok(Json(view))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AuditList {
+    /// `{at, by, tenant, change, revision, before, after}`, oldest first (secrets hidden).
+    #[schema(value_type = Vec<Object>)]
+    changes: Vec<Value>,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
+    tenant: Option<String>,
+    /// RFC 3339 time or an age (default `7d`).
+    since: Option<String>,
+}
+
+/// Configuration changes: who changed what, when.
+#[utoipa::path(get, path = "/api/v1/audit", tag = "operations", params(AuditQuery),
+    responses((status = 200, body = AuditList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn audit(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    Q(q): Q<AuditQuery>,
+) -> ApiResult<Json<AuditList>> {
+    let scope = c.scope(q.tenant.as_deref())?;
+    let since = time_arg("since", q.since.as_deref().unwrap_or("7d"))?;
+    let subject = format!("audit.{}.config", scope.single().unwrap_or("*"));
+    let records = scan::read(&a.js, bus::STREAM_AUDIT, &subject, Some(since))
+        .await
+        .map_err(Problem::unavailable)?;
+    let changes = records
+        .iter()
+        .filter(|s| scope.has(s.subject.split('.').nth(1).unwrap_or_default()))
+        .filter_map(|s| serde_json::from_slice(&s.payload).ok())
+        .collect();
+    Ok(Json(AuditList { changes }))
+}

@@ -1,0 +1,64 @@
+//! Plugins uploaded through the admin API live in the JetStream object store
+//! `postwire_plugins`; a node fetches a version into `plugin_host.upload_dir` the first time
+//! a tenant's chain needs it.
+
+use postwire_core::{Config, bus};
+
+/// Fetches every uploaded plugin of `tenant`'s chain missing on this node. A version that
+/// cannot be fetched is logged; loading it then fails and the tenant's failure mode applies.
+pub async fn fetch_missing(js: &async_nats::jetstream::Context, cfg: &Config, tenant: &str) {
+    let Some(t) = cfg.tenants.get(tenant) else {
+        return;
+    };
+    for p in &t.plugins {
+        if p.path.is_file() {
+            continue;
+        }
+        let Some(object) = cfg.plugin_host.uploaded_object(&p.path) else {
+            continue;
+        };
+        if let Err(e) = fetch(js, &object, &p.path).await {
+            tracing::error!(tenant, object, error = %e, "An uploaded plugin cannot be fetched.");
+        }
+    }
+}
+
+async fn fetch(
+    js: &async_nats::jetstream::Context,
+    object: &str,
+    path: &std::path::Path,
+) -> Result<(), String> {
+    use tokio::io::AsyncReadExt as _;
+    let store = js
+        .get_object_store(bus::OBJ_PLUGINS)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut obj = store.get(object).await.map_err(|e| e.to_string())?;
+    let mut bytes = Vec::new();
+    obj.read_to_end(&mut bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    // The name carries the content hash: a corrupt copy is never used.
+    let want = object
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches(".wasm");
+    if postwire_core::ids::sha256_hex(&bytes) != want {
+        return Err("the stored object does not match its hash".into());
+    }
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let tmp = path.with_extension("part");
+    tokio::fs::write(&tmp, &bytes)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!(object, "Fetched an uploaded plugin.");
+    Ok(())
+}
