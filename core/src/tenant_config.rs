@@ -39,6 +39,10 @@ pub struct TenantConfig {
     /// `store` (URLs), `inline` (base64 up to `storage.inline_max_bytes`) or `drop`.
     #[serde(default)]
     pub attachments: crate::storage_config::AttachmentPolicy,
+    /// With `[antivirus]`: `drop` an infected attachment (metadata and verdict stay) or
+    /// `quarantine` the whole mail.
+    #[serde(default)]
+    pub infected_attachments: crate::antivirus_config::InfectedPolicy,
     /// WebAssembly plugins run in order over each event before it is delivered.
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,

@@ -22,6 +22,7 @@ use crate::limits::ClientLimits;
 use crate::proxy;
 use crate::publish::Publisher;
 use crate::smtp::{Reply, Session, SessionLimits, Step};
+use crate::spool::{ClaimCheck, SPILL_CHUNK, Streaming};
 use crate::verify::{InlineVerdict, InlineVerifier};
 
 /// Everything a session needs, shared by all connections.
@@ -39,12 +40,21 @@ pub struct IngestDeps<P> {
     pub shutdown_grace: Duration,
     /// Inline authentication checks (tenants on `reject`); none: accept without checking.
     pub verifier: Option<Arc<dyn InlineVerifier>>,
+    /// Object storage and the inline limit: content beyond the limit is streamed there
+    /// during DATA. None: messages are held in memory until the end of DATA.
+    pub spool: Option<(Arc<dyn ClaimCheck>, usize)>,
 }
 
 impl<P> IngestDeps<P> {
     /// Adds inline verification.
     pub fn with_verifier(mut self, verifier: Arc<dyn InlineVerifier>) -> Self {
         self.verifier = Some(verifier);
+        self
+    }
+
+    /// Streams messages above `inline_limit` bytes to `store` while DATA arrives.
+    pub fn with_spool(mut self, store: Arc<dyn ClaimCheck>, inline_limit: usize) -> Self {
+        self.spool = Some((store, inline_limit));
         self
     }
 
@@ -85,6 +95,7 @@ impl<P> IngestDeps<P> {
             proxy_protocol: s.proxy_protocol,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
             verifier: None,
+            spool: None,
         }
     }
 }
@@ -293,7 +304,20 @@ async fn serve<S, P>(
     );
     let mut buf = buf;
     let mut out = session.greeting().to_wire();
-    if let Ended::Closed = drive(&mut stream, &mut session, &mut buf, &mut out, deps, phase).await {
+    let mut streaming = None;
+    let ended = drive(
+        &mut stream,
+        &mut session,
+        (&mut buf, &mut out, &mut streaming),
+        deps,
+        phase,
+    )
+    .await;
+    // A connection lost or closed in the middle of DATA: drop the partial upload.
+    if let Some(s) = streaming.take() {
+        s.abort().await;
+    }
+    if let Ended::Closed = ended {
         return;
     }
     let Some(acceptor) = deps.tls.clone() else {
@@ -324,15 +348,24 @@ async fn serve<S, P>(
     session.tls_started(info);
     let mut tls = tls;
     out.clear();
-    let _ = drive(&mut tls, &mut session, &mut buf, &mut out, deps, phase).await;
+    let _ = drive(
+        &mut tls,
+        &mut session,
+        (&mut buf, &mut out, &mut streaming),
+        deps,
+        phase,
+    )
+    .await;
+    if let Some(s) = streaming.take() {
+        s.abort().await;
+    }
 }
 
 /// Runs the session over `stream` until it closes or asks for TLS.
 async fn drive<S, P>(
     stream: &mut S,
     session: &mut Session,
-    buf: &mut BytesMut,
-    out: &mut String,
+    (buf, out, streaming): (&mut BytesMut, &mut String, &mut Option<Streaming>),
     deps: &IngestDeps<P>,
     phase: &mut watch::Receiver<Phase>,
 ) -> Ended
@@ -344,6 +377,12 @@ where
     loop {
         // Run every complete command already buffered (PIPELINING), batching replies.
         while let Some(step) = session.advance(buf) {
+            if !matches!(step, Step::Deliver(_))
+                && let Some(s) = streaming.take()
+            {
+                // The DATA ended without a transaction to deliver (552 over-size).
+                s.abort().await;
+            }
             match step {
                 Step::Reply(r) => {
                     if !r.is_positive() {
@@ -375,12 +414,37 @@ where
                         return Ended::Closed;
                     }
                     out.clear();
+                    if let Some(s) = streaming.take()
+                        && !finish_streaming(s, &mut tx).await
+                    {
+                        let reply = session.finish(Err(crate::PublishFailure::Unavailable));
+                        metrics::inc(
+                            "postwire_smtp_messages_total",
+                            "Messages at the end of DATA, by result and reply code.",
+                            &[("result", "deferred"), ("code", &reply.code.to_string())],
+                        );
+                        out.push_str(&reply.to_wire());
+                        continue;
+                    }
                     if let Some(v) = &deps.verifier {
-                        match v.verify(&tx).await {
+                        let verdict = match &tx.spooled {
+                            Some(sp) if v.needs_body(&tx) => match read_back(deps, sp).await {
+                                Some(body) => {
+                                    tx.body = body;
+                                    let verdict = v.verify(&tx).await;
+                                    tx.body = Vec::new();
+                                    verdict
+                                }
+                                None => InlineVerdict::Defer,
+                            },
+                            _ => v.verify(&tx).await,
+                        };
+                        match verdict {
                             InlineVerdict::Accept { auth } => tx.auth = auth,
                             InlineVerdict::Reject(why) => {
                                 tracing::info!(reason = %why, "Rejected a message under a tenant's authentication policy.");
                                 out.push_str(&session.refuse(false, &why).to_wire());
+                                discard_spooled(deps, &tx).await;
                                 continue;
                             }
                             InlineVerdict::Defer => {
@@ -388,11 +452,13 @@ where
                                     "Deferred a message: DNS could not decide its authentication."
                                 );
                                 out.push_str(&session.refuse(true, "").to_wire());
+                                discard_spooled(deps, &tx).await;
                                 continue;
                             }
                         }
                     }
-                    let (rcpts, size) = (tx.rcpts.len(), tx.body.len());
+                    let size = tx.spooled.as_ref().map_or(tx.body.len() as u64, |s| s.size);
+                    let rcpts = tx.rcpts.len();
                     let span = tracing::info_span!(
                         "smtp.transaction",
                         rcpts,
@@ -433,6 +499,7 @@ where
         if session.is_closed() {
             return Ended::Closed;
         }
+        spill(session, streaming, deps).await;
         let in_data = session.in_data();
         let timeout = if in_data {
             deps.data_timeout
@@ -459,6 +526,76 @@ where
                 return Ended::Closed;
             }
         }
+    }
+}
+
+/// During DATA, past the inline limit: streams what the session holds to storage, so memory
+/// stays bounded by the limit plus one chunk whatever the message size.
+async fn spill<P>(session: &mut Session, streaming: &mut Option<Streaming>, deps: &IngestDeps<P>) {
+    let Some((store, limit)) = &deps.spool else {
+        return;
+    };
+    if session.data_exceeded() {
+        // It will get 552: nothing more is kept, and nothing uploaded is needed.
+        if let Some(s) = streaming.take() {
+            s.abort().await;
+        }
+        return;
+    }
+    let threshold = if streaming.is_some() {
+        SPILL_CHUNK
+    } else {
+        *limit
+    };
+    if session.data_buffered() <= threshold {
+        return;
+    }
+    if streaming.is_none() {
+        let mail_id = postwire_core::ids::new_mail_id();
+        let prefix = session.received_line(&mail_id, &crate::publish::rfc2822_now());
+        *streaming = Some(Streaming::start(store.as_ref(), &prefix, mail_id).await);
+    }
+    if let Some(s) = streaming {
+        s.write(&session.take_data()).await;
+    }
+}
+
+/// At the end of DATA: the rest of the content goes to storage and the upload is completed.
+/// False when storing failed (the client gets 451 and retries).
+async fn finish_streaming(mut s: Streaming, tx: &mut crate::smtp::Transaction) -> bool {
+    s.write(&std::mem::take(&mut tx.body)).await;
+    match s.finish().await {
+        Ok(sp) => {
+            tx.spooled = Some(sp);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Deferred a large message: storing it failed.");
+            false
+        }
+    }
+}
+
+/// Reads a streamed message's content back (for inline verification).
+async fn read_back<P>(deps: &IngestDeps<P>, sp: &crate::spool::Spooled) -> Option<Vec<u8>> {
+    let (store, _) = deps.spool.as_ref()?;
+    match store.get(&sp.temp_key).await {
+        Ok(mut bytes) if bytes.len() >= sp.prefix_len => {
+            bytes.drain(..sp.prefix_len);
+            Some(bytes)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "Reading a streamed message back for verification failed.");
+            None
+        }
+    }
+}
+
+/// A refused transaction's streamed copy is not needed.
+async fn discard_spooled<P>(deps: &IngestDeps<P>, tx: &crate::smtp::Transaction) {
+    if let (Some(sp), Some((store, _))) = (&tx.spooled, &deps.spool) {
+        store.discard(&sp.temp_key).await;
     }
 }
 
