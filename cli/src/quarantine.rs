@@ -1,5 +1,5 @@
-//! `postwire quarantine list|release`: mail held back by a tenant's authentication policy,
-//! kept raw in the QUARANTINE stream. Release republishes it to `mail.raw.<tenant>` marked
+//! `postwire quarantine list|release`: mail held back by a tenant's authentication policy
+//! or infected-attachment policy, kept raw in the QUARANTINE stream. Release republishes it to `mail.raw.<tenant>` marked
 //! as released (the worker then delivers it with its verdicts) and removes it from the
 //! quarantine.
 
@@ -55,7 +55,7 @@ pub async fn list(config: &Path, tenant: Option<&str>, json: bool) -> Result<(),
             let line = serde_json::json!({
                 "seq": seq, "tenant": t, "mail_id": mail_id, "received_at": env.received_at,
                 "mail_from": env.mail_from, "rcpt_to": env.rcpt_to, "reason": reason,
-                "size": m.payload.len(),
+                "size": header(&m, bus::HEADER_RAW_SIZE).parse::<usize>().unwrap_or(m.payload.len()),
             });
             println!("{line}");
         } else {

@@ -22,7 +22,7 @@ use crate::limits::ClientLimits;
 use crate::proxy;
 use crate::publish::Publisher;
 use crate::smtp::{Reply, Session, SessionLimits, Step};
-use crate::spool::{ClaimCheck, SPILL_CHUNK, Streaming};
+use crate::spool::{self, ClaimCheck, Streaming};
 use crate::verify::{InlineVerdict, InlineVerifier};
 
 /// Everything a session needs, shared by all connections.
@@ -415,7 +415,7 @@ where
                     }
                     out.clear();
                     if let Some(s) = streaming.take()
-                        && !finish_streaming(s, &mut tx).await
+                        && !spool::finish(s, &mut tx).await
                     {
                         let reply = session.finish(Err(crate::PublishFailure::Unavailable));
                         metrics::inc(
@@ -428,15 +428,17 @@ where
                     }
                     if let Some(v) = &deps.verifier {
                         let verdict = match &tx.spooled {
-                            Some(sp) if v.needs_body(&tx) => match read_back(deps, sp).await {
-                                Some(body) => {
-                                    tx.body = body;
-                                    let verdict = v.verify(&tx).await;
-                                    tx.body = Vec::new();
-                                    verdict
+                            Some(sp) if v.needs_body(&tx) => {
+                                match spool::read_back(deps.spool.as_ref(), sp).await {
+                                    Some(body) => {
+                                        tx.body = body;
+                                        let verdict = v.verify(&tx).await;
+                                        tx.body = Vec::new();
+                                        verdict
+                                    }
+                                    None => InlineVerdict::Defer,
                                 }
-                                None => InlineVerdict::Defer,
-                            },
+                            }
                             _ => v.verify(&tx).await,
                         };
                         match verdict {
@@ -444,7 +446,7 @@ where
                             InlineVerdict::Reject(why) => {
                                 tracing::info!(reason = %why, "Rejected a message under a tenant's authentication policy.");
                                 out.push_str(&session.refuse(false, &why).to_wire());
-                                discard_spooled(deps, &tx).await;
+                                spool::discard(deps.spool.as_ref(), &tx).await;
                                 continue;
                             }
                             InlineVerdict::Defer => {
@@ -452,7 +454,7 @@ where
                                     "Deferred a message: DNS could not decide its authentication."
                                 );
                                 out.push_str(&session.refuse(true, "").to_wire());
-                                discard_spooled(deps, &tx).await;
+                                spool::discard(deps.spool.as_ref(), &tx).await;
                                 continue;
                             }
                         }
@@ -499,7 +501,7 @@ where
         if session.is_closed() {
             return Ended::Closed;
         }
-        spill(session, streaming, deps).await;
+        spool::spill(session, streaming, deps.spool.as_ref()).await;
         let in_data = session.in_data();
         let timeout = if in_data {
             deps.data_timeout
@@ -526,76 +528,6 @@ where
                 return Ended::Closed;
             }
         }
-    }
-}
-
-/// During DATA, past the inline limit: streams what the session holds to storage, so memory
-/// stays bounded by the limit plus one chunk whatever the message size.
-async fn spill<P>(session: &mut Session, streaming: &mut Option<Streaming>, deps: &IngestDeps<P>) {
-    let Some((store, limit)) = &deps.spool else {
-        return;
-    };
-    if session.data_exceeded() {
-        // It will get 552: nothing more is kept, and nothing uploaded is needed.
-        if let Some(s) = streaming.take() {
-            s.abort().await;
-        }
-        return;
-    }
-    let threshold = if streaming.is_some() {
-        SPILL_CHUNK
-    } else {
-        *limit
-    };
-    if session.data_buffered() <= threshold {
-        return;
-    }
-    if streaming.is_none() {
-        let mail_id = postwire_core::ids::new_mail_id();
-        let prefix = session.received_line(&mail_id, &crate::publish::rfc2822_now());
-        *streaming = Some(Streaming::start(store.as_ref(), &prefix, mail_id).await);
-    }
-    if let Some(s) = streaming {
-        s.write(&session.take_data()).await;
-    }
-}
-
-/// At the end of DATA: the rest of the content goes to storage and the upload is completed.
-/// False when storing failed (the client gets 451 and retries).
-async fn finish_streaming(mut s: Streaming, tx: &mut crate::smtp::Transaction) -> bool {
-    s.write(&std::mem::take(&mut tx.body)).await;
-    match s.finish().await {
-        Ok(sp) => {
-            tx.spooled = Some(sp);
-            true
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "Deferred a large message: storing it failed.");
-            false
-        }
-    }
-}
-
-/// Reads a streamed message's content back (for inline verification).
-async fn read_back<P>(deps: &IngestDeps<P>, sp: &crate::spool::Spooled) -> Option<Vec<u8>> {
-    let (store, _) = deps.spool.as_ref()?;
-    match store.get(&sp.temp_key).await {
-        Ok(mut bytes) if bytes.len() >= sp.prefix_len => {
-            bytes.drain(..sp.prefix_len);
-            Some(bytes)
-        }
-        Ok(_) => None,
-        Err(e) => {
-            tracing::warn!(error = %e, "Reading a streamed message back for verification failed.");
-            None
-        }
-    }
-}
-
-/// A refused transaction's streamed copy is not needed.
-async fn discard_spooled<P>(deps: &IngestDeps<P>, tx: &crate::smtp::Transaction) {
-    if let (Some(sp), Some((store, _))) = (&tx.spooled, &deps.spool) {
-        store.discard(&sp.temp_key).await;
     }
 }
 

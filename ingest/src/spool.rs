@@ -8,8 +8,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
+
+use crate::smtp::{Session, Transaction};
 
 /// A boxed future, for the object-safe storage seam.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -157,6 +160,85 @@ impl Streaming {
         if let Some(u) = self.upload.take() {
             u.abort().await;
         }
+    }
+}
+
+// --- the I/O layer's part (server.rs) ---
+
+/// During DATA, past the inline limit: streams what the session holds to storage, so memory
+/// stays bounded by the limit plus one chunk whatever the message size.
+pub(crate) async fn spill(
+    session: &mut Session,
+    streaming: &mut Option<Streaming>,
+    spool: Option<&(Arc<dyn ClaimCheck>, usize)>,
+) {
+    let Some((store, limit)) = spool else {
+        return;
+    };
+    if session.data_exceeded() {
+        // It will get 552: nothing more is kept, and nothing uploaded is needed.
+        if let Some(s) = streaming.take() {
+            s.abort().await;
+        }
+        return;
+    }
+    let threshold = if streaming.is_some() {
+        SPILL_CHUNK
+    } else {
+        *limit
+    };
+    if session.data_buffered() <= threshold {
+        return;
+    }
+    if streaming.is_none() {
+        let mail_id = postwire_core::ids::new_mail_id();
+        let prefix = session.received_line(&mail_id, &crate::publish::rfc2822_now());
+        *streaming = Some(Streaming::start(store.as_ref(), &prefix, mail_id).await);
+    }
+    if let Some(s) = streaming {
+        s.write(&session.take_data()).await;
+    }
+}
+
+/// At the end of DATA: the rest of the content goes to storage and the upload is completed.
+/// False when storing failed (the client gets 451 and retries).
+pub(crate) async fn finish(mut s: Streaming, tx: &mut Transaction) -> bool {
+    s.write(&std::mem::take(&mut tx.body)).await;
+    match s.finish().await {
+        Ok(sp) => {
+            tx.spooled = Some(sp);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "Deferred a large message: storing it failed.");
+            false
+        }
+    }
+}
+
+/// Reads a streamed message's content back (for inline verification).
+pub(crate) async fn read_back(
+    spool: Option<&(Arc<dyn ClaimCheck>, usize)>,
+    sp: &Spooled,
+) -> Option<Vec<u8>> {
+    let (store, _) = spool?;
+    match store.get(&sp.temp_key).await {
+        Ok(mut bytes) if bytes.len() >= sp.prefix_len => {
+            bytes.drain(..sp.prefix_len);
+            Some(bytes)
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "Reading a streamed message back for verification failed.");
+            None
+        }
+    }
+}
+
+/// A refused transaction's streamed copy is not needed.
+pub(crate) async fn discard(spool: Option<&(Arc<dyn ClaimCheck>, usize)>, tx: &Transaction) {
+    if let (Some(sp), Some((store, _))) = (&tx.spooled, spool) {
+        store.discard(&sp.temp_key).await;
     }
 }
 
