@@ -218,6 +218,15 @@ SGVsbG8=\r\n\
     }
 
     #[test]
+    fn bodies_come_with_their_attachments() {
+        let p = parse_with_bodies(MAIL);
+        assert_eq!(p.bodies.len(), p.message.attachments.len());
+        assert_eq!(p.bodies[0], b"Hello");
+        assert_eq!(p.message.attachments[0].sha256, sha256_hex(&p.bodies[0]));
+        assert_eq!(parse(MAIL).0, p.message, "the same payload either way");
+    }
+
+    #[test]
     fn impossible_dates_become_null() {
         // mail-parser formats 30 February as "2026-02-30T10:00:00Z" without complaint.
         let (m, _) = parse(b"Date: Mon, 30 Feb 2026 10:00:00 +0000\r\nSubject: x\r\n\r\nx\r\n");
