@@ -109,6 +109,10 @@ fn antivirus_and_retention_keys() {
     let bad = GOOD.to_string() + "[antivirus]\nclamd = \"127.0.0.1:3310\"\n";
     let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
     assert_eq!(err.path, "antivirus.clamd");
+    let bad = GOOD.replace("[tenants.acme]", "[tenants._incoming]");
+    let bad = bad.replace("tenants.acme.", "tenants._incoming.");
+    let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
+    assert_eq!(err.path, "tenants._incoming");
     let bad = GOOD.to_string() + "[storage]\ninline_limit_bytes = 10\n";
     let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
     assert_eq!(err.path, "storage.inline_limit_bytes");

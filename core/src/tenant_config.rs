@@ -171,6 +171,13 @@ impl TenantConfig {
                 "tenant names use a-z, 0-9, - and _ (at most 64)",
             ));
         }
+        if tname.starts_with('_') {
+            // Object keys start with the tenant name; `_incoming/` holds uploads in progress.
+            return Err(ConfigError::new(
+                &tp,
+                "tenant names starting with _ are reserved for postwire",
+            ));
+        }
         if t.domains.is_empty() {
             return Err(ConfigError::new(
                 format!("{tp}.domains"),
