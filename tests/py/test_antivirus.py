@@ -129,13 +129,21 @@ def test_infected_mail_is_quarantined_under_that_policy(request, tmp_path, nats,
         send(port, "clean", [("report.pdf", PDF)])
         event = receiver.wait_for(1)[0].json()
         held = quarantined(tmp_path)
+        assert len(receiver.requests) == 1, "the infected mail was not delivered"
+        # An operator releases it: delivered, the infected attachment dropped.
+        out = subprocess.run([postwire_path(), "quarantine", "release", "--config", str(tmp_path / "postwire.toml"),
+                              str(held[0]["seq"])], capture_output=True, text=True, timeout=60, env=child_env())
+        assert out.returncode == 0, out.stderr
+        released = receiver.wait_for(2)[1].json()
     finally:
         dev.stop(signal.SIGINT)
     assert event["message"]["subject"] == "clean"
     assert event["message"]["attachments"][0]["scan"]["status"] == "clean"
-    assert len(receiver.requests) == 1, "the infected mail was not delivered"
     assert len(held) == 1 and held[0]["tenant"] == "acme"
     assert held[0]["reason"].startswith(f"infected attachment: {SIGNATURE}")
+    assert released["message"]["subject"] == "infected"
+    att = released["message"]["attachments"][0]
+    assert att["scan"]["status"] == "infected" and "url" not in att
 
 
 def test_clamd_down_holds_the_mail_until_it_is_back(request, tmp_path, nats, receiver, clamd):
