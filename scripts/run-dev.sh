@@ -93,6 +93,16 @@ for ((i = 0; i < 100; i++)); do
 done
 port_open "$NATS_PORT" || { say "nats-server did not open port $NATS_PORT within 10 s"; exit 1; }
 
+# The dashboard and admin API need a token: made once, kept in ./data/admin-token (0600).
+if [[ -z ${POSTWIRE_ADMIN_TOKEN:-} ]]; then
+    if [[ ! -s data/admin-token ]]; then
+        (umask 077 && head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >data/admin-token)
+    fi
+    POSTWIRE_ADMIN_TOKEN=$(cat data/admin-token)
+    export POSTWIRE_ADMIN_TOKEN
+fi
+say "dashboard: http://127.0.0.1:8026/ui  token: $POSTWIRE_ADMIN_TOKEN (from ./data/admin-token)"
+
 say "starting postwire dev --config $CONFIG (Ctrl-C stops everything)"
 "$POSTWIRE" dev --config "$CONFIG" &
 dev_pid=$!

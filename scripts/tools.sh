@@ -146,7 +146,7 @@ if [[ $want != "$(cat "$JS_STAMP" 2>/dev/null || true)" || ! -x $JSDIR/node_modu
     printf '%s\n' "$want" >"$JS_STAMP"
 fi
 
-# --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA) ----------
+# --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA), clamd ----
 # Installed with apt-get when this runs as root (or with password-less sudo). When that is
 # impossible the tests that need them are skipped with the reason, and this warns once.
 apt_install() { # apt_install COMMAND PACKAGE
@@ -179,6 +179,24 @@ apt_install postfix postfix
 # The Debian package starts a system postfix on port 25; the tests run their own instance.
 if [[ -x /usr/sbin/postfix ]] && [[ ! -e $TOOLS/.postfix-system-stopped ]]; then
     { /usr/sbin/postfix stop >/dev/null 2>&1 || true; } && : >"$TOOLS/.postfix-system-stopped"
+fi
+# ClamAV's clamd for the antivirus tests, which start their own clamd with a one-signature
+# database (EICAR) and never download signatures. The package's own clamd and freshclam
+# services are stopped and disabled: nothing should fetch databases or hold ports.
+apt_install clamd clamav-daemon
+if [[ -x /usr/sbin/clamd ]] && [[ ! -e $TOOLS/.clamav-system-stopped ]]; then
+    for svc in clamav-daemon clamav-freshclam; do
+        if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+            systemctl disable --now "$svc" >/dev/null 2>&1 || true
+        fi
+        if [[ -x /etc/init.d/$svc ]]; then
+            "/etc/init.d/$svc" stop >/dev/null 2>&1 || true
+        fi
+        if command -v update-rc.d >/dev/null 2>&1; then
+            update-rc.d "$svc" disable >/dev/null 2>&1 || true
+        fi
+    done
+    : >"$TOOLS/.clamav-system-stopped"
 fi
 
 # --- .tools symlink in the repository ------------------------------------------------------

@@ -84,3 +84,41 @@ pub fn signing_key(env: &str, allow_random: bool) -> Result<Option<Vec<u8>>, Str
         Err(_) => Ok(None),
     }
 }
+
+/// `postwire storage sweep`: one retention sweep now.
+pub async fn sweep(
+    config: &std::path::Path,
+    before: Option<&str>,
+) -> Result<(), crate::tools::Failure> {
+    use crate::tools::Failure;
+    let cfg = crate::roles::load(config)?;
+    let cutoff = match before {
+        Some(t) => Some(
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| Failure::Usage(format!("--before {t:?}: {e} (want RFC 3339)")))?
+                .unix_timestamp(),
+        ),
+        None if cfg.storage.raw_retention_days == 0 => None,
+        None => {
+            let keep = i64::try_from(cfg.storage.raw_retention_days * 86_400).unwrap_or(i64::MAX);
+            Some(
+                time::OffsetDateTime::now_utc()
+                    .unix_timestamp()
+                    .saturating_sub(keep),
+            )
+        }
+    };
+    // The sweep never signs URLs: any key will do for the filesystem backend.
+    let store = postwire_stages::store::BlobStore::from_config(&cfg.storage, Some(Vec::new()))
+        .map_err(|e| Failure::Usage(format!("storage: {e}")))?
+        .ok_or_else(|| Failure::Usage("storage.backend is \"none\": nothing to sweep".into()))?;
+    let swept = store
+        .sweep(cutoff)
+        .await
+        .map_err(|e| Failure::Failed(format!("the sweep failed: {e}")))?;
+    println!(
+        "deleted {} raw message(s) and {} leftover upload(s)",
+        swept.raw, swept.incoming
+    );
+    Ok(())
+}

@@ -35,14 +35,22 @@ impl MailAuthInline {
     }
 }
 
+impl MailAuthInline {
+    fn rejecting(&self, tx: &Transaction) -> bool {
+        tx.rcpts
+            .iter()
+            .any(|(_, d)| self.cfg.auth_policy(&d.tenant) == AuthPolicy::Reject)
+    }
+}
+
 impl InlineVerifier for MailAuthInline {
+    fn needs_body(&self, tx: &Transaction) -> bool {
+        self.rejecting(tx)
+    }
+
     fn verify<'a>(&'a self, tx: &'a Transaction) -> VerdictFuture<'a> {
         Box::pin(async move {
-            let rejecting = tx
-                .rcpts
-                .iter()
-                .any(|(_, d)| self.cfg.auth_policy(&d.tenant) == AuthPolicy::Reject);
-            if !rejecting {
+            if !self.rejecting(tx) {
                 return InlineVerdict::Accept { auth: None };
             }
             let env = Envelope {

@@ -109,7 +109,12 @@ enum Command {
         #[arg(long, default_value = "")]
         mail_from: String,
     },
-    /// Mail held back by a tenant's authentication policy (`auth.policy`).
+    /// Object storage upkeep: the raw-mail retention sweep.
+    Storage {
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
+    /// Mail held back by a tenant's policy (`auth.policy`, `infected_attachments`).
     Quarantine {
         #[command(subcommand)]
         command: QuarantineCommand,
@@ -331,6 +336,22 @@ enum QuarantineCommand {
 }
 
 #[derive(Subcommand)]
+enum StorageCommand {
+    /// Deletes raw messages older than storage.raw_retention_days (or --before), and
+    /// uploads left in _incoming/ for more than a day. Attachments are kept. The process
+    /// worker runs the same sweep every storage.sweep_interval_secs.
+    ///
+    /// Example: postwire storage sweep --config postwire.toml --before 2026-01-01T00:00:00Z
+    Sweep {
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+        /// Delete raw messages last modified before this time (RFC 3339) instead.
+        #[arg(long)]
+        before: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
 enum ConfigCommand {
     /// Validates a config file; exit code 2 and the bad key's path when it is wrong.
     ///
@@ -404,6 +425,9 @@ fn main() -> ExitCode {
             Command::Quarantine {
                 command: QuarantineCommand::Release { config, seq },
             } => quarantine::release(&config, &seq).await,
+            Command::Storage {
+                command: StorageCommand::Sweep { config, before },
+            } => blobs::sweep(&config, before.as_deref()).await,
             Command::Dlq { command } => match command {
                 DlqCommand::List { filter: f, json } => {
                     match ops::filter(f.tenant, f.since, f.id) {

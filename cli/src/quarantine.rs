@@ -1,5 +1,5 @@
-//! `postwire quarantine list|release`: mail held back by a tenant's authentication policy,
-//! kept raw in the QUARANTINE stream. Release republishes it to `mail.raw.<tenant>` marked
+//! `postwire quarantine list|release`: mail held back by a tenant's authentication policy
+//! or infected-attachment policy, kept raw in the QUARANTINE stream. Release republishes it to `mail.raw.<tenant>` marked
 //! as released (the worker then delivers it with its verdicts) and removes it from the
 //! quarantine.
 
@@ -62,7 +62,10 @@ pub async fn entries(
             mail_from: env.mail_from,
             rcpt_to: env.rcpt_to,
             reason: header(&m, bus::HEADER_QUARANTINE_REASON).to_string(),
-            size: m.payload.len(),
+            // A claim-checked mail holds only its key here.
+            size: header(&m, bus::HEADER_RAW_SIZE)
+                .parse::<usize>()
+                .unwrap_or(m.payload.len()),
         });
     }
     Ok(out)

@@ -162,17 +162,75 @@ async fn spawn_admin(
     ))))
 }
 
-/// Lets ingest store large messages through the stages' object store (claim check).
+/// Lets ingest store large messages through the stages' object store (claim check), whole
+/// or streamed during DATA.
 struct Claim(std::sync::Arc<postwire_stages::store::BlobStore>);
+
+type BoxFuture<'a, T> = postwire_ingest::spool::BoxFuture<'a, T>;
 
 impl postwire_ingest::ClaimCheck for Claim {
     fn put<'a>(
         &'a self,
         tenant: &'a str,
         bytes: &'a [u8],
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
-    {
-        Box::pin(async move { self.0.put(tenant, bytes).await.map_err(|e| e.to_string()) })
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            self.0
+                .put_raw(tenant, bytes)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn postwire_ingest::Upload>, String>> {
+        Box::pin(async move {
+            let u = self.0.begin_upload().await.map_err(|e| e.to_string())?;
+            Ok(Box::new(Upload(u)) as Box<dyn postwire_ingest::Upload>)
+        })
+    }
+
+    fn adopt<'a>(
+        &'a self,
+        temp: &'a str,
+        tenant: &'a str,
+        sha256: &'a str,
+    ) -> BoxFuture<'a, Result<String, String>> {
+        Box::pin(async move {
+            self.0
+                .adopt(temp, tenant, sha256)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn discard<'a>(&'a self, temp: &'a str) -> BoxFuture<'a, ()> {
+        Box::pin(self.0.discard(temp))
+    }
+
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+        Box::pin(async move {
+            self.0
+                .get(key)
+                .await
+                .map(|b| b.to_vec())
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+struct Upload(postwire_stages::store::spool::RawUpload);
+
+impl postwire_ingest::Upload for Upload {
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move { self.0.write(bytes).await.map_err(|e| e.to_string()) })
+    }
+
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<String, String>> {
+        Box::pin(async move { self.0.finish().await.map_err(|e| e.to_string()) })
+    }
+
+    fn abort(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(self.0.abort())
     }
 }
 
@@ -189,17 +247,20 @@ async fn ingest_task(
     let mut publisher = JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone());
     // With a claim check, large messages do not go through NATS: SIZE need not stay below
     // its max_payload.
-    let max_payload = match blobs {
-        Some(b) => {
-            publisher = publisher.with_claim_check(
-                std::sync::Arc::new(Claim(b)),
-                cfg.storage.inline_limit_bytes,
-            );
+    let limit = cfg.storage.inline_limit_bytes;
+    let claim: Option<Arc<dyn postwire_ingest::ClaimCheck>> =
+        blobs.map(|b| Arc::new(Claim(b)) as Arc<dyn postwire_ingest::ClaimCheck>);
+    let max_payload = match &claim {
+        Some(c) => {
+            publisher = publisher.with_claim_check(c.clone(), limit);
             None
         }
         None => Some(js.client().server_info().max_payload as u64),
     };
     let mut deps = IngestDeps::new(cfg, publisher, tls, max_payload).with_live(live);
+    if let Some(c) = claim {
+        deps = deps.with_spool(c, limit);
+    }
     if let Some(v) = crate::inline::MailAuthInline::for_config(cfg).map_err(Failure::Failed)? {
         deps = deps.with_verifier(v);
     }

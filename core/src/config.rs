@@ -49,6 +49,8 @@ pub struct Config {
     #[serde(default)]
     pub storage: crate::storage_config::StorageConfig,
     #[serde(default)]
+    pub antivirus: crate::antivirus_config::AntivirusConfig,
+    #[serde(default)]
     pub ses: SesConfig,
     #[serde(default)]
     pub plugin_host: PluginHostConfig,
@@ -422,6 +424,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.delivery.validate()?;
         self.storage.validate()?;
+        self.antivirus.validate()?;
         let s = &self.smtp;
         if s.max_command_line_bytes < 512 {
             return Err(ConfigError::new(

@@ -86,3 +86,34 @@ fn pattern_outside_domains_is_refused() {
     let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
     assert_eq!(err.path, "tenants.acme.routes[0].recipients[0]");
 }
+
+#[test]
+fn antivirus_and_retention_keys() {
+    let cfg = Config::from_toml(GOOD).unwrap();
+    assert!(
+        cfg.antivirus.address().is_none(),
+        "scanning is off by default"
+    );
+    assert_eq!(cfg.storage.raw_retention_days, 30);
+    let text = GOOD.replace(
+        "domains = [\"acme.test\"]",
+        "domains = [\"acme.test\"]\ninfected_attachments = \"quarantine\"",
+    ) + "[antivirus]\nclamd = \"unix:///run/clamav/clamd.ctl\"\n";
+    let cfg = Config::from_toml(&text).unwrap();
+    cfg.validate().unwrap();
+    assert!(cfg.antivirus.address().is_some());
+    assert_eq!(
+        cfg.tenants["acme"].infected_attachments,
+        crate::antivirus_config::InfectedPolicy::Quarantine
+    );
+    let bad = GOOD.to_string() + "[antivirus]\nclamd = \"127.0.0.1:3310\"\n";
+    let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
+    assert_eq!(err.path, "antivirus.clamd");
+    let bad = GOOD.replace("[tenants.acme]", "[tenants._incoming]");
+    let bad = bad.replace("tenants.acme.", "tenants._incoming.");
+    let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
+    assert_eq!(err.path, "tenants._incoming");
+    let bad = GOOD.to_string() + "[storage]\ninline_limit_bytes = 10\n";
+    let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
+    assert_eq!(err.path, "storage.inline_limit_bytes");
+}

@@ -88,6 +88,31 @@ pub struct Attachment {
     /// Base64 content under the `inline` attachment policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_base64: Option<String>,
+    /// The antivirus verdict; absent when `[antivirus]` is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<Scan>,
+}
+
+/// What ClamAV said about one attachment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scan {
+    pub status: ScanStatus,
+    /// The signature that matched (`infected` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Why it was not scanned (`unscanned` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanStatus {
+    Clean,
+    /// Under the `drop` policy the attachment has no `url` and no `content_base64`.
+    Infected,
+    /// Larger than `antivirus.max_scan_bytes`.
+    Unscanned,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -41,9 +41,14 @@ fn labels(pairs: &[(&'static str, &str)]) -> Labels {
 
 /// Adds one to a counter.
 pub fn inc(name: &'static str, help: &'static str, pairs: &[(&'static str, &str)]) {
+    add(name, help, pairs, 1);
+}
+
+/// Adds `n` to a counter.
+pub fn add(name: &'static str, help: &'static str, pairs: &[(&'static str, &str)], n: u64) {
     let mut r = registry().lock().unwrap_or_else(|e| e.into_inner());
     r.help.insert(name, help);
-    *r.counters.entry((name, labels(pairs))).or_default() += 1;
+    *r.counters.entry((name, labels(pairs))).or_default() += n;
 }
 
 /// Records a duration in a histogram.

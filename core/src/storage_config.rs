@@ -54,6 +54,11 @@ pub struct StorageConfig {
     /// Claim check: messages above this size are stored by ingest and travel through NATS
     /// by reference (keep it well below NATS's `max_payload`).
     pub inline_limit_bytes: usize,
+    /// Raw messages (`<tenant>/<sha256>.eml`) older than this are deleted by the process
+    /// worker's sweep; 0 keeps them forever (or leave it to an S3 lifecycle rule).
+    pub raw_retention_days: u64,
+    /// How often each process worker runs that sweep.
+    pub sweep_interval_secs: u64,
     /// fs: the directory.
     pub path: String,
     /// fs: the address postwire serves objects on.
@@ -83,6 +88,8 @@ impl Default for StorageConfig {
             url_expiry_secs: 3_600,
             inline_max_bytes: 256 * 1024,
             inline_limit_bytes: 512 * 1024,
+            raw_retention_days: 30,
+            sweep_interval_secs: 3_600,
             path: "./data/blobs".into(),
             listen: "127.0.0.1:8027".into(),
             public_url: "http://127.0.0.1:8027".into(),
@@ -107,6 +114,18 @@ impl StorageConfig {
                 "url_expiry_secs",
                 "must be between 1 and 604800 (S3's limit)",
             );
+        }
+        if self.raw_retention_days > 36_500 {
+            return err(
+                "raw_retention_days",
+                "must be at most 36500 (0 keeps raw mail forever)",
+            );
+        }
+        if !(1..=7 * 86_400).contains(&self.sweep_interval_secs) {
+            return err("sweep_interval_secs", "must be between 1 and 604800");
+        }
+        if !(4096..=64 * 1024 * 1024).contains(&self.inline_limit_bytes) {
+            return err("inline_limit_bytes", "must be between 4096 and 67108864");
         }
         match self.backend {
             Backend::None => {}

@@ -39,6 +39,10 @@ pub struct TenantConfig {
     /// `store` (URLs), `inline` (base64 up to `storage.inline_max_bytes`) or `drop`.
     #[serde(default)]
     pub attachments: crate::storage_config::AttachmentPolicy,
+    /// With `[antivirus]`: `drop` an infected attachment (metadata and verdict stay) or
+    /// `quarantine` the whole mail.
+    #[serde(default)]
+    pub infected_attachments: crate::antivirus_config::InfectedPolicy,
     /// WebAssembly plugins run in order over each event before it is delivered.
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,
@@ -167,6 +171,13 @@ impl TenantConfig {
             return Err(ConfigError::new(
                 &tp,
                 "tenant names use a-z, 0-9, - and _ (at most 64)",
+            ));
+        }
+        if tname.starts_with('_') {
+            // Object keys start with the tenant name; `_incoming/` holds uploads in progress.
+            return Err(ConfigError::new(
+                &tp,
+                "tenant names starting with _ are reserved for postwire",
             ));
         }
         if t.domains.is_empty() {

@@ -74,6 +74,29 @@ pub struct Attachment {
     pub filename: Option<String>,
     pub content_type: String,
     pub size: u64,
+    /// The antivirus verdict, when the host scans attachments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan: Option<Scan>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// What the host's antivirus (ClamAV) said about an attachment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scan {
+    /// `clean`, `infected` or `unscanned`.
+    pub status: String,
+    /// The signature that matched (`infected` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// Why it was not scanned (`unscanned` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Attachment {
+    /// True when the host's antivirus found something in this attachment.
+    pub fn is_infected(&self) -> bool {
+        self.scan.as_ref().is_some_and(|s| s.status == "infected")
+    }
 }

@@ -21,7 +21,7 @@ extern crate self as postwire_guest_sdk;
 
 mod event;
 
-pub use event::{Attachment, Envelope, Event, Mailbox, Message};
+pub use event::{Attachment, Envelope, Event, Mailbox, Message, Scan};
 pub use serde_json::{self, Value, json};
 
 /// The generated bindings of the `plugin` world. Plugins normally use [`plugin!`] instead.

@@ -5,6 +5,7 @@
 //! - [`server`] is the tokio I/O around it: listener, connection cap, timeouts, shutdown.
 //! - [`publish`] turns an accepted transaction into `mail.raw.<tenant>` messages and waits for
 //!   the PubAck before the session may answer 250.
+//! - [`spool`] streams a large message to object storage while DATA arrives (claim check).
 //! - [`verify`] is the seam for inline authentication checks (tenants on `reject`).
 
 pub mod limits;
@@ -13,9 +14,11 @@ pub mod publish;
 pub mod server;
 pub mod ses;
 pub mod smtp;
+pub mod spool;
 pub mod tls;
 pub mod verify;
 
-pub use publish::{ClaimCheck, JetStreamPublisher, PublishFailure, Publisher};
+pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
 pub use server::{IngestDeps, run};
+pub use spool::{ClaimCheck, Spooled, Upload};
 pub use verify::{InlineVerdict, InlineVerifier};

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use async_nats::HeaderMap;
@@ -18,6 +17,7 @@ use postwire_core::bus;
 use postwire_core::envelope::{Envelope, now_rfc3339};
 
 use crate::smtp::Transaction;
+pub use crate::spool::ClaimCheck;
 
 /// Why a transaction could not be made durable; both are temporary for the client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -36,17 +36,6 @@ pub trait Publisher: Send + Sync + 'static {
         &self,
         tx: Transaction,
     ) -> impl Future<Output = Result<Vec<String>, PublishFailure>> + Send;
-}
-
-/// Object storage for the claim check: messages above the inline limit are stored there and
-/// the MAIL message carries only their key (`Postwire-Raw-Key`).
-pub trait ClaimCheck: Send + Sync + 'static {
-    /// Stores `bytes` for `tenant`; returns the key.
-    fn put<'a>(
-        &'a self,
-        tenant: &'a str,
-        bytes: &'a [u8],
-    ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
 }
 
 pub struct JetStreamPublisher {
@@ -77,28 +66,56 @@ impl JetStreamPublisher {
 
 /// The `Received:` trace header (RFC 5321 §4.4) ingest prepends.
 pub fn received_header(tx: &Transaction, hostname: &str, mail_id: &str, date: &str) -> String {
-    // RFC 3848 / RFC 6531 "with" protocol types.
-    let with = match (tx.params.smtputf8, tx.tls.is_some()) {
-        (true, true) => "UTF8SMTPS",
-        (true, false) => "UTF8SMTP",
-        (false, true) => "ESMTPS",
-        (false, false) => "ESMTP",
+    let trace = Trace {
+        helo: &tx.helo,
+        client_ip: tx.client_ip,
+        smtputf8: tx.params.smtputf8,
+        tls: tx.tls.is_some(),
     };
-    let helo: String = tx
-        .helo
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(255)
-        .collect();
-    format!(
-        "Received: from {helo} ([{}])\r\n\tby {hostname} (postwire) with {with} id {mail_id};\r\n\t{date}\r\n",
-        tx.client_ip
-    )
+    trace.received(hostname, mail_id, date)
+}
+
+/// What the `Received:` line says about the client.
+pub struct Trace<'a> {
+    pub helo: &'a str,
+    pub client_ip: std::net::IpAddr,
+    pub smtputf8: bool,
+    pub tls: bool,
+}
+
+impl Trace<'_> {
+    /// The `Received:` line, `date` in RFC 2822 form.
+    pub fn received(&self, hostname: &str, mail_id: &str, date: &str) -> String {
+        // RFC 3848 / RFC 6531 "with" protocol types.
+        let with = match (self.smtputf8, self.tls) {
+            (true, true) => "UTF8SMTPS",
+            (true, false) => "UTF8SMTP",
+            (false, true) => "ESMTPS",
+            (false, false) => "ESMTP",
+        };
+        let helo: String = self
+            .helo
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(255)
+            .collect();
+        format!(
+            "Received: from {helo} ([{}])\r\n\tby {hostname} (postwire) with {with} id {mail_id};\r\n\t{date}\r\n",
+            self.client_ip
+        )
+    }
+}
+
+/// Now, as a `Received:` line writes it.
+pub fn rfc2822_now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default()
 }
 
 /// Idempotency key of one tenant's copy of a transaction: the same when a client retries
-/// the same message.
-fn content_id(tenant: &str, env: &Envelope, body: &[u8]) -> String {
+/// the same message. `body_sha256` is the hash of the content as the client sent it.
+fn content_id(tenant: &str, env: &Envelope, body_sha256: &str) -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for part in [tenant, env.mail_from.as_str()]
@@ -108,7 +125,7 @@ fn content_id(tenant: &str, env: &Envelope, body: &[u8]) -> String {
         h.update(part.as_bytes());
         h.update([0]);
     }
-    h.update(body);
+    h.update(body_sha256.as_bytes());
     format!("in:{}", postwire_core::ids::hex(&h.finalize()))
 }
 
@@ -127,6 +144,17 @@ fn classify(err: &jetstream::context::PublishError) -> PublishFailure {
 
 impl Publisher for JetStreamPublisher {
     async fn publish(&self, tx: Transaction) -> Result<Vec<String>, PublishFailure> {
+        let result = self.publish_tenants(&tx).await;
+        // The streamed message now has its content-addressed key(s), or the client retries.
+        if let (Some(sp), Some((store, _))) = (&tx.spooled, &self.claim) {
+            store.discard(&sp.temp_key).await;
+        }
+        result
+    }
+}
+
+impl JetStreamPublisher {
+    async fn publish_tenants(&self, tx: &Transaction) -> Result<Vec<String>, PublishFailure> {
         let mut by_tenant: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (addr, dest) in &tx.rcpts {
             by_tenant
@@ -134,9 +162,11 @@ impl Publisher for JetStreamPublisher {
                 .or_default()
                 .push(addr.clone());
         }
-        let rfc2822_date = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc2822)
-            .unwrap_or_default();
+        let rfc2822_date = rfc2822_now();
+        let body_sha256 = match &tx.spooled {
+            Some(sp) => sp.body_sha256.clone(),
+            None => postwire_core::ids::sha256_hex(&tx.body),
+        };
         if self.js.client().connection_state() != async_nats::connection::State::Connected {
             // Do not queue a publish in the client while disconnected: it could reach the
             // stream after we answered 451, and the client's retry would store it twice.
@@ -145,8 +175,12 @@ impl Publisher for JetStreamPublisher {
         }
         let mut acks = Vec::new();
         let mut ids = Vec::new();
-        for (tenant, rcpts) in by_tenant {
-            let mail_id = postwire_core::ids::new_mail_id();
+        for (i, (tenant, rcpts)) in by_tenant.into_iter().enumerate() {
+            // A streamed message's Received: line names the first tenant's mail id.
+            let mail_id = match &tx.spooled {
+                Some(sp) if i == 0 => sp.mail_id.clone(),
+                _ => postwire_core::ids::new_mail_id(),
+            };
             let envelope = Envelope {
                 mail_from: tx.mail_from.clone(),
                 rcpt_to: rcpts,
@@ -158,14 +192,10 @@ impl Publisher for JetStreamPublisher {
                 received_at: now_rfc3339(),
                 ses: tx.ses.clone(),
             };
-            let received = received_header(&tx, &self.hostname, &mail_id, &rfc2822_date);
-            let mut raw = Vec::with_capacity(received.len() + tx.body.len());
-            raw.extend_from_slice(received.as_bytes());
-            raw.extend_from_slice(&tx.body);
             let mut headers = HeaderMap::new();
             headers.insert(
                 bus::HEADER_MSG_ID,
-                content_id(tenant, &envelope, &tx.body).as_str(),
+                content_id(tenant, &envelope, &body_sha256).as_str(),
             );
             headers.insert(bus::HEADER_MAIL_ID, mail_id.as_str());
             headers.insert(bus::HEADER_TENANT, tenant);
@@ -181,17 +211,24 @@ impl Publisher for JetStreamPublisher {
                 stage = "ingest"
             );
             postwire_core::telemetry::inject(&span, &mut headers);
-            let raw = match &self.claim {
-                Some((store, limit)) if raw.len() > *limit => {
-                    let key = store.put(tenant, &raw).await.map_err(|e| {
-                        tracing::warn!(error = %e, "Storing a large message (claim check) failed; answering 4xx.");
+            let raw = match (&tx.spooled, &self.claim) {
+                (Some(sp), Some((store, _))) => {
+                    let key = store.adopt(&sp.temp_key, tenant, &sp.sha256).await.map_err(|e| {
+                        tracing::warn!(error = %e, "Naming a streamed message in storage failed; answering 4xx.");
                         PublishFailure::Unavailable
                     })?;
                     headers.insert(bus::HEADER_RAW_KEY, key.as_str());
-                    headers.insert(bus::HEADER_RAW_SIZE, raw.len().to_string().as_str());
+                    headers.insert(bus::HEADER_RAW_SIZE, sp.size.to_string().as_str());
                     Vec::new()
                 }
-                _ => raw,
+                (Some(_), None) => {
+                    tracing::error!("A streamed message reached a publisher without storage.");
+                    return Err(PublishFailure::Unavailable);
+                }
+                (None, claim) => {
+                    self.inline_or_stored(tx, claim, tenant, &mail_id, &rfc2822_date, &mut headers)
+                        .await?
+                }
             };
             let ack = self
                 .js
@@ -217,5 +254,35 @@ impl Publisher for JetStreamPublisher {
             }
         }
         Ok(ids)
+    }
+}
+
+impl JetStreamPublisher {
+    /// A message that arrived whole: in the MAIL message, or stored when above the limit.
+    async fn inline_or_stored(
+        &self,
+        tx: &Transaction,
+        claim: &Option<(Arc<dyn ClaimCheck>, usize)>,
+        tenant: &str,
+        mail_id: &str,
+        date: &str,
+        headers: &mut HeaderMap,
+    ) -> Result<Vec<u8>, PublishFailure> {
+        let received = received_header(tx, &self.hostname, mail_id, date);
+        let mut raw = Vec::with_capacity(received.len() + tx.body.len());
+        raw.extend_from_slice(received.as_bytes());
+        raw.extend_from_slice(&tx.body);
+        match claim {
+            Some((store, limit)) if raw.len() > *limit => {
+                let key = store.put(tenant, &raw).await.map_err(|e| {
+                    tracing::warn!(error = %e, "Storing a large message (claim check) failed; answering 4xx.");
+                    PublishFailure::Unavailable
+                })?;
+                headers.insert(bus::HEADER_RAW_KEY, key.as_str());
+                headers.insert(bus::HEADER_RAW_SIZE, raw.len().to_string().as_str());
+                Ok(Vec::new())
+            }
+            _ => Ok(raw),
+        }
     }
 }

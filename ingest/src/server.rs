@@ -22,6 +22,7 @@ use crate::limits::ClientLimits;
 use crate::proxy;
 use crate::publish::Publisher;
 use crate::smtp::{Reply, Session, SessionLimits, Step};
+use crate::spool::{self, ClaimCheck, Streaming};
 use crate::verify::{InlineVerdict, InlineVerifier};
 
 /// Everything a session needs, shared by all connections.
@@ -42,6 +43,9 @@ pub struct IngestDeps<P> {
     /// The live tenant configuration: each new connection takes its domains, routes and
     /// `require_tls` from it (instead of `router` and `limits.require_tls`).
     pub live: Option<Arc<postwire_core::live::LiveConfig>>,
+    /// Object storage and the inline limit: content beyond the limit is streamed there
+    /// during DATA. None: messages are held in memory until the end of DATA.
+    pub spool: Option<(Arc<dyn ClaimCheck>, usize)>,
 }
 
 impl<P> IngestDeps<P> {
@@ -55,6 +59,12 @@ impl<P> IngestDeps<P> {
     /// Adds inline verification.
     pub fn with_verifier(mut self, verifier: Arc<dyn InlineVerifier>) -> Self {
         self.verifier = Some(verifier);
+        self
+    }
+
+    /// Streams messages above `inline_limit` bytes to `store` while DATA arrives.
+    pub fn with_spool(mut self, store: Arc<dyn ClaimCheck>, inline_limit: usize) -> Self {
+        self.spool = Some((store, inline_limit));
         self
     }
 
@@ -96,6 +106,7 @@ impl<P> IngestDeps<P> {
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
             verifier: None,
             live: None,
+            spool: None,
         }
     }
 }
@@ -308,7 +319,20 @@ async fn serve<S, P>(
     let mut session = Session::new(limits, router, deps.clients.clone(), client_ip);
     let mut buf = buf;
     let mut out = session.greeting().to_wire();
-    if let Ended::Closed = drive(&mut stream, &mut session, &mut buf, &mut out, deps, phase).await {
+    let mut streaming = None;
+    let ended = drive(
+        &mut stream,
+        &mut session,
+        (&mut buf, &mut out, &mut streaming),
+        deps,
+        phase,
+    )
+    .await;
+    // A connection lost or closed in the middle of DATA: drop the partial upload.
+    if let Some(s) = streaming.take() {
+        s.abort().await;
+    }
+    if let Ended::Closed = ended {
         return;
     }
     let Some(acceptor) = deps.tls.clone() else {
@@ -339,15 +363,24 @@ async fn serve<S, P>(
     session.tls_started(info);
     let mut tls = tls;
     out.clear();
-    let _ = drive(&mut tls, &mut session, &mut buf, &mut out, deps, phase).await;
+    let _ = drive(
+        &mut tls,
+        &mut session,
+        (&mut buf, &mut out, &mut streaming),
+        deps,
+        phase,
+    )
+    .await;
+    if let Some(s) = streaming.take() {
+        s.abort().await;
+    }
 }
 
 /// Runs the session over `stream` until it closes or asks for TLS.
 async fn drive<S, P>(
     stream: &mut S,
     session: &mut Session,
-    buf: &mut BytesMut,
-    out: &mut String,
+    (buf, out, streaming): (&mut BytesMut, &mut String, &mut Option<Streaming>),
     deps: &IngestDeps<P>,
     phase: &mut watch::Receiver<Phase>,
 ) -> Ended
@@ -359,6 +392,12 @@ where
     loop {
         // Run every complete command already buffered (PIPELINING), batching replies.
         while let Some(step) = session.advance(buf) {
+            if !matches!(step, Step::Deliver(_))
+                && let Some(s) = streaming.take()
+            {
+                // The DATA ended without a transaction to deliver (552 over-size).
+                s.abort().await;
+            }
             match step {
                 Step::Reply(r) => {
                     if !r.is_positive() {
@@ -390,12 +429,39 @@ where
                         return Ended::Closed;
                     }
                     out.clear();
+                    if let Some(s) = streaming.take()
+                        && !spool::finish(s, &mut tx).await
+                    {
+                        let reply = session.finish(Err(crate::PublishFailure::Unavailable));
+                        metrics::inc(
+                            "postwire_smtp_messages_total",
+                            "Messages at the end of DATA, by result and reply code.",
+                            &[("result", "deferred"), ("code", &reply.code.to_string())],
+                        );
+                        out.push_str(&reply.to_wire());
+                        continue;
+                    }
                     if let Some(v) = &deps.verifier {
-                        match v.verify(&tx).await {
+                        let verdict = match &tx.spooled {
+                            Some(sp) if v.needs_body(&tx) => {
+                                match spool::read_back(deps.spool.as_ref(), sp).await {
+                                    Some(body) => {
+                                        tx.body = body;
+                                        let verdict = v.verify(&tx).await;
+                                        tx.body = Vec::new();
+                                        verdict
+                                    }
+                                    None => InlineVerdict::Defer,
+                                }
+                            }
+                            _ => v.verify(&tx).await,
+                        };
+                        match verdict {
                             InlineVerdict::Accept { auth } => tx.auth = auth,
                             InlineVerdict::Reject(why) => {
                                 tracing::info!(reason = %why, "Rejected a message under a tenant's authentication policy.");
                                 out.push_str(&session.refuse(false, &why).to_wire());
+                                spool::discard(deps.spool.as_ref(), &tx).await;
                                 continue;
                             }
                             InlineVerdict::Defer => {
@@ -403,11 +469,13 @@ where
                                     "Deferred a message: DNS could not decide its authentication."
                                 );
                                 out.push_str(&session.refuse(true, "").to_wire());
+                                spool::discard(deps.spool.as_ref(), &tx).await;
                                 continue;
                             }
                         }
                     }
-                    let (rcpts, size) = (tx.rcpts.len(), tx.body.len());
+                    let size = tx.spooled.as_ref().map_or(tx.body.len() as u64, |s| s.size);
+                    let rcpts = tx.rcpts.len();
                     let span = tracing::info_span!(
                         "smtp.transaction",
                         rcpts,
@@ -448,6 +516,7 @@ where
         if session.is_closed() {
             return Ended::Closed;
         }
+        spool::spill(session, streaming, deps.spool.as_ref()).await;
         let in_data = session.in_data();
         let timeout = if in_data {
             deps.data_timeout

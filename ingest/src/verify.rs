@@ -27,6 +27,12 @@ pub type VerdictFuture<'a> = Pin<Box<dyn Future<Output = InlineVerdict> + Send +
 /// Verifies a complete transaction before DATA is answered.
 pub trait InlineVerifier: Send + Sync + 'static {
     fn verify<'a>(&'a self, tx: &'a Transaction) -> VerdictFuture<'a>;
+
+    /// Whether [`InlineVerifier::verify`] reads the content: a message streamed to storage
+    /// is read back for it only then.
+    fn needs_body(&self, _tx: &Transaction) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The pipeline stages and the workers that run them.
 //!
 //! - [`parse`]: raw RFC 5322 bytes → the `message` part of `postwire.email.v1`.
+//! - [`antivirus`]: attachments scanned by clamd, verdicts in the payload.
+//! - [`store`]: attachments and raw mail in object storage, expiring URLs, retention sweep.
 //! - [`transform`]: the WebAssembly plugin host (tenant plugin chains, WIT in `guest-sdk/wit`).
 //! - [`prepare`]: one event per route, one outbox delivery per endpoint, body fixed here.
 //! - [`process`]: the worker that consumes `MAIL` and runs parse → prepare.
@@ -9,6 +11,7 @@
 //! - [`deliver`]: the worker that consumes `OUTBOX`, signs each attempt and POSTs it, with
 //!   retries, backoff and the dead-letter stream.
 
+pub mod antivirus;
 pub mod deliver;
 pub mod parse;
 pub mod prepare;

@@ -1,6 +1,6 @@
-//! The process worker: consumes `MAIL`, runs verify → parse → store → transform (tenant
-//! plugins) → prepare (or holds the mail in `QUARANTINE` when the tenant's authentication
-//! policy says so), publishes one `OUTBOX`
+//! The process worker: consumes `MAIL`, runs verify → parse → antivirus → store → transform
+//! (tenant plugins) → prepare (or holds the mail in `QUARANTINE` when the tenant's
+//! authentication or infected-attachment policy says so), publishes one `OUTBOX`
 //! message per endpoint (with `Nats-Msg-Id` = delivery id, so redelivery never duplicates),
 //! and acknowledges its input only after every output was acknowledged.
 
@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::{self, AckKind, consumer::pull};
+use postwire_core::antivirus_config::InfectedPolicy;
 use postwire_core::envelope::Envelope;
 use postwire_core::live::LiveConfig;
 use postwire_core::routing::Router;
@@ -18,6 +19,7 @@ use postwire_core::{Config, bus};
 use tracing::Instrument as _;
 
 use crate::StageError;
+use crate::antivirus::Antivirus;
 use crate::prepare::{self, MailInput};
 use crate::store::BlobStore;
 use crate::transform::{self, Transformer};
@@ -74,14 +76,28 @@ pub async fn run_live(
     let plugins = Arc::new(PluginSlot::default());
     // Start the host and compile the plugins now rather than with the first mail.
     plugins.get(&cfg).map_err(StageError::Permanent)?;
+    let antivirus = Antivirus::from_config(&cfg.antivirus).map(Arc::new);
+    // Raw-mail retention; stopped with the consumer below.
+    let sweeper = match &blobs {
+        Some(b) if cfg.storage.raw_retention_days > 0 => {
+            Some(tokio::spawn(crate::store::sweep::run_periodically(
+                b.clone(),
+                cfg.storage.raw_retention_days,
+                Duration::from_secs(cfg.storage.sweep_interval_secs),
+                std::future::pending(),
+            )))
+        }
+        _ => None,
+    };
     let js2 = js.clone();
     crate::runner::consume(&js, bus::STREAM_MAIL, consumer, CONCURRENCY, shutdown, move |msg| {
-        let (js, snap, blobs, verifier, plugins) = (
+        let (js, snap, blobs, verifier, plugins, antivirus) = (
             js2.clone(),
             live.get(),
             blobs.clone(),
             verifier.clone(),
             plugins.clone(),
+            antivirus.clone(),
         );
         async move {
             let (cfg, router) = (&snap.cfg, &snap.router);
@@ -101,7 +117,7 @@ pub async fn run_live(
             );
             postwire_core::telemetry::continue_from(&span, msg.headers.as_ref());
             let started = std::time::Instant::now();
-            let stages = Stages { blobs: blobs.as_deref(), verifier: verifier.as_deref(), plugins: plugins.as_ref() };
+            let stages = Stages { blobs: blobs.as_deref(), verifier: verifier.as_deref(), plugins: plugins.as_ref(), antivirus: antivirus.as_deref() };
             let result = process(&js, cfg, router, stages, &msg)
                 .instrument(span)
                 .await;
@@ -142,6 +158,9 @@ pub async fn run_live(
         }
     })
     .await;
+    if let Some(s) = sweeper {
+        s.abort();
+    }
     Ok(())
 }
 
@@ -227,6 +246,7 @@ struct Stages<'a> {
     blobs: Option<&'a BlobStore>,
     verifier: Option<&'a Verifier>,
     plugins: Option<&'a Arc<Transformer>>,
+    antivirus: Option<&'a Antivirus>,
 }
 
 async fn process(
@@ -240,6 +260,7 @@ async fn process(
         blobs,
         verifier,
         plugins,
+        antivirus,
     } = stages;
     let permanent = |what: &str| StageError::Permanent(format!("missing or bad {what} header"));
     let mail_id = header(msg, bus::HEADER_MAIL_ID).ok_or_else(|| permanent(bus::HEADER_MAIL_ID))?;
@@ -266,9 +287,10 @@ async fn process(
         None => None,
         Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| serde_json::from_str(h).ok()) {
             Some(auth) => Some(auth),
-            None => Some(verify_with_progress(v, msg, raw, &envelope).await),
+            None => Some(with_progress(msg, v.verify(raw, &envelope)).await),
         },
     };
+    let released = header(msg, bus::HEADER_RELEASED).is_some();
     if let Some(auth) = &auth {
         let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
         if auth.undecided() && delivered <= i64::from(cfg.verify.max_dns_retries) {
@@ -276,23 +298,46 @@ async fn process(
                 cfg.verify.dns_retry_delay_ms,
             )));
         }
-        let released = header(msg, bus::HEADER_RELEASED).is_some();
         let action = verify::decide(cfg.auth_policy(tenant), auth);
         if action != Action::Deliver && !released {
-            quarantine(js, msg, mail_id, tenant, auth).await?;
+            let reason = verify::policy::reason(auth);
+            quarantine(js, msg, mail_id, tenant, Some(auth), &reason).await?;
             return Ok(Outcome::Done);
         }
     }
 
-    let (mut message, limits) = crate::parse::parse(raw);
+    // Parse once; the attachment contents go on to the antivirus and the store stage.
+    let crate::parse::Parsed {
+        mut message,
+        limits,
+        bodies,
+    } = if blobs.is_some() || antivirus.is_some() {
+        crate::parse::parse_with_bodies(raw)
+    } else {
+        let (message, limits) = crate::parse::parse(raw);
+        crate::parse::Parsed {
+            message,
+            limits,
+            bodies: Vec::new(),
+        }
+    };
+    let tenant_cfg = cfg.tenants.get(tenant);
+    if let Some(av) = antivirus {
+        let found = with_progress(msg, av.scan(&mut message, &bodies)).await?;
+        let policy = tenant_cfg
+            .map(|t| t.infected_attachments)
+            .unwrap_or_default();
+        // A released mail is delivered, its infected attachments dropped.
+        if !found.is_empty() && policy == InfectedPolicy::Quarantine && !released {
+            let reason = format!("infected attachment: {}", found.join(", "));
+            quarantine(js, msg, mail_id, tenant, auth.as_ref(), &reason).await?;
+            return Ok(Outcome::Done);
+        }
+    }
     let raw_url = match blobs {
         Some(b) => {
-            let policy = cfg
-                .tenants
-                .get(tenant)
-                .map(|t| t.attachments)
-                .unwrap_or_default();
-            let url = b.apply(tenant, policy, raw, &mut message).await?;
+            let policy = tenant_cfg.map(|t| t.attachments).unwrap_or_default();
+            let url = b.apply(tenant, policy, raw, &mut message, &bodies).await?;
             // Inline images now have URLs: the HTML points at them instead of `cid:`.
             crate::parse::sanitize::rewrite_cids(&mut message);
             Some(url)
@@ -401,21 +446,16 @@ async fn process(
     Ok(Outcome::Done)
 }
 
-/// Verifies, telling JetStream every 15 s that the mail is still being worked on (slow DNS
-/// must not make it redeliver the mail to another worker meanwhile).
-async fn verify_with_progress(
-    v: &Verifier,
-    msg: &jetstream::Message,
-    raw: &[u8],
-    envelope: &Envelope,
-) -> postwire_core::event::Auth {
-    let verify = v.verify(raw, envelope);
-    tokio::pin!(verify);
+/// Runs `work` (verification, a virus scan), telling JetStream every 15 s that the mail is
+/// still being worked on (slow DNS or a slow scanner must not make it redeliver the mail to
+/// another worker meanwhile).
+async fn with_progress<T>(msg: &jetstream::Message, work: impl Future<Output = T>) -> T {
+    tokio::pin!(work);
     let mut tick = tokio::time::interval(Duration::from_secs(15));
     tick.tick().await;
     loop {
         tokio::select! {
-            auth = &mut verify => return auth,
+            out = &mut work => return out,
             _ = tick.tick() => {
                 let _ = msg.ack_with(AckKind::Progress).await;
             }
@@ -423,22 +463,25 @@ async fn verify_with_progress(
     }
 }
 
-/// Holds a mail back in `quarantine.<tenant>`, raw, with its verdicts and the reason.
+/// Holds a mail back in `quarantine.<tenant>`, raw, with its verdicts and the reason (the
+/// tenant's authentication policy, or an infected attachment).
 async fn quarantine(
     js: &jetstream::Context,
     msg: &jetstream::Message,
     mail_id: &str,
     tenant: &str,
-    auth: &postwire_core::event::Auth,
+    auth: Option<&postwire_core::event::Auth>,
+    reason: &str,
 ) -> Result<(), StageError> {
-    let reason = verify::policy::reason(auth);
-    tracing::info!(reason = %reason, "Quarantined a mail under the tenant's authentication policy.");
+    tracing::info!(reason = %reason, "Quarantined a mail under the tenant's policy.");
     let mut h = msg.headers.clone().unwrap_or_default();
     h.insert(bus::HEADER_MSG_ID, format!("{mail_id}:quarantine").as_str());
-    let auth_json = serde_json::to_string(auth)
-        .map_err(|e| StageError::Permanent(format!("serialising the verdicts: {e}")))?;
-    h.insert(bus::HEADER_AUTH, auth_json.as_str());
-    h.insert(bus::HEADER_QUARANTINE_REASON, reason.as_str());
+    if let Some(auth) = auth {
+        let auth_json = serde_json::to_string(auth)
+            .map_err(|e| StageError::Permanent(format!("serialising the verdicts: {e}")))?;
+        h.insert(bus::HEADER_AUTH, auth_json.as_str());
+    }
+    h.insert(bus::HEADER_QUARANTINE_REASON, header_value(reason).as_str());
     js.publish_with_headers(bus::subject_quarantine(tenant), h, msg.payload.clone())
         .await
         .map_err(|e| StageError::Temporary(format!("publishing to QUARANTINE: {e}")))?

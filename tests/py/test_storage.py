@@ -1,13 +1,17 @@
 """Attachments and the raw message in storage, with expiring signed URLs: the filesystem
-backend served by postwire itself (403 when expired or tampered), and the attachment
-policies store / inline / drop."""
+backend served by postwire itself (403 when expired or tampered), the attachment policies
+store / inline / drop, large messages streamed to storage during DATA (claim check), and the
+raw-mail retention sweep."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import signal
 import smtplib
+import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -21,9 +25,13 @@ from support import Process, attach_logs, child_env, free_port, postwire_path
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40
 
 
-def storage_config(nats, port, receiver, blob_port, tmp_path, policy="store", expiry=3600):
+def storage_config(nats, port, receiver, blob_port, tmp_path, policy="store", expiry=3600,
+                   storage_extra="", smtp_extra=""):
     base = dev_config(nats.url, port, receiver.url())
     base = base.replace('domains = ["acme.test"]', f'domains = ["acme.test"]\nattachments = "{policy}"')
+    if smtp_extra:
+        assert 'hostname = "mx.test"\n' in base
+        base = base.replace('hostname = "mx.test"\n', f'hostname = "mx.test"\n{smtp_extra}\n')
     return base + f"""
 [storage]
 backend = "fs"
@@ -31,7 +39,21 @@ path = "{tmp_path / 'blobs'}"
 listen = "127.0.0.1:{blob_port}"
 public_url = "http://127.0.0.1:{blob_port}"
 url_expiry_secs = {expiry}
+{storage_extra}
 """
+
+
+def incoming_files(tmp_path):
+    """Files of uploads in progress (`_incoming/`, including object_store's staging files)."""
+    root = tmp_path / "blobs" / "_incoming"
+    return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def wait_until(predicate, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
+        time.sleep(0.05)
 
 
 def send_with_attachment(port):
@@ -107,6 +129,7 @@ def test_redelivered_mail_does_not_duplicate_objects(request, tmp_path, nats, re
     # One attachment object shared by both mails, and one raw message each.
     assert hashlib.sha256(PDF).hexdigest() in objects
     assert len(objects) == 3, objects
+    assert sum(o.endswith(".eml") for o in objects) == 2, objects
 
 
 @pytest.mark.parametrize("policy", ["inline", "drop"])
@@ -152,3 +175,93 @@ def test_large_message_travels_by_claim_check(request, tmp_path, nats, receiver)
     assert [a["filename"] for a in atts] == ["part0.bin", "part1.bin", "part2.bin"]
     assert [a["sha256"] for a in atts] == [hashlib.sha256(p).hexdigest() for p in parts]
     assert event["raw"]["size"] > len(raw)  # plus our Received header
+    # Streamed during DATA to a temporary object, then moved to its content-addressed key:
+    # nothing is left behind, and the stored raw message is what the payload describes.
+    assert incoming_files(tmp_path) == []
+    stored = tmp_path / "blobs" / "acme" / f"{event['raw']['sha256']}.eml"
+    data = stored.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == event["raw"]["sha256"]
+    assert data.startswith(b"Received: from ") and data.endswith(raw + b"\r\n")
+
+
+def smtp_lines(sock):
+    """Reads one (possibly multi-line) SMTP reply."""
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+        lines = data.split(b"\r\n")
+        if len(lines) > 1 and len(lines[-2]) >= 4 and lines[-2][3:4] == b" ":
+            return data
+
+
+def open_data(port):
+    """A raw SMTP connection that is inside DATA."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    smtp_lines(s)
+    for cmd in [b"EHLO client.test", b"MAIL FROM:<a@example.com>", b"RCPT TO:<support@acme.test>", b"DATA"]:
+        s.sendall(cmd + b"\r\n")
+        smtp_lines(s)
+    s.sendall(b"From: a@example.com\r\nSubject: big\r\n\r\n")
+    return s
+
+
+def test_streamed_upload_is_removed_when_the_client_goes_away_or_sends_too_much(request, tmp_path, nats, receiver):
+    """Content past the inline limit is in storage while DATA is still arriving; a
+    connection lost mid-DATA and a 552 over-size both delete that partial upload."""
+    port, blob_port = free_port(), free_port()
+    dev = start(request, tmp_path, storage_config(nats, port, receiver, blob_port, tmp_path,
+                                                  smtp_extra="max_message_bytes = 4194304"))
+    line = b"x" * 998 + b"\r\n"
+    try:
+        dev.wait_for_port(port)
+        s = open_data(port)
+        s.sendall(line * 2048)  # 2 MiB: four times the inline limit
+        wait_until(lambda: incoming_files(tmp_path), what="an upload in _incoming/ during DATA")
+        s.close()
+        wait_until(lambda: incoming_files(tmp_path) == [], what="the partial upload removed")
+
+        s = open_data(port)
+        s.sendall(line * 5000 + b".\r\n")  # 5 MB > max_message_bytes
+        assert smtp_lines(s).startswith(b"552"), "over-size is refused"
+        s.sendall(b"QUIT\r\n")
+        s.close()
+        wait_until(lambda: incoming_files(tmp_path) == [], what="the over-size upload removed")
+        assert not receiver.requests
+    finally:
+        dev.stop(signal.SIGINT)
+
+
+def test_raw_mail_retention_sweep(request, tmp_path, nats, receiver):
+    """Raw messages older than storage.raw_retention_days are deleted by the worker's
+    periodic sweep and by `postwire storage sweep`; attachments and fresh raw mail stay."""
+    port, blob_port = free_port(), free_port()
+    cfg_text = storage_config(nats, port, receiver, blob_port, tmp_path,
+                              storage_extra="raw_retention_days = 30\nsweep_interval_secs = 1")
+    dev = start(request, tmp_path, cfg_text)
+    acme = tmp_path / "blobs" / "acme"
+    old = time.time() - 40 * 86400
+    try:
+        dev.wait_for_port(port)
+        send_with_attachment(port)
+        event = receiver.wait_for(1)[0].json()
+        fresh = acme / f"{event['raw']['sha256']}.eml"
+        assert fresh.exists()
+        expired = acme / (("0" * 64) + ".eml")
+        expired.write_bytes(fresh.read_bytes())
+        os.utime(expired, (old, old))
+        old_attachment = acme / hashlib.sha256(PDF).hexdigest()
+        os.utime(old_attachment, (old, old))
+        wait_until(lambda: not expired.exists(), what="the expired raw message deleted")
+        assert fresh.exists(), "a raw message within the retention period is kept"
+        assert old_attachment.exists(), "attachments are not swept"
+    finally:
+        dev.stop(signal.SIGINT)
+    # The command: an explicit cutoff after the fresh raw message deletes it too.
+    out = subprocess.run([postwire_path(), "storage", "sweep", "--config", str(tmp_path / "postwire.toml"),
+                          "--before", "2999-01-01T00:00:00Z"],
+                         capture_output=True, text=True, timeout=60, env=child_env())
+    assert out.returncode == 0, out.stderr
+    assert "deleted 1 raw message(s)" in out.stdout
+    assert not fresh.exists() and old_attachment.exists()

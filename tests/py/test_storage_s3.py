@@ -19,6 +19,21 @@ from conftest import dev_config
 from support import Process, attach_logs, child_env, free_port, postwire_path
 from test_storage import PDF, send_with_attachment
 
+# 6 MiB: its message is streamed to S3 in two multipart parts (5 MiB is S3's minimum).
+BIG = hashlib.sha256(b"big").digest() * (6 * 1024 * 1024 // 32)
+
+
+def send_big(port, data=BIG):
+    from email.message import EmailMessage
+    import smtplib
+
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "a@example.com", "support@acme.test", "big"
+    m.set_content("large attachment")
+    m.add_attachment(data, maintype="application", subtype="octet-stream", filename="big.bin")
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as c:
+        c.send_message(m)
+
 TOOLS = os.environ.get("POSTWIRE_TOOLS") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "postwire")
 S3S_FS = os.path.join(TOOLS, "cargo", "bin", "s3s-fs")
@@ -88,6 +103,37 @@ def test_s3s_fs_presigned_urls(request, tmp_path, nats, receiver):
         s3.stop(signal.SIGTERM)
 
 
+@pytest.mark.skipif(not os.path.exists(S3S_FS), reason="s3s-fs not built (make tools builds it)")
+def test_s3s_fs_large_message_is_streamed_in_parts(request, tmp_path, nats, receiver):
+    """A message past the inline limit goes to S3 as a multipart upload during DATA, is
+    copied to <tenant>/<sha256>.eml and its temporary object deleted."""
+    root = tmp_path / "s3"
+    (root / "mail").mkdir(parents=True)
+    s3_port = free_port()
+    s3 = Process("s3s-fs", [S3S_FS, "--host", "127.0.0.1", "--port", str(s3_port),
+                            "--access-key", AK, "--secret-key", SK, str(root)], tmp_path)
+    attach_logs(request, s3)
+    port = free_port()
+    dev = run_dev(request, tmp_path, s3_config(nats, port, receiver, f"http://127.0.0.1:{s3_port}", "mail"))
+    try:
+        s3.wait_for_port(s3_port)
+        dev.wait_for_port(port)
+        send_big(port)
+        event = receiver.wait_for(1, timeout=60)[0].json()
+        att = event["message"]["attachments"][0]
+        assert hashlib.sha256(urllib.request.urlopen(att["url"], timeout=30).read()).hexdigest() \
+            == att["sha256"] == hashlib.sha256(BIG).hexdigest()
+        raw = urllib.request.urlopen(event["raw"]["url"], timeout=30).read()
+        assert len(raw) > 8 * 1024 * 1024
+        assert hashlib.sha256(raw).hexdigest() == event["raw"]["sha256"]
+    finally:
+        dev.stop(signal.SIGINT)
+        s3.stop(signal.SIGTERM)
+    assert (root / "mail" / "acme" / f"{event['raw']['sha256']}.eml").exists()
+    incoming = root / "mail" / "_incoming"
+    assert not incoming.exists() or not [p for p in incoming.rglob("*") if p.is_file()]
+
+
 @pytest.mark.skipif(shutil.which("moto_server") is None, reason="moto server not installed (make tools)")
 def test_moto_receives_the_sse_header(request, tmp_path, nats, receiver):
     import boto3
@@ -110,6 +156,14 @@ def test_moto_receives_the_sse_header(request, tmp_path, nats, receiver):
         head = s3.head_object(Bucket="mail", Key=f"acme/{att['sha256']}")
         assert head["ServerSideEncryption"] == "AES256"
         assert head["ContentLength"] == len(PDF)
+        # A large message: streamed (multipart upload), then copied to its final key.
+        send_big(port, BIG[: 1024 * 1024])
+        event = receiver.wait_for(2, timeout=60)[1].json()
+        head = s3.head_object(Bucket="mail", Key=f"acme/{event['raw']['sha256']}.eml")
+        assert head["ServerSideEncryption"] == "AES256"
+        assert head["ContentLength"] == event["raw"]["size"]
+        left = s3.list_objects_v2(Bucket="mail", Prefix="_incoming/").get("KeyCount", 0)
+        assert left == 0, "the temporary upload is deleted"
     finally:
         if dev:
             dev.stop(signal.SIGINT)

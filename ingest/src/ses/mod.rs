@@ -147,6 +147,7 @@ impl<P: Publisher> SesIntake<P> {
             auth: None,
             tls: None,
             ses: Some(ses),
+            spooled: None,
         };
         match self.publisher.publish(tx).await {
             Ok(ids) => Answer::Ok(format!("queued as {}", ids.join(","))),

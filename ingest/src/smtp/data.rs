@@ -93,6 +93,16 @@ impl DataReader {
     pub fn into_body(self) -> Vec<u8> {
         self.body
     }
+
+    /// Content held and not yet taken.
+    pub fn buffered(&self) -> usize {
+        self.body.len()
+    }
+
+    /// Takes the content held so far (it is being streamed elsewhere); counting goes on.
+    pub fn take(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
 }
 
 #[cfg(test)]
@@ -163,6 +173,19 @@ mod tests {
     fn size_limit_counts_everything_but_keeps_nothing() {
         let (done, body, _, exceeded) = run(b"0123456789\r\n0123456789\r\n.\r\n", 15);
         assert!(done && exceeded && body.is_empty());
+    }
+
+    #[test]
+    fn taking_keeps_counting_and_unstuffing() {
+        let mut r = DataReader::new(1000);
+        let mut buf = BytesMut::from(&b"one\r\n..two\r\n"[..]);
+        assert!(!r.feed(&mut buf));
+        assert_eq!(r.buffered(), 11);
+        assert_eq!(r.take(), b"one\r\n.two\r\n");
+        buf.extend_from_slice(b"..three\r\n.\r\n");
+        assert!(r.feed(&mut buf));
+        assert_eq!(r.size(), 19);
+        assert_eq!(r.into_body(), b".three\r\n");
     }
 
     #[test]

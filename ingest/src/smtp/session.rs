@@ -66,6 +66,9 @@ pub struct Transaction {
     pub tls: Option<TlsInfo>,
     /// Set for mail received from Amazon SES instead of SMTP.
     pub ses: Option<serde_json::Value>,
+    /// The message was streamed to storage during DATA: `body` holds nothing, the object
+    /// holds our `Received:` line and the content.
+    pub spooled: Option<crate::spool::Spooled>,
 }
 
 #[derive(Debug)]
@@ -146,6 +149,38 @@ impl Session {
 
     pub fn is_closed(&self) -> bool {
         matches!(self.state, State::Closed)
+    }
+
+    /// Message content held in memory during DATA (0 otherwise).
+    pub fn data_buffered(&self) -> usize {
+        match &self.state {
+            State::Data(r) if !r.exceeded() => r.buffered(),
+            _ => 0,
+        }
+    }
+
+    /// True during a DATA that is already above the size limit (it will get 552).
+    pub fn data_exceeded(&self) -> bool {
+        matches!(&self.state, State::Data(r) if r.exceeded())
+    }
+
+    /// Takes the content held so far during DATA, for streaming it to storage.
+    pub fn take_data(&mut self) -> Vec<u8> {
+        match &mut self.state {
+            State::Data(r) => r.take(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The `Received:` line for the transaction in progress.
+    pub fn received_line(&self, mail_id: &str, date: &str) -> String {
+        let trace = crate::publish::Trace {
+            helo: self.helo.as_deref().unwrap_or_default(),
+            client_ip: self.client_ip,
+            smtputf8: self.mail.as_ref().is_some_and(|(_, p)| p.smtputf8),
+            tls: self.tls.is_some(),
+        };
+        trace.received(&self.limits.hostname, mail_id, date)
     }
 
     /// Consumes input from `buf` and returns the next step, or `None` when more input is needed.
@@ -429,6 +464,7 @@ impl Session {
             auth: None,
             tls: self.tls.clone(),
             ses: None,
+            spooled: None,
         }))
     }
 

@@ -29,8 +29,12 @@ pub fn part_depths(msg: &mail_parser::Message<'_>) -> Vec<usize> {
     depth
 }
 
+/// The attachments of `msg`. With `bodies`, their decoded contents are pushed there too, one
+/// per returned attachment, in the same order (the store stage and the antivirus use them, so
+/// a large mail is parsed once).
 pub fn collect(
     msg: &mail_parser::Message<'_>,
+    mut bodies: Option<&mut Vec<Vec<u8>>>,
     lim: &ParseLimits,
     depth: usize,
     path: &str,
@@ -127,7 +131,11 @@ pub fn collect(
             url_expires_at: None,
             message,
             content_base64: None,
+            scan: None,
         });
+        if let Some(b) = bodies.as_deref_mut() {
+            b.push(contents.to_vec());
+        }
     }
     out
 }

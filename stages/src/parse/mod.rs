@@ -35,7 +35,31 @@ pub fn parse(raw: &[u8]) -> (Message, Limits) {
 }
 
 pub fn parse_with(raw: &[u8], lim: &ParseLimits) -> (Message, Limits) {
+    let (message, limits, _) = parse_inner(raw, lim, false);
+    (message, limits)
+}
+
+/// A parsed message and the decoded contents of its attachments: `bodies[i]` belongs to
+/// `message.attachments[i]` (enclosed messages' own attachments are not included).
+pub struct Parsed {
+    pub message: Message,
+    pub limits: Limits,
+    pub bodies: Vec<Vec<u8>>,
+}
+
+/// Parses with the default limits and keeps the attachment contents.
+pub fn parse_with_bodies(raw: &[u8]) -> Parsed {
+    let (message, limits, bodies) = parse_inner(raw, &ParseLimits::default(), true);
+    Parsed {
+        message,
+        limits,
+        bodies,
+    }
+}
+
+fn parse_inner(raw: &[u8], lim: &ParseLimits, keep: bool) -> (Message, Limits, Vec<Vec<u8>>) {
     let mut limits = Limits::default();
+    let mut bodies = Vec::new();
     let raw = if raw.len() > lim.max_total_bytes {
         limits.cut(
             "raw",
@@ -60,20 +84,22 @@ pub fn parse_with(raw: &[u8], lim: &ParseLimits) -> (Message, Limits) {
             limits.notes.push(
                 "the message could not be parsed as RFC 5322; only the raw form is kept".into(),
             );
-            return (Message::default(), limits);
+            return (Message::default(), limits, bodies);
         }
         Err(_) => {
             limits.cut("message", PARSER_FAILED);
-            return (Message::default(), limits);
+            return (Message::default(), limits, bodies);
         }
     };
-    let message = convert(&msg, lim, 0, "message", &mut limits);
-    (message, limits)
+    let keep = keep.then_some(&mut bodies);
+    let message = convert(&msg, keep, lim, 0, "message", &mut limits);
+    (message, limits, bodies)
 }
 
 /// One (possibly enclosed) message at nesting `depth`, its payload path being `path`.
 fn convert(
     msg: &mail_parser::Message<'_>,
+    bodies: Option<&mut Vec<Vec<u8>>>,
     lim: &ParseLimits,
     depth: usize,
     path: &str,
@@ -94,9 +120,10 @@ fn convert(
     }
     let (text, html) = body::bodies(msg, lim.max_parts);
     let stripped_text = text.as_deref().map(stripped::strip);
-    let mut nested =
-        |m: &mail_parser::Message<'_>, np: &str, l: &mut Limits| convert(m, lim, depth + 1, np, l);
-    let attachments = attachments::collect(msg, lim, depth, path, limits, &mut nested);
+    let mut nested = |m: &mail_parser::Message<'_>, np: &str, l: &mut Limits| {
+        convert(m, None, lim, depth + 1, np, l)
+    };
+    let attachments = attachments::collect(msg, bodies, lim, depth, path, limits, &mut nested);
     let b = lim.max_body_bytes;
     Message {
         message_id: clip_opt(
@@ -188,6 +215,15 @@ SGVsbG8=\r\n\
         assert_eq!(a.content_type, "application/pdf");
         assert_eq!(a.size, 5);
         assert_eq!(a.sha256, sha256_hex(b"Hello"));
+    }
+
+    #[test]
+    fn bodies_come_with_their_attachments() {
+        let p = parse_with_bodies(MAIL);
+        assert_eq!(p.bodies.len(), p.message.attachments.len());
+        assert_eq!(p.bodies[0], b"Hello");
+        assert_eq!(p.message.attachments[0].sha256, sha256_hex(&p.bodies[0]));
+        assert_eq!(parse(MAIL).0, p.message, "the same payload either way");
     }
 
     #[test]

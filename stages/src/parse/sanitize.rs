@@ -80,6 +80,7 @@ mod tests {
                 url_expires_at: None,
                 message: None,
                 content_base64: None,
+                scan: None,
             }],
             ..Default::default()
         };

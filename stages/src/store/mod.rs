@@ -2,14 +2,19 @@
 //! content-addressed keys (`<tenant>/<sha256>`, so a redelivered message never duplicates an
 //! object), and the payload gets expiring URLs — presigned by S3, or HMAC-signed for the
 //! filesystem backend, whose objects postwire serves itself ([`fs_url`]).
+//!
+//! Raw messages are `<tenant>/<sha256>.eml`, so the retention sweep ([`sweep`]) can tell them
+//! from attachments. Ingest streams large messages to `_incoming/<id>` while DATA arrives
+//! ([`spool`]) and moves them to their content-addressed key at the end.
 
 pub mod fs_url;
+pub mod spool;
+pub mod sweep;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use mail_parser::MessageParser;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -38,6 +43,8 @@ pub struct BlobStore {
     urls: Urls,
     expiry: Duration,
     inline_max: u64,
+    /// Part size of streamed uploads (S3 needs at least 5 MiB per part).
+    part_bytes: usize,
 }
 
 impl BlobStore {
@@ -48,6 +55,10 @@ impl BlobStore {
         fs_key: Option<Vec<u8>>,
     ) -> Result<Option<BlobStore>, String> {
         let expiry = Duration::from_secs(cfg.url_expiry_secs);
+        let part_bytes = match cfg.backend {
+            Backend::S3 => 5 * 1024 * 1024,
+            _ => 1024 * 1024,
+        };
         let (store, urls): (Arc<dyn ObjectStore>, Urls) = match cfg.backend {
             Backend::None => return Ok(None),
             Backend::Fs => {
@@ -98,12 +109,23 @@ impl BlobStore {
             urls,
             expiry,
             inline_max: cfg.inline_max_bytes,
+            part_bytes,
         }))
     }
 
     /// Stores `bytes` under `<tenant>/<sha256>` unless already there; returns the key.
     pub async fn put(&self, tenant: &str, bytes: &[u8]) -> Result<String, StageError> {
         let key = format!("{tenant}/{}", sha256_hex(bytes));
+        self.put_key(key, bytes).await
+    }
+
+    /// Stores a raw message under `<tenant>/<sha256>.eml` unless already there.
+    pub async fn put_raw(&self, tenant: &str, bytes: &[u8]) -> Result<String, StageError> {
+        self.put_key(raw_key(tenant, &sha256_hex(bytes)), bytes)
+            .await
+    }
+
+    async fn put_key(&self, key: String, bytes: &[u8]) -> Result<String, StageError> {
         let path = ObjectPath::from(key.as_str());
         let opts = PutOptions {
             mode: PutMode::Create,
@@ -151,26 +173,22 @@ impl BlobStore {
         self.store.get(&ObjectPath::from(key)).await?.bytes().await
     }
 
-    /// The store stage for one mail: attachments by policy, and the raw message. Returns the
-    /// raw message's URL.
+    /// The store stage for one mail: attachments by policy (`bodies[i]` is the content of
+    /// `message.attachments[i]`, as parse handed it over; infected ones are skipped), and the
+    /// raw message. Returns the raw message's URL.
     pub async fn apply(
         &self,
         tenant: &str,
         policy: AttachmentPolicy,
         raw: &[u8],
         message: &mut Message,
+        bodies: &[Vec<u8>],
     ) -> Result<SignedUrl, StageError> {
-        if policy != AttachmentPolicy::Drop && !message.attachments.is_empty() {
-            // Attachment bytes, matched to the payload's entries by content hash.
-            let parsed = MessageParser::default().parse(raw);
-            let parts: Vec<&[u8]> = parsed
-                .as_ref()
-                .map(|m| m.attachments().map(|p| p.contents()).collect())
-                .unwrap_or_default();
-            for att in &mut message.attachments {
-                let Some(bytes) = parts.iter().find(|b| sha256_hex(b) == att.sha256) else {
+        if policy != AttachmentPolicy::Drop {
+            for (att, bytes) in message.attachments.iter_mut().zip(bodies) {
+                if crate::antivirus::is_infected(att) {
                     continue;
-                };
+                }
                 if policy == AttachmentPolicy::Inline && att.size <= self.inline_max {
                     att.content_base64 =
                         Some(base64::engine::general_purpose::STANDARD.encode(bytes));
@@ -182,9 +200,14 @@ impl BlobStore {
                 att.url_expires_at = Some(u.expires_at);
             }
         }
-        let raw_key = self.put(tenant, raw).await?;
+        let raw_key = self.put_raw(tenant, raw).await?;
         self.url(&raw_key).await
     }
+}
+
+/// The key of a raw message.
+pub fn raw_key(tenant: &str, sha256: &str) -> String {
+    format!("{tenant}/{sha256}.eml")
 }
 
 fn temporary(e: object_store::Error) -> StageError {

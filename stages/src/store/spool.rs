@@ -1,0 +1,95 @@
+//! Streaming a raw message to storage while it arrives (ingest's claim check): a multipart
+//! upload to `_incoming/<id>`, then a copy to the content-addressed `<tenant>/<sha256>.eml`
+//! once the hash is known, then the temporary object is deleted. See docs/decisions.md.
+
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStoreExt as _, WriteMultipart};
+
+use super::{BlobStore, raw_key, temporary};
+use crate::StageError;
+
+/// The prefix of uploads in progress (never served, swept after a day).
+pub const INCOMING: &str = "_incoming";
+
+/// One message being written. Memory: at most one part (`BlobStore`'s part size) buffered or
+/// in flight at a time.
+pub struct RawUpload {
+    writer: WriteMultipart,
+    key: String,
+}
+
+impl BlobStore {
+    /// Starts an upload to a fresh `_incoming/<id>` key.
+    pub async fn begin_upload(&self) -> Result<RawUpload, StageError> {
+        let key = format!("{INCOMING}/{}", postwire_core::ids::new_mail_id());
+        let upload = self
+            .store
+            .put_multipart(&ObjectPath::from(key.as_str()))
+            .await
+            .map_err(temporary)?;
+        Ok(RawUpload {
+            writer: WriteMultipart::new_with_chunk_size(upload, self.part_bytes),
+            key,
+        })
+    }
+
+    /// Gives a finished upload its content-addressed name `<tenant>/<sha256>.eml` (an object
+    /// already there is the same bytes and is kept). The temporary object stays until
+    /// [`BlobStore::discard`], so several tenants can adopt it.
+    pub async fn adopt(
+        &self,
+        temp: &str,
+        tenant: &str,
+        sha256: &str,
+    ) -> Result<String, StageError> {
+        let key = raw_key(tenant, sha256);
+        let to = ObjectPath::from(key.as_str());
+        match self.store.head(&to).await {
+            Ok(_) => return Ok(key),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(temporary(e)),
+        }
+        self.store
+            .copy(&ObjectPath::from(temp), &to)
+            .await
+            .map_err(temporary)?;
+        Ok(key)
+    }
+
+    /// Deletes a temporary upload (best effort: the sweep removes what is left).
+    pub async fn discard(&self, temp: &str) {
+        match self.store.delete(&ObjectPath::from(temp)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "Deleting a temporary upload failed; the storage sweep will remove it.")
+            }
+        }
+    }
+}
+
+impl RawUpload {
+    /// The temporary key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Appends bytes; waits while a previous part is still being uploaded.
+    pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StageError> {
+        self.writer.wait_for_capacity(1).await.map_err(temporary)?;
+        self.writer.write(bytes);
+        Ok(())
+    }
+
+    /// Completes the upload; returns the temporary key.
+    pub async fn finish(self) -> Result<String, StageError> {
+        self.writer.finish().await.map_err(temporary)?;
+        Ok(self.key)
+    }
+
+    /// Abandons the upload and removes what was uploaded.
+    pub async fn abort(self) {
+        if let Err(e) = self.writer.abort().await {
+            tracing::warn!(error = %e, "Aborting a partial upload failed; the storage sweep (or the bucket's lifecycle rule for incomplete uploads) removes it.");
+        }
+    }
+}
