@@ -411,6 +411,7 @@
     button.disabled = n === 0;
     button.textContent = n ? `Replay selected (${n})` : 'Replay selected';
     const all = $('dlq-all');
+    all.disabled = state.deadLetters.length === 0;
     all.checked = n > 0 && n === state.deadLetters.length;
     all.indeterminate = n > 0 && n < state.deadLetters.length;
   }
