@@ -438,6 +438,7 @@
       if (r && typeof r === 'object') return r.delivery_id || ids.get(Number(r.seq));
       return typeof r === 'number' ? ids.get(r) : String(r);
     }).filter(Boolean);
+    const seqOf = new Map([...ids].map(([seq, id]) => [id, seq]));
     const failed = (result.failed || []).map((f) => (f && typeof f === 'object'
       ? `seq ${f.seq ?? '?'}: ${f.error || f.detail || 'failed'}` : String(f)));
     let text = `Replayed ${replayed.length} of ${seqs.length}.`;
@@ -445,25 +446,31 @@
     outcome.textContent = replayed.length ? `${text} Waiting for delivery…` : text;
     outcome.dataset.state = failed.length ? 'error' : 'pending';
     await Promise.allSettled([loadDlq(), loadDeliveries(), loadStats()]);
-    if (replayed.length) await awaitDelivered(replayed, text);
+    if (replayed.length) await awaitDelivered(new Map(replayed.map((id) => [id, seqOf.get(id)])), text);
   }
 
-  // Polls each replayed delivery until the worker has delivered it (or gave up again).
-  async function awaitDelivered(ids, text) {
+  // Polls each replayed delivery (id → its former DLQ seq) until the worker has delivered it,
+  // or it is back in the DLQ under a new seq.
+  async function awaitDelivered(pending, text) {
     const outcome = $('dlq-outcome');
-    const pending = new Set(ids);
     const delivered = [];
     const dead = [];
     const token = state.token;
     for (let i = 0; i < REPLAY_POLL_TRIES && pending.size && state.token === token; i++) {
       await new Promise((r) => setTimeout(r, REPLAY_POLL_MS));
-      for (const id of [...pending]) {
+      for (const [id, seq] of [...pending]) {
+        let d;
         try {
-          const d = await api(`/deliveries/${encodeURIComponent(id)}`);
-          if (d.status === 'delivered') { pending.delete(id); delivered.push(id); }
-          else if (d.status === 'dead' && d.dlq_seq !== undefined && i > 2) { pending.delete(id); dead.push(id); }
-        } catch (err) {
-          if (!(err instanceof ApiError && err.status === 404)) { pending.delete(id); dead.push(id); }
+          d = await api(`/deliveries/${encodeURIComponent(id)}`);
+        } catch {
+          continue; // not listed yet, or a passing error: ask again
+        }
+        if (d.status === 'delivered') {
+          pending.delete(id);
+          delivered.push(id);
+        } else if (d.dlq_seq !== undefined && d.dlq_seq !== null && Number(d.dlq_seq) !== seq) {
+          pending.delete(id);
+          dead.push(id);
         }
       }
     }
@@ -471,7 +478,7 @@
     const parts = [text];
     if (delivered.length) parts.push(`Delivered: ${delivered.join(', ')}.`);
     if (dead.length) parts.push(`Failed again: ${dead.join(', ')}.`);
-    if (pending.size) parts.push(`Not delivered yet: ${[...pending].join(', ')}.`);
+    if (pending.size) parts.push(`Not delivered yet: ${[...pending.keys()].join(', ')}.`);
     outcome.textContent = parts.join(' ');
     outcome.dataset.state = pending.size || dead.length ? 'error' : 'done';
     await Promise.allSettled([loadDlq(), loadDeliveries(), loadStats(), loadEndpoints(), reloadDetail()]);
