@@ -241,7 +241,7 @@
   }
 
   function clearData() {
-    for (const id of ['dlq-body', 'deliveries-body', 'endpoints-body', 'plugins-body', 'charts',
+    for (const id of ['dlq-body', 'deliveries-body', 'endpoints-body', 'plugins-body', 'uploaded-body', 'charts',
       'detail-attempts', 'detail-headers', 'detail-summary', 'tenant']) {
       $(id).replaceChildren();
     }
@@ -495,7 +495,7 @@
 
   function attemptChips(attempts) {
     return el('ol', { className: 'attempts' }, (attempts || []).map((a) => {
-      const code = a.status ?? (a.error ? 'error' : a.result);
+      const code = a.status ?? a.result;
       const detail = [`attempt ${a.attempt}`, a.result, a.status, a.error,
         a.duration_ms !== undefined ? `${a.duration_ms} ms` : '', time(a.at)].filter((x) => x !== undefined && x !== null && x !== '').join(' · ');
       return el('li', { className: `chip chip-${a.result || 'unknown'}`, title: detail, testid: 'attempt' },
@@ -530,6 +530,7 @@
       $('detail-summary').replaceChildren();
       $('detail-attempts').replaceChildren();
       $('detail-headers').replaceChildren();
+      $('detail-headers-empty').hidden = true;
       $('detail-payload').textContent = 'Loading…';
       panel.focus();
     }
@@ -551,8 +552,9 @@
       el('td', {}, String(a.attempt ?? '')), timeCell(a.at), el('td', {}, a.result || ''),
       el('td', {}, a.status ?? ''), el('td', { className: 'answer' }, a.error || ''),
       el('td', {}, a.duration_ms !== undefined ? `${a.duration_ms} ms` : ''))));
-    $('detail-headers').replaceChildren(...headerPairs(d.headers).map(([k, v]) => el('tr', {},
-      el('th', { scope: 'row' }, k), el('td', { className: 'answer' }, SECRET_HEADERS.test(k) ? '«hidden»' : v))));
+    fill($('detail-headers'), headerPairs(d.headers).map(([k, v]) => el('tr', {},
+      el('th', { scope: 'row' }, k), el('td', { className: 'answer' }, SECRET_HEADERS.test(k) ? '«hidden»' : v))),
+    $('detail-headers-empty'));
     $('detail-payload').textContent = prettyPayload(d.payload);
   }
 
@@ -570,7 +572,9 @@
   }
 
   function prettyPayload(payload) {
-    if (payload === undefined || payload === null) return 'The payload is no longer held.';
+    if (payload === undefined || payload === null) {
+      return 'No payload held (postwire keeps it with a dead letter only).';
+    }
     if (typeof payload === 'string') {
       try {
         return JSON.stringify(JSON.parse(payload), null, 2);
@@ -598,7 +602,7 @@
       el('td', {}, `${e.tenant} / ${e.endpoint}`),
       el('td', { className: 'answer' }, e.url || ''),
       el('td', {}, badge(health), e.reason ? el('div', { className: 'muted' }, e.reason) : null),
-      el('td', {}, [e.last_status, time(e.last_at)].filter((x) => x !== undefined && x !== null && x !== '').join(' · ')),
+      el('td', {}, [e.last_status ?? e.last_result, time(e.last_at)].filter((x) => x !== undefined && x !== null && x !== '').join(' · ')),
       el('td', {}, String(e.delivered_24h ?? '')),
       el('td', {}, String(e.failed_24h ?? '')),
       el('td', {}, el('button', {
@@ -623,13 +627,28 @@
   async function loadPlugins() {
     const data = await section('plugins', () => api(`/plugins${query({ tenant: tenant() })}`));
     if (!data) return;
-    const list = Array.isArray(data) ? data : data.plugins || [];
-    fill($('plugins-body'), list.map((p) => el('tr', { testid: 'plugin-row' },
+    fill($('plugins-body'), (data.plugins || []).map((p) => el('tr', { testid: 'plugin-row' },
       el('td', {}, p.tenant || ''),
-      el('td', {}, p.name || ''),
-      el('td', {}, String(p.version ?? p.revision ?? '')),
-      el('td', { className: 'answer' }, String(p.sha256 || p.digest || '').slice(0, 19)),
-      timeCell(p.updated_at || p.uploaded_at))), $('plugins-empty'));
+      el('td', {}, String(p.index ?? '')),
+      el('td', { className: 'answer' }, p.file || p.name || ''),
+      el('td', { className: 'answer', title: p.sha256 || undefined }, String(p.sha256 || '').slice(0, 16)),
+      el('td', {}, size(p.size)),
+      timeCell(p.modified))), $('plugins-empty'));
+    fill($('uploaded-body'), (data.uploaded || []).map((u) => el('tr', { testid: 'uploaded-row' },
+      el('td', {}, u.tenant || ''),
+      el('td', {}, u.name || ''),
+      el('td', { className: 'answer' }, String(u.version ?? '')),
+      el('td', {}, size(u.size)),
+      el('td', {}, time(u.uploaded_at), u.uploaded_by ? el('div', { className: 'muted' }, `by ${u.uploaded_by}`) : null),
+      el('td', {}, u.active ? badge('active', 'healthy') : ''))), $('uploaded-empty'));
+  }
+
+  function size(bytes) {
+    const n = Number(bytes);
+    if (!Number.isFinite(n) || bytes === null || bytes === undefined) return '';
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+    return `${(n / 1024 / 1024).toFixed(1)} MiB`;
   }
 
   // --- auto refresh and wiring -------------------------------------------------------------------
