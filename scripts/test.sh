@@ -14,6 +14,8 @@ PYTHON=$TOOLS/venv/bin/python
 # their runs must not write into each other's logs (POSTWIRE_TEST_LOGS overrides).
 LOGS=${POSTWIRE_TEST_LOGS:-$TOOLS/logs/$(basename "$ROOT")-$(printf '%s' "$ROOT" | sha256sum | cut -c1-8)}
 mkdir -p "$LOGS"
+# Tests keep their artefacts (the dashboard's screenshot) under $LOGS/artefacts.
+export POSTWIRE_TEST_LOGS=$LOGS
 cargo_log=$LOGS/cargo-test.log
 pytest_log=$LOGS/pytest.log
 

