@@ -31,6 +31,23 @@ pub struct Quarantined {
     pub size: usize,
 }
 
+fn describe(seq: u64, m: &StreamMessage) -> Quarantined {
+    let env = Envelope::from_header(header(m, bus::HEADER_ENVELOPE)).unwrap_or_default();
+    Quarantined {
+        seq,
+        tenant: header(m, bus::HEADER_TENANT).to_string(),
+        mail_id: header(m, bus::HEADER_MAIL_ID).to_string(),
+        received_at: env.received_at,
+        mail_from: env.mail_from,
+        rcpt_to: env.rcpt_to,
+        reason: header(m, bus::HEADER_QUARANTINE_REASON).to_string(),
+        // A claim-checked mail holds only its key here.
+        size: header(m, bus::HEADER_RAW_SIZE)
+            .parse::<usize>()
+            .unwrap_or(m.payload.len()),
+    }
+}
+
 /// Every quarantined mail (of `tenant`, or all), oldest first.
 pub async fn entries(
     js: &async_nats::jetstream::Context,
@@ -53,22 +70,28 @@ pub async fn entries(
         if tenant.is_some_and(|want| want != t) {
             continue;
         }
-        let env = Envelope::from_header(header(&m, bus::HEADER_ENVELOPE)).unwrap_or_default();
-        out.push(Quarantined {
-            seq,
-            tenant: t.to_string(),
-            mail_id: header(&m, bus::HEADER_MAIL_ID).to_string(),
-            received_at: env.received_at,
-            mail_from: env.mail_from,
-            rcpt_to: env.rcpt_to,
-            reason: header(&m, bus::HEADER_QUARANTINE_REASON).to_string(),
-            // A claim-checked mail holds only its key here.
-            size: header(&m, bus::HEADER_RAW_SIZE)
-                .parse::<usize>()
-                .unwrap_or(m.payload.len()),
-        });
+        out.push(describe(seq, &m));
     }
     Ok(out)
+}
+
+/// One quarantined mail and its verdicts header (JSON text), or `None` when it is not there.
+pub async fn one(
+    js: &async_nats::jetstream::Context,
+    seq: u64,
+) -> Result<Option<(Quarantined, Option<String>)>, String> {
+    let st = js
+        .get_stream(bus::STREAM_QUARANTINE)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Ok(m) = st.get_raw_message(seq).await else {
+        return Ok(None);
+    };
+    let auth = m
+        .headers
+        .get(bus::HEADER_AUTH)
+        .map(|v| v.as_str().to_string());
+    Ok(Some((describe(seq, &m), auth)))
 }
 
 /// The tenant of a quarantined mail, or `None` when it is not there.

@@ -265,7 +265,7 @@ def start_postwire(request, tmp_path, nats, receiver):
     `[verify]` section and tenant auth policy; stopped (and its exit checked) at teardown."""
     started = []
 
-    def start(**config) -> Dev:
+    def start(env: dict | None = None, **config) -> Dev:
         assert not started, "one postwire per test"
         smtp_port = free_port()
         config_path = tmp_path / "postwire.toml"
@@ -274,7 +274,7 @@ def start_postwire(request, tmp_path, nats, receiver):
             "postwire-dev",
             [postwire_path(), "dev", "--config", str(config_path), "--no-sink"],
             tmp_path,
-            env=child_env(RUST_LOG="info"),
+            env=child_env(RUST_LOG="info", **(env or {})),
         )
         attach_logs(request, process)
         started.append(process)

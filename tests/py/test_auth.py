@@ -151,6 +151,47 @@ def test_quarantine_policy_holds_then_releases(start_postwire, zone, keys):
     assert out.stdout.strip() == ""
 
 
+def test_quarantine_through_the_admin_api(start_postwire, zone, keys):
+    """List, show (with the verdicts), release and purge quarantined mail over the API."""
+    import urllib.request
+    from support import free_port
+
+    admin, token = free_port(), "quarantine-admin-token-0123"
+    dev = start_postwire(verify=verify_section(zone.address), auth_policy="quarantine",
+                         admin_port=admin, env={"POSTWIRE_ADMIN_TOKEN": token})
+
+    def api(method, path, body=None):
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{admin}{path}", method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=20) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    for subject in ("held one", "held two"):
+        assert dev.send(message("x@rej.test", subject), mail_from="b@elsewhere.test") == {}
+    held = []
+    for _ in range(100):
+        held = api("GET", "/api/v1/quarantine?tenant=acme")[1]["quarantined"]
+        if len(held) == 2:
+            break
+        time.sleep(0.1)
+    assert len(held) == 2 and all("rej.test" in h["reason"] for h in held), held
+    status, one = api("GET", f"/api/v1/quarantine/{held[0]['seq']}")
+    assert status == 200 and one["auth"]["dmarc"]["result"] == "fail" and one["mail_id"] == held[0]["mail_id"]
+    assert api("POST", "/api/v1/quarantine/release", {"seqs": [held[0]["seq"]]})[1]["done"] == [held[0]["seq"]]
+    assert api("POST", "/api/v1/quarantine/purge", {"seqs": [held[1]["seq"]]})[1]["done"] == [held[1]["seq"]]
+    released = dev.receiver.wait_for(1, timeout=30)[0].json()
+    assert released["message"]["subject"] == "held one"
+    assert api("GET", "/api/v1/quarantine")[1]["quarantined"] == []
+    assert api("GET", f"/api/v1/quarantine/{held[1]['seq']}")[0] == 404
+    time.sleep(0.5)
+    assert len(dev.receiver.requests) == 1, "the purged mail is never delivered"
+
+
 def test_reject_policy_refuses_at_data(start_postwire, zone, keys):
     good, _ = keys
     dev = start_postwire(verify=verify_section(zone.address), auth_policy="reject")

@@ -194,6 +194,7 @@ pub fn api_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::dlq_replay))
         .routes(routes!(ops::dlq_purge))
         .routes(routes!(ops::quarantine_list))
+        .routes(routes!(ops::quarantine_show))
         .routes(routes!(ops::quarantine_release))
         .routes(routes!(ops::quarantine_purge))
         .routes(routes!(ops::endpoints))

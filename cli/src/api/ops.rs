@@ -277,6 +277,40 @@ pub async fn quarantine_list(
     Ok(Json(QuarantineList { quarantined: all }))
 }
 
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct QuarantinedView {
+    #[serde(flatten)]
+    mail: Quarantined,
+    /// The authentication verdicts that held it back (SPF, DKIM, DMARC, ARC, iprev).
+    #[schema(value_type = Option<Object>)]
+    auth: Option<Value>,
+}
+
+/// One quarantined mail, with the verdicts that held it back.
+#[utoipa::path(get, path = "/api/v1/quarantine/{seq}", tag = "operations",
+    params(("seq" = u64, Path)),
+    responses((status = 200, body = QuarantinedView), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn quarantine_show(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    P(seq): P<u64>,
+) -> ApiResult<Json<QuarantinedView>> {
+    let missing = || Problem::not_found(format!("no quarantined mail {seq}"));
+    match quarantine::tenant_of(&a.js, seq).await {
+        Ok(Some(t)) if c.sees(&t) => {}
+        Ok(_) => return Err(missing()),
+        Err(e) => return Err(Problem::unavailable(e)),
+    }
+    let (mail, auth) = quarantine::one(&a.js, seq)
+        .await
+        .map_err(Problem::unavailable)?
+        .ok_or_else(missing)?;
+    Ok(Json(QuarantinedView {
+        mail,
+        auth: auth.and_then(|h| serde_json::from_str(&h).ok()),
+    }))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Seqs {
