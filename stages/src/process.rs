@@ -404,12 +404,15 @@ async fn process(
             .map_err(|e| StageError::Temporary(format!("publishing to AUDIT: {e}")))?;
         acks.push(ack);
     }
+    // The MAIL sequence in the dead letters' ids: a redelivered MAIL message writes its dead
+    // letter once, a replayed copy (a new sequence) that fails again writes a new one.
+    let mail_seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
     for a in &transformed.dead {
         // fail-closed: keep the raw mail, with the plugin's error, where an operator looks.
         let mut h = msg.headers.clone().unwrap_or_default();
         h.insert(
             bus::HEADER_MSG_ID,
-            format!("{mail_id}:plugin:{}", a.route).as_str(),
+            format!("{mail_id}:plugin:{}:{mail_seq}", a.route).as_str(),
         );
         h.insert(bus::HEADER_ROUTE, a.route.as_str());
         h.insert(bus::HEADER_LAST_ERROR, header_value(&a.reason).as_str());
@@ -426,7 +429,10 @@ async fn process(
             "Recipients no longer match any route; keeping the mail in the DLQ."
         );
         let mut h = msg.headers.clone().unwrap_or_default();
-        h.insert(bus::HEADER_MSG_ID, format!("{mail_id}:unrouted").as_str());
+        h.insert(
+            bus::HEADER_MSG_ID,
+            format!("{mail_id}:unrouted:{mail_seq}").as_str(),
+        );
         h.insert(bus::HEADER_LAST_ERROR, "no route matches these recipients");
         let ack = js
             .publish_with_headers(

@@ -418,3 +418,45 @@ def test_plugin_upload_is_checked_versioned_and_runs(system, receiver):
     assert "blocks" not in second and second["message"]["subject"] == "plugin-two", second
     versions = {u["version"]: u["active"] for u in api.call("GET", "/api/v1/plugins")[2]["uploaded"]}
     assert versions == {b["version"]: False, b2["version"]: True}
+
+
+def test_unrouted_mail_is_replayed_once_the_route_is_back(request, tmp_path, nats, receiver):
+    """A route removed between SMTP and processing leaves the mail unrouted, in the DLQ
+    (never dropped); with the route back (through the API), a replay processes it again."""
+    smtp_port, admin_port = free_port(), free_port()
+    config = tmp_path / "postwire.toml"
+    config.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook"), admin_port=admin_port))
+    env = child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=GLOBAL)
+
+    def role(name):
+        p = Process(f"postwire-{name}", [postwire_path(), name, "--config", str(config)], tmp_path, env=env)
+        attach_logs(request, p)
+        return p
+
+    procs = [role("admin"), role("ingest"), role("deliver")]
+    try:
+        procs[1].wait_for_port(smtp_port)
+        procs[0].wait_for_port(admin_port)
+        api = Api(admin_port)
+        send(smtp_port, "support@acme.test", "waits-for-a-route")  # accepted: the route exists
+        route = api.call("GET", "/api/v1/tenants/acme/routes/support")[2]
+        assert api.call("DELETE", "/api/v1/tenants/acme/routes/support")[0] == 200
+        worker = role("worker")  # starts with the route gone
+        procs.append(worker)
+        dead = wait(lambda: api.call("GET", "/api/v1/dlq")[2]["dead_letters"])
+        assert [(d["route"], d["last_error"]) for d in dead] == [("_unrouted", "no route matches these recipients")]
+        assert receiver.requests == []
+        assert api.call("PUT", "/api/v1/tenants/acme/routes/support",
+                        body={"recipients": route["recipients"], "endpoints": route["endpoints"]})[0] == 200
+        deadline = time.time() + 20
+        while worker.stderr().count("Applied a tenant configuration change") < 1:
+            assert time.time() < deadline, "the worker did not apply the change"
+            time.sleep(0.05)
+        replayed = api.call("POST", "/api/v1/dlq/replay", body={"seqs": [dead[0]["seq"]]})[2]
+        assert replayed["failed"] == [] and len(replayed["replayed"]) == 1, replayed
+        got = receiver.wait_for(1)[0].json()
+        assert got["message"]["subject"] == "waits-for-a-route" and got["mail_id"] == dead[0]["mail_id"]
+        assert api.call("GET", "/api/v1/dlq")[2] == {"dead_letters": []}
+    finally:
+        for p in procs:
+            p.stop(signal.SIGINT)

@@ -128,16 +128,16 @@ pub async fn write(
     Ok(())
 }
 
-/// Sends a dead letter back to OUTBOX (same delivery id and body) and removes it from DLQ.
+/// Sends a dead letter back: a delivery to OUTBOX (same delivery id and body); a raw mail
+/// (`_unrouted`, `_plugin`) to the MAIL stream, where it is processed again with the
+/// configuration of now (a route added or a plugin fixed since). Then removes it from DLQ.
 pub async fn replay(js: &jetstream::Context, d: &DeadLetter) -> Result<(), String> {
+    if matches!(d.route.as_str(), "_unrouted" | "_plugin") {
+        return replay_raw(js, d).await;
+    }
     if d.route.starts_with('_') || d.endpoint.is_empty() {
-        let why = match d.route.as_str() {
-            "_unrouted" => "its recipients matched no route when it was processed",
-            "_plugin" => "a plugin failed on it (fail-closed)",
-            _ => "it is not a delivery",
-        };
         return Err(format!(
-            "dead letter {} holds the raw mail, not a delivery ({why}); fix the cause and send the mail again",
+            "dead letter {} is not a delivery and cannot be replayed",
             d.seq
         ));
     }
@@ -171,6 +171,50 @@ pub async fn replay(js: &jetstream::Context, d: &DeadLetter) -> Result<(), Strin
         .await
         .map_err(|e| e.to_string())?;
     stream
+        .delete_message(d.seq)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// A raw mail back to `mail.raw.<tenant>` with the headers it was processed with (mail id,
+/// envelope, verdicts, claim-check key), so it gets the same mail id and so the same delivery
+/// ids: a route that was delivered before gets the same `webhook-id` again.
+async fn replay_raw(js: &jetstream::Context, d: &DeadLetter) -> Result<(), String> {
+    let mut headers = async_nats::HeaderMap::new();
+    for name in [
+        bus::HEADER_MAIL_ID,
+        bus::HEADER_TENANT,
+        bus::HEADER_ENVELOPE,
+        bus::HEADER_AUTH,
+        bus::HEADER_RELEASED,
+        bus::HEADER_RAW_KEY,
+        bus::HEADER_RAW_SIZE,
+        "traceparent",
+    ] {
+        if let Some(v) = d.stored.header(name) {
+            headers.insert(name, v);
+        }
+    }
+    if d.stored.header(bus::HEADER_ENVELOPE).is_none() || d.tenant.is_empty() {
+        return Err(format!("dead letter {} lacks its envelope", d.seq));
+    }
+    headers.insert(
+        bus::HEADER_MSG_ID,
+        format!("{}:replay:{}", d.mail_id, d.seq).as_str(),
+    );
+    js.publish_with_headers(
+        bus::subject_mail_raw(&d.tenant),
+        headers,
+        d.stored.payload.clone(),
+    )
+    .await
+    .map_err(|e| e.to_string())?
+    .await
+    .map_err(|e| e.to_string())?;
+    js.get_stream(bus::STREAM_DLQ)
+        .await
+        .map_err(|e| e.to_string())?
         .delete_message(d.seq)
         .await
         .map_err(|e| e.to_string())?;
