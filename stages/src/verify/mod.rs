@@ -51,25 +51,30 @@ impl Verifier {
         let mail_from = env.mail_from.as_str();
         let mail_domain = mail_from.rsplit_once('@').map_or(helo, |(_, d)| d);
         let a = &self.auth;
-        // The independent lookups run at once: a slow DNS answer costs its timeout once.
+        // Mail that did not come over SMTP to us (SES: the client address is unspecified) has
+        // no connecting host to check: SPF and iprev are `none` (SES's own verdicts are in
+        // `envelope.ses`); DKIM, DMARC (on DKIM) and ARC still run.
+        let smtp = !ip.is_unspecified();
         let spf_mail = async {
-            if mail_from.is_empty() {
+            if mail_from.is_empty() || !smtp {
                 return None;
             }
             let params = SpfParameters::verify_mail_from(ip, helo, &self.hostname, mail_from);
             Some(a.verify_spf(params).await)
         };
         let iprev = async {
-            match self.iprev {
+            match self.iprev && smtp {
                 true => Some(a.verify_iprev(ip).await),
                 false => None,
             }
         };
-        let (spf_helo, spf_mail, iprev) = tokio::join!(
-            a.verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname)),
-            spf_mail,
-            iprev
-        );
+        let spf_helo = async {
+            match smtp {
+                true => a.verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname)).await,
+                false => mail_auth::SpfOutput::new(helo.to_string()),
+            }
+        };
+        let (spf_helo, spf_mail, iprev) = tokio::join!(spf_helo, spf_mail, iprev);
         let spf_mail = spf_mail.unwrap_or_else(|| spf_helo.clone());
         let mut results = AuthenticationResults::new(&self.hostname);
         // mail-auth parses with mail-parser, whose debug_assert!s malformed MIME can reach.
@@ -110,9 +115,11 @@ impl Verifier {
             }
             None => (Vec::new(), no_dmarc(), None),
         };
-        results = results
-            .with_spf_ehlo_result(&spf_helo, ip, helo)
-            .with_spf_mailfrom_result(&spf_mail, ip, mail_from, helo);
+        if smtp {
+            results = results
+                .with_spf_ehlo_result(&spf_helo, ip, helo)
+                .with_spf_mailfrom_result(&spf_mail, ip, mail_from, helo);
+        }
         if let Some(iprev) = &iprev {
             results = results.with_iprev_result(iprev, ip);
         }
@@ -153,4 +160,46 @@ fn unfold(header: &str) -> String {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A resolver that never answers (nothing listens on UDP port 9 here).
+    fn verifier() -> Verifier {
+        let cfg = VerifyConfig {
+            enabled: true,
+            dns_servers: vec!["127.0.0.1:9".into()],
+            dns_timeout_ms: 50,
+            dns_attempts: 1,
+            ..Default::default()
+        };
+        Verifier::new(&cfg, "mx.test").expect("verifier")
+    }
+
+    fn envelope(ip: &str) -> Envelope {
+        Envelope {
+            client_ip: ip.into(),
+            helo: "mail.example.com".into(),
+            mail_from: "a@example.com".into(),
+            rcpt_to: vec!["support@acme.test".into()],
+            ..Default::default()
+        }
+    }
+
+    const RAW: &[u8] = b"From: a@example.com\r\nTo: support@acme.test\r\nSubject: x\r\n\r\nhi\r\n";
+
+    #[tokio::test]
+    async fn mail_without_a_connecting_host_gets_no_spf_or_iprev() {
+        // SES mail carries the unspecified address: nothing to check SPF or iprev against.
+        let auth = verifier().verify(RAW, &envelope("0.0.0.0")).await;
+        assert_eq!(auth.spf.result, Verdict::None);
+        assert_eq!(auth.spf_helo.result, Verdict::None);
+        assert_eq!(auth.iprev.result, Verdict::None);
+        assert!(!auth.authentication_results.contains("spf="));
+        // Over SMTP the same DNS trouble is a temporary error, never a silent `none`.
+        let auth = verifier().verify(RAW, &envelope("192.0.2.1")).await;
+        assert_eq!(auth.spf.result, Verdict::TempError);
+    }
 }
