@@ -87,6 +87,17 @@ fn fmt(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// The dead letters held now, of the scope's tenants.
+async fn held(a: &Api, scope: &Scope) -> ApiResult<Vec<dlq::DeadLetter>> {
+    let f = dlq::Filter {
+        tenant: scope.single().map(str::to_string),
+        ..Default::default()
+    };
+    let mut all = dlq::list(&a.js, &f).await.map_err(Problem::unavailable)?;
+    all.retain(|d| scope.has(&d.tenant));
+    Ok(all)
+}
+
 /// Reads the attempt records of the scope since `since` and folds them into deliveries.
 async fn collect(
     a: &Api,
@@ -102,15 +113,7 @@ async fn collect(
     let records = scan::read(&a.js, bus::STREAM_AUDIT, &subject, Some(since))
         .await
         .map_err(Problem::unavailable)?;
-    let dead = dlq::list(
-        &a.js,
-        &dlq::Filter {
-            tenant: scope.single().map(str::to_string),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(Problem::unavailable)?;
+    let dead = held(a, scope).await?;
     let dead: HashMap<String, &dlq::DeadLetter> =
         dead.iter().map(|d| (d.delivery_id.clone(), d)).collect();
     let mut order: Vec<String> = Vec::new();
@@ -373,17 +376,9 @@ pub async fn stats(
             _ => {}
         }
     }
-    let dead = dlq::list(
-        &a.js,
-        &dlq::Filter {
-            tenant: scope.single().map(str::to_string),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(Problem::unavailable)?;
+    let dead = held(&a, &scope).await?;
     let mut before = 0u64;
-    for d in dead.iter().filter(|d| scope.has(&d.tenant)) {
+    for d in &dead {
         match index(d.stored.time) {
             Some(i) => buckets[i].dead += 1,
             None => before += 1,

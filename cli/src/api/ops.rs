@@ -72,27 +72,24 @@ pub struct DlqQuery {
 }
 
 /// The dead letters this token sees that match the selection.
-async fn select(
-    a: &Api,
-    c: &Caller,
-    tenant: Option<&str>,
-    since: Option<&str>,
-    id: Option<&str>,
-    seqs: Option<&[u64]>,
-) -> ApiResult<Vec<dlq::DeadLetter>> {
-    let scope = c.scope(tenant)?;
-    if id.is_some_and(|i| !token_ok(i)) {
+async fn select(a: &Api, c: &Caller, sel: &Selection) -> ApiResult<Vec<dlq::DeadLetter>> {
+    let scope = c.scope(sel.tenant.as_deref())?;
+    if sel.id.as_deref().is_some_and(|i| !token_ok(i)) {
         return Err(Problem::bad_request(
             "id is not a delivery id, mail id or sequence",
         ));
     }
     let f = dlq::Filter {
         tenant: scope.single().map(str::to_string),
-        since: since.map(|s| time_arg("since", s)).transpose()?,
-        id: id.map(str::to_string),
+        since: sel
+            .since
+            .as_deref()
+            .map(|s| time_arg("since", s))
+            .transpose()?,
+        id: sel.id.clone(),
     };
     let mut all = dlq::list(&a.js, &f).await.map_err(Problem::unavailable)?;
-    all.retain(|d| scope.has(&d.tenant) && seqs.is_none_or(|s| s.contains(&d.seq)));
+    all.retain(|d| scope.has(&d.tenant) && sel.seqs.as_ref().is_none_or(|s| s.contains(&d.seq)));
     Ok(all)
 }
 
@@ -104,15 +101,13 @@ pub async fn dlq_list(
     Extension(c): Extension<Caller>,
     Q(q): Q<DlqQuery>,
 ) -> ApiResult<Json<DeadLetters>> {
-    let all = select(
-        &a,
-        &c,
-        q.tenant.as_deref(),
-        q.since.as_deref(),
-        q.id.as_deref(),
-        None,
-    )
-    .await?;
+    let sel = Selection {
+        seqs: None,
+        tenant: q.tenant,
+        since: q.since,
+        id: q.id,
+    };
+    let all = select(&a, &c, &sel).await?;
     Ok(Json(DeadLetters {
         dead_letters: all.iter().map(|d| view(d, false)).collect(),
     }))
@@ -128,7 +123,12 @@ pub async fn dlq_show(
     P(seq): P<u64>,
 ) -> ApiResult<Json<DeadLetterView>> {
     let seq_text = seq.to_string();
-    select(&a, &c, None, None, Some(&seq_text), Some(&[seq]))
+    let sel = Selection {
+        seqs: Some(vec![seq]),
+        id: Some(seq_text),
+        ..Default::default()
+    };
+    select(&a, &c, &sel)
         .await?
         .first()
         .map(|d| Json(view(d, true)))
@@ -186,15 +186,7 @@ pub async fn dlq_replay(
     Body(sel): Body<Selection>,
 ) -> ApiResult<Json<ReplayResult>> {
     sel.check()?;
-    let items = select(
-        &a,
-        &c,
-        sel.tenant.as_deref(),
-        sel.since.as_deref(),
-        sel.id.as_deref(),
-        sel.seqs.as_deref(),
-    )
-    .await?;
+    let items = select(&a, &c, &sel).await?;
     let mut replayed = Vec::new();
     let mut failed = Vec::new();
     for d in &items {
@@ -224,15 +216,7 @@ pub async fn dlq_purge(
     Body(sel): Body<Selection>,
 ) -> ApiResult<Json<PurgeResult>> {
     sel.check()?;
-    let items = select(
-        &a,
-        &c,
-        sel.tenant.as_deref(),
-        sel.since.as_deref(),
-        sel.id.as_deref(),
-        sel.seqs.as_deref(),
-    )
-    .await?;
+    let items = select(&a, &c, &sel).await?;
     let stream =
         a.js.get_stream(bus::STREAM_DLQ)
             .await

@@ -70,7 +70,10 @@ impl Verifier {
         };
         let spf_helo = async {
             match smtp {
-                true => a.verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname)).await,
+                true => {
+                    a.verify_spf(SpfParameters::verify_ehlo(ip, helo, &self.hostname))
+                        .await
+                }
                 false => mail_auth::SpfOutput::new(helo.to_string()),
             }
         };
