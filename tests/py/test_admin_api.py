@@ -204,6 +204,18 @@ def test_tenant_token_never_sees_another_tenant(system, receiver):
     acme_doc["plugins"] = [{"path": "/etc/passwd"}]
     st, h, b = api.call("PUT", "/api/v1/tenants/acme", token=ACME, body=acme_doc)
     is_problem(st, h, b, 403)
+    # Server-side references (variables, key files) are the global token's: a tenant token
+    # cannot have a server credential sent as its bearer token, or sign with another key.
+    for signing in ({"scheme": "bearer", "token_env": "AWS_SECRET_ACCESS_KEY"},
+                    {"scheme": "rfc9421", "alg": "ed25519", "keyring": "/etc/postwire/keys/beta"}):
+        st, h, b = api.call("PUT", "/api/v1/tenants/acme/endpoints/grab", token=ACME, body={
+            "url": "https://example.com/x", "secret": BETA_SECRET, "signing": [signing]})
+        is_problem(st, h, b, 403)
+    # The same change with the secret itself is fine for the tenant token.
+    st, _, _ = api.call("PUT", "/api/v1/tenants/acme/endpoints/own", token=ACME, body={
+        "url": "https://example.com/x", "secret": BETA_SECRET,
+        "signing": [{"scheme": "bearer", "token": "its-own-bearer-token"}]})
+    assert st == 200
     acme_view = api.call("GET", "/api/v1/deliveries", token=ACME)[2]["deliveries"]
     assert {d["tenant"] for d in acme_view} == {"acme"}
     assert api.call("GET", "/api/v1/dlq", token=ACME)[2] == {"dead_letters": []}

@@ -65,6 +65,45 @@ fn unredact(new: &mut Value, old: &Value) {
     }
 }
 
+/// Fields whose value names something on the servers rather than holding a secret.
+const SERVER_REFS: [&str; 6] = [
+    "secret_env",
+    "key_env",
+    "token_env",
+    "password_env",
+    "key_file",
+    "keyring",
+];
+
+/// (endpoint, field, value) of every server reference in a tenant's endpoints.
+fn server_refs(t: &TenantConfig) -> std::collections::BTreeSet<(String, String, String)> {
+    fn walk(ep: &str, v: &Value, out: &mut std::collections::BTreeSet<(String, String, String)>) {
+        match v {
+            Value::Object(m) => {
+                for (k, val) in m {
+                    match val {
+                        Value::String(s) if SERVER_REFS.contains(&k.as_str()) => {
+                            out.insert((ep.to_string(), k.clone(), s.clone()));
+                        }
+                        other => walk(ep, other, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(ep, x, out)),
+            _ => {}
+        }
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for (name, e) in &t.endpoints {
+        walk(
+            name,
+            &serde_json::to_value(e).unwrap_or(Value::Null),
+            &mut out,
+        );
+    }
+    out
+}
+
 fn redacted<T: Serialize>(t: &T) -> Value {
     let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
     redact(&mut v);
@@ -228,6 +267,17 @@ pub(crate) async fn change(
             return Err(Problem::forbidden(
                 "plugins name files on the servers: a tenant token may only use plugins uploaded for it (PUT …/plugins/{name})",
             ));
+        }
+        // Key files, key directories and environment variables are the servers' secrets: a
+        // tenant token could otherwise have another tenant's key, or a cloud credential,
+        // signed into (or sent as) its own webhooks. It may keep the ones it has.
+        if !caller.is_global() {
+            let had = before.as_ref().map(server_refs).unwrap_or_default();
+            if let Some((ep, key, _)) = server_refs(t).into_iter().find(|r| !had.contains(r)) {
+                return Err(Problem::forbidden(format!(
+                    "endpoints.{ep}: {key} names a file or variable on the servers; setting it needs the global token (send the secret itself)"
+                )));
+            }
         }
         // A domain of another tenant: said without naming that tenant.
         for (i, d) in t.domains.iter().enumerate() {
