@@ -98,9 +98,11 @@ def message(size: int, keys: Keys, attachment_bytes: int = 0) -> bytes:
 
 
 def smtp_source(port: int, msg_file: Path, count: int, sessions: int) -> subprocess.CompletedProcess:
-    """Postfix's smtp-source: `count` copies of `msg_file` over `sessions` parallel sessions."""
+    """Postfix's smtp-source: `count` copies of `msg_file` over `sessions` parallel sessions.
+    `-N` numbers the recipients (1support@acme.test, 2support@…): postwire's ingest drops a
+    message identical to one stored before (same envelope and content: a client's retry)."""
     return subprocess.run(
-        ["/usr/sbin/smtp-source", "-s", str(sessions), "-m", str(count), "-F", str(msg_file),
+        ["/usr/sbin/smtp-source", "-N", "-s", str(sessions), "-m", str(count), "-F", str(msg_file),
          "-f", MAIL_FROM, "-t", RCPT, "-M", HELO, f"127.0.0.1:{port}"],
         capture_output=True, text=True, timeout=3600)
 

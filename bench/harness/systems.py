@@ -64,7 +64,7 @@ plugins = [{plugins}]
 
 [[tenants.acme.routes]]
 name = "support"
-recipients = ["support@acme.test"]
+recipients = ["*@acme.test"]  # smtp-source -N: <n>support@acme.test
 endpoints = ["hook"]
 
 [tenants.acme.endpoints.hook]
