@@ -216,6 +216,8 @@ class Bench:
         import subprocess
         args = [str(PLUGIN_BENCH), "--cache-dir", str(PLUGIN_CACHE), "--event",
                 str(ROOT / "plugins/event.json"), "--json", str(self.work / "wasm.json")]
+        args += ["--config", 'route={"rules": [{"subject_contains": "invoice", '
+                 '"routes": ["billing", "archive"]}]}']
         args += [f"{ROOT}/plugins/build/{p}.wasm:{lang}" for p, lang in PLUGINS.items()]
         say("plugin host: per-message cost and cached load")
         load0 = loadavg()

@@ -32,7 +32,7 @@ def _name(sym: str) -> str:
 
 def analyse(perf_data: Path, roles: dict[int, str]) -> dict:
     """`roles`: pid -> role name. Returns {role: {"samples", "stages": {..%}, "top": [...]}}."""
-    out = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "pid,sym", "--no-inline"],
+    out = subprocess.run(["perf", "script", "-i", str(perf_data), "-F", "pid,ip,sym", "--no-inline"],
                          capture_output=True, text=True, errors="replace", timeout=900).stdout
     stages: dict[str, Counter] = defaultdict(Counter)
     selfs: dict[str, Counter] = defaultdict(Counter)

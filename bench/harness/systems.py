@@ -49,7 +49,7 @@ dns_servers = ["{dns}"]
 
 [storage]
 backend = "fs"
-path = "{root}/blobs"
+path = "{blobs}"
 listen = "127.0.0.1:{blob_port}"
 public_url = "http://127.0.0.1:{blob_port}"
 
@@ -89,9 +89,12 @@ class Postwire(System):
         self.nats = Proc("nats-server", [nats_server, "-js", "-a", "127.0.0.1", "-p",
                                          str(nats_port), "-sd", str(self.root / "nats")], logdir)
         wait_port(nats_port, 15, "nats-server", self.nats)
+        # Stored objects: in the temp folder, or under BENCH_STORAGE_DIR.
+        self.blobs = Path(tempfile.mkdtemp(prefix="pwbench-blobs-",
+                                           dir=os.environ.get("BENCH_STORAGE_DIR")))
         config = self.root / "postwire.toml"
         config.write_text(POSTWIRE_CONFIG.format(
-            nats_port=nats_port, port=self.port, dns=dns, root=self.root, blob_port=free_port(),
+            nats_port=nats_port, port=self.port, dns=dns, root=self.root, blobs=self.blobs, blob_port=free_port(),
             plugin_cache=plugin_cache or self.root / "plugin-cache", url=url, secret=SECRET,
             plugins=", ".join(f'{{ path = "{p}" }}' for p in plugins)))
         env = {"POSTWIRE_BLOB_KEY": "bench-url-signing-key-0123456789abcdef",
@@ -140,6 +143,7 @@ class Postwire(System):
                 p.stop()
         self.nats.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+        shutil.rmtree(self.blobs, ignore_errors=True)
 
 
 # --- Postfix smtpd + pipe(8) + curl -----------------------------------------------------------

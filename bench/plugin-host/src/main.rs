@@ -13,7 +13,7 @@
 //!   from an earlier run) is reported apart.
 //!
 //! Usage: plugin-bench [--cache-dir DIR] [--event FILE] [--calls N] [--guest-calls N]
-//!        [--loads N] [--json OUT] PATH:LANG...
+//!        [--loads N] [--json OUT] [--config NAME=JSON]... PATH:LANG...
 //!
 //! Prints a table; `--json` also writes the figures for `bench/run.py`.
 
@@ -33,6 +33,8 @@ struct Args {
     guest_calls: usize,
     loads: usize,
     json: Option<PathBuf>,
+    /// Plugin name -> its config (`--config NAME=JSON`); `{}` otherwise.
+    configs: std::collections::HashMap<String, serde_json::Value>,
     plugins: Vec<(PathBuf, String)>,
 }
 
@@ -44,6 +46,7 @@ fn parse_args() -> anyhow::Result<Args> {
         guest_calls: 300,
         loads: 7,
         json: None,
+        configs: Default::default(),
         plugins: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
@@ -56,10 +59,18 @@ fn parse_args() -> anyhow::Result<Args> {
             "--guest-calls" => args.guest_calls = value("--guest-calls")?.parse()?,
             "--loads" => args.loads = value("--loads")?.parse()?,
             "--json" => args.json = Some(value("--json")?.into()),
+            "--config" => {
+                let v = value("--config")?;
+                let (name, config) = v.split_once('=').context("--config NAME=JSON")?;
+                args.configs.insert(
+                    name.to_string(),
+                    serde_json::from_str(config).context("--config")?,
+                );
+            }
             "-h" | "--help" => {
                 println!(
                     "usage: plugin-bench [--cache-dir DIR] [--event FILE] [--calls N] \
-                     [--guest-calls N] [--loads N] [--json OUT] PATH:LANG..."
+                     [--guest-calls N] [--loads N] [--json OUT] [--config NAME=JSON] PATH:LANG..."
                 );
                 std::process::exit(0);
             }
@@ -104,10 +115,19 @@ fn settings(cache_dir: &PathBuf) -> TransformSettings {
     }
 }
 
-fn bench_plugin(args: &Args, path: &PathBuf, lang: &str, event: &str) -> anyhow::Result<serde_json::Value> {
+fn bench_plugin(
+    args: &Args,
+    path: &PathBuf,
+    lang: &str,
+    event: &str,
+) -> anyhow::Result<serde_json::Value> {
     let spec = PluginSpec {
         path: path.clone(),
-        config: json!({}),
+        config: args
+            .configs
+            .get(&postwire_stages::transform::plugin_name(path))
+            .cloned()
+            .unwrap_or_else(|| json!({})),
     };
     let tags = CallTags {
         tenant: "bench",
@@ -119,7 +139,11 @@ fn bench_plugin(args: &Args, path: &PathBuf, lang: &str, event: &str) -> anyhow:
     let first = host.load(path)?;
 
     // Per message.
-    let calls = if lang == "rust" { args.calls } else { args.guest_calls };
+    let calls = if lang == "rust" {
+        args.calls
+    } else {
+        args.guest_calls
+    };
     for _ in 0..calls.div_ceil(10).max(5) {
         host.call(&spec, event, &tags)?;
     }
@@ -147,7 +171,11 @@ fn bench_plugin(args: &Args, path: &PathBuf, lang: &str, event: &str) -> anyhow:
         let elapsed = t.elapsed();
         load_cpu += thread_cpu() - c0;
         if info.source != LoadSource::Cached {
-            bail!("{}: expected a cache hit, got {:?}", path.display(), info.source);
+            bail!(
+                "{}: expected a cache hit, got {:?}",
+                path.display(),
+                info.source
+            );
         }
         loads.push(elapsed);
     }
@@ -180,7 +208,15 @@ fn main() -> anyhow::Result<()> {
     let mut results = Vec::new();
     println!(
         "{:<10} {:<7} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>12}",
-        "plugin", "lang", "call µs", "p50 µs", "p99 µs", "CPU µs", "load ms", "load max", "first load"
+        "plugin",
+        "lang",
+        "call µs",
+        "p50 µs",
+        "p99 µs",
+        "CPU µs",
+        "load ms",
+        "load max",
+        "first load"
     );
     for (path, lang) in &args.plugins {
         let r = bench_plugin(&args, path, lang, &event)
@@ -201,8 +237,11 @@ fn main() -> anyhow::Result<()> {
         results.push(r);
     }
     if let Some(out) = &args.json {
-        std::fs::write(out, serde_json::to_string_pretty(&json!({ "plugins": results }))?)
-            .with_context(|| format!("writing {}", out.display()))?;
+        std::fs::write(
+            out,
+            serde_json::to_string_pretty(&json!({ "plugins": results }))?,
+        )
+        .with_context(|| format!("writing {}", out.display()))?;
     }
     Ok(())
 }
