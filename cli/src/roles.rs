@@ -120,10 +120,15 @@ impl postwire_ingest::ClaimCheck for Claim {
     fn put<'a>(
         &'a self,
         tenant: &'a str,
-        bytes: &'a [u8],
+        bytes: Vec<u8>,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
     {
-        Box::pin(async move { self.0.put(tenant, bytes).await.map_err(|e| e.to_string()) })
+        Box::pin(async move {
+            self.0
+                .put_owned(tenant, bytes)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 

@@ -41,11 +41,12 @@ pub trait Publisher: Send + Sync + 'static {
 /// Object storage for the claim check: messages above the inline limit are stored there and
 /// the MAIL message carries only their key (`Postwire-Raw-Key`).
 pub trait ClaimCheck: Send + Sync + 'static {
-    /// Stores `bytes` for `tenant`; returns the key.
+    /// Stores `bytes` for `tenant`; returns the key. By value: the message can be large,
+    /// and the store keeps the buffer rather than a copy of it.
     fn put<'a>(
         &'a self,
         tenant: &'a str,
-        bytes: &'a [u8],
+        bytes: Vec<u8>,
     ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + 'a>>;
 }
 
@@ -183,12 +184,13 @@ impl Publisher for JetStreamPublisher {
             postwire_core::telemetry::inject(&span, &mut headers);
             let raw = match &self.claim {
                 Some((store, limit)) if raw.len() > *limit => {
-                    let key = store.put(tenant, &raw).await.map_err(|e| {
+                    let size = raw.len();
+                    let key = store.put(tenant, raw).await.map_err(|e| {
                         tracing::warn!(error = %e, "Storing a large message (claim check) failed; answering 4xx.");
                         PublishFailure::Unavailable
                     })?;
                     headers.insert(bus::HEADER_RAW_KEY, key.as_str());
-                    headers.insert(bus::HEADER_RAW_SIZE, raw.len().to_string().as_str());
+                    headers.insert(bus::HEADER_RAW_SIZE, size.to_string().as_str());
                     Vec::new()
                 }
                 _ => raw,

@@ -193,20 +193,19 @@ async fn process(
         .and_then(|h| Envelope::from_header(h).ok())
         .ok_or_else(|| permanent(bus::HEADER_ENVELOPE))?;
     // Claim check: a large message is in object storage, the MAIL message only names it.
-    let fetched;
-    let raw: &[u8] = match header(msg, bus::HEADER_RAW_KEY) {
+    let raw_bytes: bytes::Bytes = match header(msg, bus::HEADER_RAW_KEY) {
         Some(key) => {
             let store = blobs.ok_or_else(|| {
                 StageError::Temporary("a claim-checked message needs [storage]".into())
             })?;
-            fetched = store
+            store
                 .get(key)
                 .await
-                .map_err(|e| StageError::Temporary(format!("reading {key}: {e}")))?;
-            &fetched
+                .map_err(|e| StageError::Temporary(format!("reading {key}: {e}")))?
         }
-        None => &msg.payload,
+        None => msg.payload.clone(),
     };
+    let raw: &[u8] = &raw_bytes;
     let auth = match verifier {
         None => None,
         Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| serde_json::from_str(h).ok()) {
@@ -237,7 +236,7 @@ async fn process(
                 .get(tenant)
                 .map(|t| t.attachments)
                 .unwrap_or_default();
-            let url = b.apply(tenant, policy, raw, &mut message).await?;
+            let url = b.apply(tenant, policy, &raw_bytes, &mut message).await?;
             // Inline images now have URLs: the HTML points at them instead of `cid:`.
             crate::parse::sanitize::rewrite_cids(&mut message);
             Some(url)

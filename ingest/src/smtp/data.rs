@@ -25,6 +25,17 @@ pub struct DataReader {
 }
 
 impl DataReader {
+    /// A reader whose buffer is sized up front for `declared` bytes (MAIL FROM's SIZE=,
+    /// at most `max`): a large message is then not copied at every doubling of the buffer,
+    /// which would briefly need 1.5 times its size. Untouched capacity is not resident.
+    pub fn with_declared_size(max: u64, declared: Option<u64>) -> DataReader {
+        let mut r = DataReader::new(max);
+        if let Some(size) = declared {
+            r.body.reserve(size.min(max) as usize);
+        }
+        r
+    }
+
     pub fn new(max: u64) -> DataReader {
         DataReader {
             body: Vec::new(),

@@ -263,7 +263,11 @@ impl Session {
                 if self.rcpts.is_empty() {
                     return self.error(Reply::new(554, "5.5.1", "No valid recipients"));
                 }
-                self.state = State::Data(DataReader::new(self.limits.max_message_bytes));
+                let declared = self.mail.as_ref().and_then(|(_, p)| p.size);
+                self.state = State::Data(DataReader::with_declared_size(
+                    self.limits.max_message_bytes,
+                    declared,
+                ));
                 Step::Reply(Reply::plain(
                     354,
                     vec!["End data with <CR><LF>.<CR><LF>".into()],

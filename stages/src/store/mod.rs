@@ -103,24 +103,29 @@ impl BlobStore {
 
     /// Stores `bytes` under `<tenant>/<sha256>` unless already there; returns the key.
     pub async fn put(&self, tenant: &str, bytes: &[u8]) -> Result<String, StageError> {
-        let key = format!("{tenant}/{}", sha256_hex(bytes));
+        self.put_owned(tenant, bytes.to_vec()).await
+    }
+
+    /// [`BlobStore::put`] of a buffer the caller gives away: stored without a copy (a large
+    /// message's peak memory).
+    pub async fn put_owned(
+        &self,
+        tenant: &str,
+        bytes: impl Into<bytes::Bytes>,
+    ) -> Result<String, StageError> {
+        let bytes: bytes::Bytes = bytes.into();
+        let key = format!("{tenant}/{}", sha256_hex(&bytes));
         let path = ObjectPath::from(key.as_str());
+        let payload = PutPayload::from(bytes);
         let opts = PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self
-            .store
-            .put_opts(&path, PutPayload::from(bytes.to_vec()), opts)
-            .await
-        {
+        match self.store.put_opts(&path, payload.clone(), opts).await {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(key),
             // Some S3-compatible services do not support conditional puts: fall back.
             Err(object_store::Error::NotImplemented { .. }) => {
-                self.store
-                    .put(&path, PutPayload::from(bytes.to_vec()))
-                    .await
-                    .map_err(temporary)?;
+                self.store.put(&path, payload).await.map_err(temporary)?;
                 Ok(key)
             }
             Err(e) => Err(temporary(e)),
@@ -157,11 +162,12 @@ impl BlobStore {
         &self,
         tenant: &str,
         policy: AttachmentPolicy,
-        raw: &[u8],
+        raw: &bytes::Bytes,
         message: &mut Message,
     ) -> Result<SignedUrl, StageError> {
         if policy != AttachmentPolicy::Drop && !message.attachments.is_empty() {
-            // Attachment bytes, matched to the payload's entries by content hash.
+            // Attachment bytes, matched to the payload's entries by content hash. Dropped
+            // (with their decoded copies) before the raw message is stored.
             let parsed = MessageParser::default().parse(raw);
             let parts: Vec<&[u8]> = parsed
                 .as_ref()
@@ -182,7 +188,7 @@ impl BlobStore {
                 att.url_expires_at = Some(u.expires_at);
             }
         }
-        let raw_key = self.put(tenant, raw).await?;
+        let raw_key = self.put_owned(tenant, raw.clone()).await?;
         self.url(&raw_key).await
     }
 }
