@@ -55,6 +55,7 @@ public_url = "http://127.0.0.1:{blob_port}"
 
 [plugin_host]
 cache_dir = "{plugin_cache}"
+deadline_ms = 5000  # a call preempted on a busy machine must not fail the run
 
 [tenants.acme]
 domains = ["acme.test"]

@@ -111,6 +111,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn settings(cache_dir: &PathBuf) -> TransformSettings {
     TransformSettings {
         cache_dir: Some(cache_dir.clone()),
+        // A cost, not a limit, is measured: a call preempted on a busy machine must not fail.
+        deadline: Duration::from_secs(10),
         ..TransformSettings::default()
     }
 }
