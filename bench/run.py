@@ -3,16 +3,18 @@
 docs/benchmarks.md (+ plots and the raw results in docs/benchmarks/).
 
 Settings (environment variables, defaults in brackets):
-  BENCH_MESSAGES [3000]        messages per throughput run, 2 KB
-  BENCH_MESSAGES_LARGE [600]   messages per throughput run, 100 KB
-  BENCH_SECONDS [15]           length of each latency run (paced at half the throughput)
+  BENCH_MESSAGES [5000]        messages per throughput run, 2 KB
+  BENCH_MESSAGES_LARGE [1000]  messages per throughput run, 100 KB
+  BENCH_SECONDS [20]           length of each latency run (paced at half the throughput)
   BENCH_SESSIONS [20]          concurrent SMTP sessions
   BENCH_SYSTEMS [postwire,haraka,aiosmtpd,postfix]
   BENCH_SIZES [2048,102400]    message sizes in bytes
   BENCH_WORKERS [1,2,4]        postwire process-worker counts for the scaling run
   BENCH_PARTS [e2e,scaling,plugins,rss,profile,wasm]
   BENCH_TIMEOUT [180]          longest wait for one run's deliveries, seconds
-  POSTWIRE_BIN, POSTWIRE_NATS_SERVER, PLUGIN_BENCH_BIN, BENCH_OUT [docs]
+  BENCH_STORAGE_DIR [$TMPDIR]   where postwire's fs storage backend writes
+  BENCH_POSTWIRE_BIN, PLUGIN_BENCH_BIN [$CARGO_TARGET_DIR/release/…], POSTWIRE_NATS_SERVER,
+  BENCH_OUT [docs]
 """
 
 from __future__ import annotations
@@ -44,9 +46,9 @@ TOOLS = Path(os.environ.get("POSTWIRE_TOOLS",
                             Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "postwire"))
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", TOOLS / "target"))
 CFG = {
-    "messages": int(os.environ.get("BENCH_MESSAGES", 3000)),
-    "messages_large": int(os.environ.get("BENCH_MESSAGES_LARGE", 600)),
-    "seconds": float(os.environ.get("BENCH_SECONDS", 15)),
+    "messages": int(os.environ.get("BENCH_MESSAGES", 5000)),
+    "messages_large": int(os.environ.get("BENCH_MESSAGES_LARGE", 1000)),
+    "seconds": float(os.environ.get("BENCH_SECONDS", 20)),
     "sessions": int(os.environ.get("BENCH_SESSIONS", 20)),
     "systems": env_list("BENCH_SYSTEMS", "postwire,haraka,aiosmtpd,postfix"),
     "sizes": [int(s) for s in env_list("BENCH_SIZES", "2048,102400")],

@@ -264,7 +264,11 @@ def write(res: dict, out: Path, root: Path, bins: dict) -> None:
         ("BENCH_TIMEOUT", "timeout", "longest wait for one run's deliveries, s")]:
         v = cfg[key]
         w(f"| `{var}` | `{','.join(map(str, v)) if isinstance(v, list) else v}` | {meaning} |")
+    w("| `BENCH_STORAGE_DIR` | `" + os.environ.get("BENCH_STORAGE_DIR", "$TMPDIR") + "` | "
+      "where postwire's filesystem storage writes (a disk, not tmpfs, for realistic figures) |")
     w("")
+    w("Logs of every process of a run are kept in the work folder the run prints "
+      "(`/tmp/pwbench-*/logs`).\n")
 
     w("## Machine and versions\n")
     w("| | |\n|---|---|")

@@ -17,7 +17,7 @@
 //!
 //! Prints a table; `--json` also writes the figures for `bench/run.py`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -108,9 +108,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn settings(cache_dir: &PathBuf) -> TransformSettings {
+fn settings(cache_dir: &Path) -> TransformSettings {
     TransformSettings {
-        cache_dir: Some(cache_dir.clone()),
+        cache_dir: Some(cache_dir.to_path_buf()),
         // A cost, not a limit, is measured: a call preempted on a busy machine must not fail.
         deadline: Duration::from_secs(10),
         ..TransformSettings::default()
@@ -124,7 +124,7 @@ fn bench_plugin(
     event: &str,
 ) -> anyhow::Result<serde_json::Value> {
     let spec = PluginSpec {
-        path: path.clone(),
+        path: path.to_path_buf(),
         config: args
             .configs
             .get(&postwire_stages::transform::plugin_name(path))
