@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT / "tests/py"))  # dns_server.py
 from harness import load, phases, profile, report  # noqa: E402
 from harness.procs import loadavg  # noqa: E402
 from harness.receiver import Nginx  # noqa: E402
-from harness.systems import Aiosmtpd, Haraka, PostfixPipe, Postwire  # noqa: E402
+from harness.systems import (  # noqa: E402
+    Aiosmtpd, Haraka, PostfixPipe, Postwire, remove_blob_dirs)
 
 
 def env_list(name: str, default: str) -> list[str]:
@@ -233,6 +234,7 @@ class Bench:
         return res
 
     def close(self) -> None:
+        remove_blob_dirs()
         self.nginx.stop()
         self.dns.close()
 

@@ -18,6 +18,16 @@ BENCH = Path(__file__).resolve().parents[1]
 PEERS = BENCH / "peers"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
+# Stored objects of every postwire run, deleted only when the whole benchmark is done: ext4
+# allocates inodes more slowly for minutes after many were freed (`recently_deleted`), so
+# deleting one run's thousands of files would slow down the next run's store stage.
+BLOB_DIRS: list[Path] = []
+
+
+def remove_blob_dirs() -> None:
+    while BLOB_DIRS:
+        shutil.rmtree(BLOB_DIRS.pop(), ignore_errors=True)
+
 
 class System:
     name = "?"
@@ -93,6 +103,7 @@ class Postwire(System):
         # Stored objects: in the temp folder, or under BENCH_STORAGE_DIR.
         self.blobs = Path(tempfile.mkdtemp(prefix="pwbench-blobs-",
                                            dir=os.environ.get("BENCH_STORAGE_DIR")))
+        BLOB_DIRS.append(self.blobs)
         config = self.root / "postwire.toml"
         config.write_text(POSTWIRE_CONFIG.format(
             nats_port=nats_port, port=self.port, dns=dns, root=self.root, blobs=self.blobs, blob_port=free_port(),
@@ -144,7 +155,6 @@ class Postwire(System):
                 p.stop()
         self.nats.stop()
         shutil.rmtree(self.root, ignore_errors=True)
-        shutil.rmtree(self.blobs, ignore_errors=True)
 
 
 # --- Postfix smtpd + pipe(8) + curl -----------------------------------------------------------
