@@ -229,7 +229,8 @@ class Bench:
         r.check_returncode()
         res = json.loads((self.work / "wasm.json").read_text())
         res["loadavg_before"], res["loadavg_after"] = load0, loadavg()
-        res["command"] = " ".join(a.replace(str(ROOT) + "/", "") for a in args)
+        res["command"] = " ".join(a.replace(str(ROOT) + "/", "").replace(str(Path.home()), "~")
+                                  for a in args)
         self.results["wasm"] = res
         return res
 
@@ -240,6 +241,11 @@ class Bench:
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--report-only"]:  # re-render docs/benchmarks.md from results.json
+        res = json.loads((OUT / "benchmarks/results.json").read_text())
+        report.write(res, OUT, ROOT, {"postwire": POSTWIRE, "nats": NATS, "haraka": HARAKA,
+                                      "python": PYTHON})
+        return
     for p, what in [(POSTWIRE, "postwire (make bench builds it)"), (NATS, "nats-server")]:
         if not Path(p).exists():
             sys.exit(f"bench: {what} not found at {p}")

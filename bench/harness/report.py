@@ -66,6 +66,13 @@ def f(x, nd=1) -> str:
     return f"{x:,.{nd}f}"
 
 
+def ms(x) -> str:
+    """A latency from $msec (millisecond resolution, read from nginx's cached clock)."""
+    if x is not None and x == x and x < 1:
+        return "< 1"
+    return f(x)
+
+
 def load_str(before, after=None) -> str:
     s = " / ".join(f"{v:.1f}" for v in before)
     return s if after is None else f"{before[0]:.1f} → {after[0]:.1f}"
@@ -112,8 +119,9 @@ def plots(res: dict, out: Path) -> list[str]:
         plt.close(fig)
         made.append("e2e.png")
 
+        have_samples = any((r.get("latency") or {}).get("samples_ms") for r in e2e.values())
         fig, ax = plt.subplots(figsize=(6, 4))
-        for s in systems:
+        for s in systems if have_samples else []:
             r = get(s, min(sizes))
             lat = (r or {}).get("latency", {}).get("samples_ms") or []
             if lat:
@@ -125,9 +133,11 @@ def plots(res: dict, out: Path) -> list[str]:
         ax.axvline(25, color="red", linestyle=":", linewidth=1)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / "latency-cdf.png", dpi=110)
+        if have_samples:  # not when re-rendering from results.json (no samples there)
+            fig.savefig(out / "latency-cdf.png", dpi=110)
         plt.close(fig)
-        made.append("latency-cdf.png")
+        if (out / "latency-cdf.png").exists():
+            made.append("latency-cdf.png")
 
         fig, ax = plt.subplots(figsize=(7, 4))
         bottoms = [0.0] * len(systems)
@@ -300,7 +310,7 @@ def write(res: dict, out: Path, root: Path, bins: dict) -> None:
                 note = "" if t["delivered"] >= t["messages"] else f" ({t['delivered']}/{t['messages']} delivered)"
                 w(f"| {s} | {size_name(size)} | {f(t['rate'], 0)}{note} | {f(t['accept_rate'], 0)} | "
                   f"{t['cpu_ms_per_msg_total']:.3f} | {f(lat['achieved_rate'], 0)} | "
-                  f"{f(lat['p50_ms'])} | {f(lat['p90_ms'])} | {f(lat['p99_ms'])} | {f(lat['max_ms'])} | "
+                  f"{ms(lat['p50_ms'])} | {ms(lat['p90_ms'])} | {ms(lat['p99_ms'])} | {ms(lat['max_ms'])} | "
                   f"{load_str(t['loadavg_before'], lat['loadavg_after'])} |")
         w("")
         if "latency-cdf.png" in made:
