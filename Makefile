@@ -17,7 +17,7 @@ POSTWIRE_BIN ?= $(CARGO_TARGET_DIR)/debug/postwire
 PATH := $(TOOLS)/venv/bin:$(PATH)
 export POSTWIRE_TOOLS CARGO_TARGET_DIR POSTWIRE_NATS_SERVER POSTWIRE_BIN PATH
 
-.PHONY: help tools build run plugins test test-rust test-py compose-check fmt lint fuzz clean
+.PHONY: help tools build run plugins test test-rust test-py compose-check fmt lint fuzz bench clean
 
 help: ## list the targets
 	@echo "postwire: make <target>"
@@ -76,6 +76,11 @@ test-rust: plugins ## only cargo test --workspace
 test-py: tools ## only the Python end-to-end suite (builds the binary first)
 	cargo build -p postwire
 	python -m pytest tests/py
+
+bench: tools plugins ## benchmarks vs Haraka, aiosmtpd, Postfix -> docs/benchmarks.md (BENCH_* vars: bench/run.py)
+	@bench/setup.sh
+	cargo build --release -p postwire -p postwire-bench-plugins
+	$(TOOLS)/bench-venv/bin/python bench/run.py
 
 fuzz: ## run each fuzz target for FUZZ_SECS seconds (default 60); installs cargo-fuzz
 	@scripts/fuzz.sh

@@ -19,6 +19,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch advances; deadlines are rounded up to a multiple of it.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Bytes of each pooled memory and table slot kept resident between instances.
+const KEEP_RESIDENT_BYTES: usize = 128 << 10;
+
 /// Builds the engine: component model, pooling allocator, epoch interruption.
 pub(crate) fn build_engine(memory_limit_bytes: usize) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
@@ -36,7 +39,13 @@ pub(crate) fn build_engine(memory_limit_bytes: usize) -> wasmtime::Result<Engine
         .table_elements(200_000)
         .max_component_instance_size(16 << 20)
         .max_core_instance_size(16 << 20)
-        .max_memory_size(memory_limit_bytes.max(1 << 20));
+        .max_memory_size(memory_limit_bytes.max(1 << 20))
+        // A fresh instance per message: keep the first pages of each memory and table slot
+        // resident and zero them on reuse, instead of handing them back to the kernel and
+        // faulting them in again at the next message (most of a small plugin's per-message
+        // cost; see docs/benchmarks.md).
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .table_keep_resident(KEEP_RESIDENT_BYTES);
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -120,8 +129,8 @@ pub(crate) fn load_component(
         return Ok((Component::new(engine, wasm)?, LoadSource::Compiled));
     };
     let file: PathBuf = dir.join(format!("{}.cwasm", cache_key(engine, wasm)));
-    if let Ok(bytes) = std::fs::read(&file) {
-        match deserialize(engine, &bytes) {
+    if file.is_file() {
+        match deserialize_file(engine, &file) {
             Ok(c) => return Ok((c, LoadSource::Cached)),
             Err(e) => {
                 tracing::warn!(file = %file.display(), error = %e, "A cached plugin artifact is unusable; compiling again.")
@@ -136,15 +145,24 @@ pub(crate) fn load_component(
     Ok((component, LoadSource::Compiled))
 }
 
-/// Loads a precompiled artifact. Artifacts only come from [`Engine::precompile_component`]
-/// of this engine configuration, written by this module into the operator's cache folder
-/// (temp file + rename, so never half-written); wasmtime also checks the header and the
-/// compatibility hash before using one.
+/// Loads a precompiled artifact from memory. The bytes come from
+/// [`Engine::precompile_component`] of this engine, just now.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, bytes: &[u8]) -> wasmtime::Result<Component> {
-    // SAFETY: see above: the bytes are wasmtime's own output, read into memory (not mapped,
-    // so a concurrent rewrite of the file cannot change them under us).
+    // SAFETY: see above: the bytes are wasmtime's own output.
     unsafe { Component::deserialize(engine, bytes) }
+}
+
+/// Loads a precompiled artifact from the cache by mapping the file (no copy: a Python or
+/// JavaScript artifact is ~35 MB, and reading it took most of a cached load). Artifacts only
+/// come from [`Engine::precompile_component`] of this engine configuration, written by this
+/// module into the operator's cache folder (temp file + rename, so never half-written, and a
+/// file is never rewritten in place: a new version is a new inode, so the mapping keeps the
+/// old one); wasmtime also checks the header and the compatibility hash before using one.
+#[allow(unsafe_code)]
+fn deserialize_file(engine: &Engine, file: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: see above: the file is wasmtime's own output, never modified after the rename.
+    unsafe { Component::deserialize_file(engine, file) }
 }
 
 fn write_atomically(dir: &Path, file: &Path, bytes: &[u8]) -> std::io::Result<()> {
