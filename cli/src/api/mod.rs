@@ -2,14 +2,18 @@
 //! details, an OpenAPI document generated from the handlers (`/api/openapi.json`), the
 //! dashboard (`/ui`) and the public keys (`/.well-known/postwire-keys.json`).
 //!
-//! Files: [`problem`] (errors and extractors), [`tenants`] (live configuration CRUD),
-//! [`deliveries`] (deliveries, stats), [`ops`] (DLQ, quarantine, endpoints, keys, plugins,
-//! audit), [`ui`] (the dashboard's static files).
+//! Files: [`problem`] (errors and extractors), [`tenants`] (live configuration CRUD, with
+//! [`parts`] for endpoints, routes and domains and [`secrets`] for what is hidden),
+//! [`deliveries`] (deliveries, stats), [`dlq`] (DLQ, quarantine), [`ops`] (endpoints, keys,
+//! audit), [`plugins`] (versions, uploads), [`ui`] (the dashboard's static files).
 
 pub mod deliveries;
+pub mod dlq;
 pub mod ops;
+pub mod parts;
 pub mod plugins;
 pub mod problem;
+pub mod secrets;
 pub mod tenants;
 pub mod ui;
 
@@ -175,28 +179,28 @@ pub fn api_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
             tenants::delete_tenant
         ))
         .routes(routes!(
-            tenants::get_endpoint,
-            tenants::put_endpoint,
-            tenants::delete_endpoint
+            parts::get_endpoint,
+            parts::put_endpoint,
+            parts::delete_endpoint
         ))
         .routes(routes!(
-            tenants::get_route,
-            tenants::put_route,
-            tenants::delete_route
+            parts::get_route,
+            parts::put_route,
+            parts::delete_route
         ))
-        .routes(routes!(tenants::put_domain, tenants::delete_domain))
+        .routes(routes!(parts::put_domain, parts::delete_domain))
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::show_delivery))
         .routes(routes!(deliveries::mail_deliveries))
         .routes(routes!(deliveries::stats))
-        .routes(routes!(ops::dlq_list))
-        .routes(routes!(ops::dlq_show))
-        .routes(routes!(ops::dlq_replay))
-        .routes(routes!(ops::dlq_purge))
-        .routes(routes!(ops::quarantine_list))
-        .routes(routes!(ops::quarantine_show))
-        .routes(routes!(ops::quarantine_release))
-        .routes(routes!(ops::quarantine_purge))
+        .routes(routes!(dlq::dlq_list))
+        .routes(routes!(dlq::dlq_show))
+        .routes(routes!(dlq::dlq_replay))
+        .routes(routes!(dlq::dlq_purge))
+        .routes(routes!(dlq::quarantine_list))
+        .routes(routes!(dlq::quarantine_show))
+        .routes(routes!(dlq::quarantine_release))
+        .routes(routes!(dlq::quarantine_purge))
         .routes(routes!(ops::endpoints))
         .routes(routes!(ops::endpoint_enable))
         .routes(routes!(ops::endpoint_disable))

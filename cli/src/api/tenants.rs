@@ -12,99 +12,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use postwire_core::bus;
 use postwire_core::live::{self, Source, StoredTenant};
-use postwire_core::tenant_config::{EndpointConfig, RouteConfig, TenantConfig, is_valid_name};
+use postwire_core::tenant_config::{TenantConfig, is_valid_name};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::problem::{ApiResult, Body, P};
+use super::secrets::{redact, server_refs, unredact};
 use super::{Api, Caller, Problem};
 
-/// What a secret reads as.
-pub const REDACTED: &str = "********";
-const SECRET_KEYS: [&str; 3] = ["secret", "password", "token"];
-
-/// Replaces every secret value with [`REDACTED`].
-pub fn redact(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            for (k, val) in m.iter_mut() {
-                if SECRET_KEYS.contains(&k.as_str()) && val.is_string() {
-                    *val = Value::String(REDACTED.into());
-                } else {
-                    redact(val);
-                }
-            }
-        }
-        Value::Array(a) => a.iter_mut().for_each(redact),
-        _ => {}
-    }
-}
-
-/// Puts the stored secret back wherever `new` holds [`REDACTED`] at the same place.
-fn unredact(new: &mut Value, old: &Value) {
-    match (new, old) {
-        (Value::Object(n), Value::Object(o)) => {
-            for (k, val) in n.iter_mut() {
-                match o.get(k) {
-                    Some(ov) if val.as_str() == Some(REDACTED) => *val = ov.clone(),
-                    Some(ov) => unredact(val, ov),
-                    None => {}
-                }
-            }
-        }
-        (Value::Array(n), Value::Array(o)) => {
-            for (nv, ov) in n.iter_mut().zip(o) {
-                if nv.as_str() == Some(REDACTED) {
-                    *nv = ov.clone();
-                } else {
-                    unredact(nv, ov);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Fields whose value names something on the servers rather than holding a secret.
-const SERVER_REFS: [&str; 6] = [
-    "secret_env",
-    "key_env",
-    "token_env",
-    "password_env",
-    "key_file",
-    "keyring",
-];
-
-/// (endpoint, field, value) of every server reference in a tenant's endpoints.
-fn server_refs(t: &TenantConfig) -> std::collections::BTreeSet<(String, String, String)> {
-    fn walk(ep: &str, v: &Value, out: &mut std::collections::BTreeSet<(String, String, String)>) {
-        match v {
-            Value::Object(m) => {
-                for (k, val) in m {
-                    match val {
-                        Value::String(s) if SERVER_REFS.contains(&k.as_str()) => {
-                            out.insert((ep.to_string(), k.clone(), s.clone()));
-                        }
-                        other => walk(ep, other, out),
-                    }
-                }
-            }
-            Value::Array(a) => a.iter().for_each(|x| walk(ep, x, out)),
-            _ => {}
-        }
-    }
-    let mut out = std::collections::BTreeSet::new();
-    for (name, e) in &t.endpoints {
-        walk(
-            name,
-            &serde_json::to_value(e).unwrap_or(Value::Null),
-            &mut out,
-        );
-    }
-    out
-}
-
-fn redacted<T: Serialize>(t: &T) -> Value {
+pub(super) fn redacted<T: Serialize>(t: &T) -> Value {
     let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
     redact(&mut v);
     v
@@ -143,8 +59,8 @@ pub struct TenantDoc {
 }
 
 /// One tenant as stored, with its bucket revision.
-struct Entry {
-    stored: StoredTenant,
+pub(super) struct Entry {
+    pub(super) stored: StoredTenant,
     revision: u64,
 }
 
@@ -206,7 +122,7 @@ fn doc(name: &str, e: &Entry) -> TenantDoc {
     }
 }
 
-fn name_ok(kind: &str, name: &str) -> ApiResult<()> {
+pub(super) fn name_ok(kind: &str, name: &str) -> ApiResult<()> {
     if is_valid_name(name) {
         Ok(())
     } else {
@@ -372,7 +288,7 @@ async fn audit(a: &Api, tenant: &str, record: &Value) -> Result<(), String> {
     Ok(())
 }
 
-fn respond((status, d): (StatusCode, Option<TenantDoc>)) -> Response {
+pub(super) fn respond((status, d): (StatusCode, Option<TenantDoc>)) -> Response {
     match d {
         Some(d) => (status, Json(d)).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
@@ -408,7 +324,7 @@ pub async fn list_tenants(
     Ok(Json(TenantList { tenants }))
 }
 
-async fn one(a: &Api, c: &Caller, tenant: &str) -> ApiResult<(Entry, u64)> {
+pub(super) async fn one(a: &Api, c: &Caller, tenant: &str) -> ApiResult<(Entry, u64)> {
     c.check(tenant)?;
     let mut tenants = all(a).await?;
     let e = tenants
@@ -431,7 +347,7 @@ pub async fn get_tenant(
     Ok(([("etag", format!("\"{rev}\""))], Json(doc(&tenant, &e))).into_response())
 }
 
-fn parse<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> ApiResult<T> {
+pub(super) fn parse<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> ApiResult<T> {
     serde_json::from_value(v).map_err(|e| Problem::invalid(what, e.to_string()))
 }
 
@@ -485,263 +401,4 @@ pub async fn delete_tenant(
     )
     .await?;
     Ok(respond(r))
-}
-
-fn existing(old: Option<TenantConfig>, tenant: &str) -> ApiResult<TenantConfig> {
-    old.ok_or_else(|| Problem::not_found(format!("no tenant {tenant:?}")))
-}
-
-/// One endpoint of a tenant (secrets hidden).
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "tenants",
-    params(("tenant" = String, Path), ("endpoint" = String, Path)),
-    responses((status = 200, body = EndpointConfig), (status = 401, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_endpoint(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    P((tenant, endpoint)): P<(String, String)>,
-) -> ApiResult<Json<Value>> {
-    let (e, _) = one(&a, &c, &tenant).await?;
-    let ep = e
-        .stored
-        .config
-        .endpoints
-        .get(&endpoint)
-        .ok_or_else(|| Problem::not_found(format!("no endpoint {endpoint:?} in {tenant}")))?;
-    Ok(Json(redacted(ep)))
-}
-
-/// Adds or replaces an endpoint.
-#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "tenants",
-    params(("tenant" = String, Path), ("endpoint" = String, Path)),
-    request_body = EndpointConfig,
-    responses((status = 200, body = TenantDoc), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn put_endpoint(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    headers: HeaderMap,
-    P((tenant, endpoint)): P<(String, String)>,
-    Body(mut body): Body<Value>,
-) -> ApiResult<Response> {
-    name_ok("endpoint", &endpoint)?;
-    let what = format!("put endpoint {endpoint}");
-    let r = change(&a, &c, &tenant, &what, &headers, |old| {
-        let mut t = existing(old, &tenant)?;
-        if let Some(old) = t.endpoints.get(&endpoint) {
-            unredact(&mut body, &serde_json::to_value(old).unwrap_or(Value::Null));
-        }
-        let ep: EndpointConfig = parse("body", body)?;
-        t.endpoints.insert(endpoint.clone(), ep);
-        Ok(Some(t))
-    })
-    .await?;
-    Ok(respond(r))
-}
-
-/// Removes an endpoint (no route may still name it).
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "tenants",
-    params(("tenant" = String, Path), ("endpoint" = String, Path)),
-    responses((status = 200, body = TenantDoc), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn delete_endpoint(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    headers: HeaderMap,
-    P((tenant, endpoint)): P<(String, String)>,
-) -> ApiResult<Response> {
-    let what = format!("delete endpoint {endpoint}");
-    let r = change(&a, &c, &tenant, &what, &headers, |old| {
-        let mut t = existing(old, &tenant)?;
-        t.endpoints
-            .remove(&endpoint)
-            .ok_or_else(|| Problem::not_found(format!("no endpoint {endpoint:?} in {tenant}")))?;
-        Ok(Some(t))
-    })
-    .await?;
-    Ok(respond(r))
-}
-
-/// One route of a tenant.
-#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/routes/{route}", tag = "tenants",
-    params(("tenant" = String, Path), ("route" = String, Path)),
-    responses((status = 200, body = RouteConfig), (status = 401, body = Problem), (status = 404, body = Problem)))]
-pub async fn get_route(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    P((tenant, route)): P<(String, String)>,
-) -> ApiResult<Json<RouteConfig>> {
-    let (e, _) = one(&a, &c, &tenant).await?;
-    e.stored
-        .config
-        .routes
-        .into_iter()
-        .find(|r| r.name == route)
-        .map(Json)
-        .ok_or_else(|| Problem::not_found(format!("no route {route:?} in {tenant}")))
-}
-
-/// The body of `PUT …/routes/{route}` (the name comes from the path).
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RouteBody {
-    /// `user@domain`, `*@domain` or `*`.
-    recipients: Vec<String>,
-    endpoints: Vec<String>,
-    /// Where the route goes in the order routes are tried (default: where it is, or last).
-    #[serde(default)]
-    position: Option<usize>,
-}
-
-/// Adds or replaces a route.
-#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/routes/{route}", tag = "tenants",
-    params(("tenant" = String, Path), ("route" = String, Path)),
-    request_body = RouteBody,
-    responses((status = 200, body = TenantDoc), (status = 400, body = Problem), (status = 401, body = Problem),
-        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn put_route(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    headers: HeaderMap,
-    P((tenant, route)): P<(String, String)>,
-    Body(body): Body<Value>,
-) -> ApiResult<Response> {
-    name_ok("route", &route)?;
-    let body: RouteBody = parse("body", body)?;
-    let what = format!("put route {route}");
-    let r = change(&a, &c, &tenant, &what, &headers, |old| {
-        let mut t = existing(old, &tenant)?;
-        let rc = RouteConfig {
-            name: route.clone(),
-            recipients: body.recipients,
-            endpoints: body.endpoints,
-        };
-        let at = t.routes.iter().position(|r| r.name == route);
-        if let Some(i) = at {
-            t.routes.remove(i);
-        }
-        let pos = body
-            .position
-            .or(at)
-            .unwrap_or(t.routes.len())
-            .min(t.routes.len());
-        t.routes.insert(pos, rc);
-        Ok(Some(t))
-    })
-    .await?;
-    Ok(respond(r))
-}
-
-/// Removes a route.
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/routes/{route}", tag = "tenants",
-    params(("tenant" = String, Path), ("route" = String, Path)),
-    responses((status = 200, body = TenantDoc), (status = 401, body = Problem), (status = 404, body = Problem)))]
-pub async fn delete_route(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    headers: HeaderMap,
-    P((tenant, route)): P<(String, String)>,
-) -> ApiResult<Response> {
-    let what = format!("delete route {route}");
-    let r = change(&a, &c, &tenant, &what, &headers, |old| {
-        let mut t = existing(old, &tenant)?;
-        let before = t.routes.len();
-        t.routes.retain(|r| r.name != route);
-        if t.routes.len() == before {
-            return Err(Problem::not_found(format!(
-                "no route {route:?} in {tenant}"
-            )));
-        }
-        Ok(Some(t))
-    })
-    .await?;
-    Ok(respond(r))
-}
-
-/// Adds a domain to a tenant (no other tenant may have it).
-#[utoipa::path(put, path = "/api/v1/tenants/{tenant}/domains/{domain}", tag = "tenants",
-    params(("tenant" = String, Path), ("domain" = String, Path)),
-    responses((status = 200, body = TenantDoc), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn put_domain(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    headers: HeaderMap,
-    P((tenant, domain)): P<(String, String)>,
-) -> ApiResult<Response> {
-    let d = domain.trim().to_ascii_lowercase();
-    let valid = !d.is_empty()
-        && d.len() <= 253
-        && d.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        });
-    if !valid {
-        return Err(Problem::invalid(
-            "domain",
-            format!("{domain:?} is not a domain name"),
-        ));
-    }
-    let what = format!("add domain {d}");
-    let r = change(&a, &c, &tenant, &what, &headers, |old| {
-        let mut t = existing(old, &tenant)?;
-        if !t.domains.iter().any(|x| x.eq_ignore_ascii_case(&d)) {
-            t.domains.push(d.clone());
-        }
-        Ok(Some(t))
-    })
-    .await?;
-    Ok(respond(r))
-}
-
-/// Removes a domain (a tenant keeps at least one).
-#[utoipa::path(delete, path = "/api/v1/tenants/{tenant}/domains/{domain}", tag = "tenants",
-    params(("tenant" = String, Path), ("domain" = String, Path)),
-    responses((status = 200, body = TenantDoc), (status = 401, body = Problem), (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn delete_domain(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    headers: HeaderMap,
-    P((tenant, domain)): P<(String, String)>,
-) -> ApiResult<Response> {
-    let what = format!("remove domain {domain}");
-    let r = change(&a, &c, &tenant, &what, &headers, |old| {
-        let mut t = existing(old, &tenant)?;
-        let before = t.domains.len();
-        t.domains.retain(|x| !x.eq_ignore_ascii_case(&domain));
-        if t.domains.len() == before {
-            return Err(Problem::not_found(format!(
-                "no domain {domain:?} in {tenant}"
-            )));
-        }
-        Ok(Some(t))
-    })
-    .await?;
-    Ok(respond(r))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_hidden_and_kept_when_sent_back_hidden() {
-        let stored = json!({"url": "https://x", "secret": "whsec_abc",
-            "signing": [{"scheme": "bearer", "token": "t0k"}, {"scheme": "basic", "username": "u", "password": "p"}]});
-        let mut shown = stored.clone();
-        redact(&mut shown);
-        assert_eq!(shown["secret"], REDACTED);
-        assert_eq!(shown["signing"][0]["token"], REDACTED);
-        assert_eq!(shown["signing"][1]["password"], REDACTED);
-        assert_eq!(shown["signing"][1]["username"], "u");
-        let mut back = shown.clone();
-        back["url"] = json!("https://y");
-        unredact(&mut back, &stored);
-        assert_eq!(back["secret"], "whsec_abc");
-        assert_eq!(back["signing"][0]["token"], "t0k");
-        assert_eq!(back["url"], "https://y");
-        // A new secret replaces the old one.
-        let mut changed = shown.clone();
-        changed["secret"] = json!("whsec_new");
-        unredact(&mut changed, &stored);
-        assert_eq!(changed["secret"], "whsec_new");
-    }
 }
