@@ -64,7 +64,7 @@ def run_dev(request, tmp_path, text):
     cfg = tmp_path / "postwire.toml"
     cfg.write_text(text)
     dev = Process("dev", [postwire_path(), "dev", "--config", str(cfg), "--no-sink"], tmp_path,
-                  env=child_env(RUST_LOG="info", AWS_ACCESS_KEY_ID=AK, AWS_SECRET_ACCESS_KEY=SK))
+                  env=child_env(RUST_LOG=os.environ.get("PW_TEST_RUST_LOG", "info"), AWS_ACCESS_KEY_ID=AK, AWS_SECRET_ACCESS_KEY=SK))
     attach_logs(request, dev)
     return dev
 

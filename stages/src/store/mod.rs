@@ -127,15 +127,26 @@ impl BlobStore {
 
     async fn put_key(&self, key: String, bytes: &[u8]) -> Result<String, StageError> {
         let path = ObjectPath::from(key.as_str());
-        let opts = PutOptions {
+        let payload = PutPayload::from(bytes.to_vec());
+        let create = || PutOptions {
             mode: PutMode::Create,
             ..Default::default()
         };
-        match self
-            .store
-            .put_opts(&path, PutPayload::from(bytes.to_vec()), opts)
-            .await
-        {
+        let mut result = self.store.put_opts(&path, payload.clone(), create()).await;
+        // object_store does not retry a conditional (create-only) PUT, since it is not
+        // idempotent in general; here it is (the key is the content's hash, and "already
+        // there" is success). A server may close a pooled keep-alive connection at any time
+        // (s3s-fs does after large bodies): try again, on a fresh connection, a few times.
+        for delay_ms in [20, 200] {
+            match &result {
+                Err(object_store::Error::Generic { .. }) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+                    result = self.store.put_opts(&path, payload.clone(), create()).await;
+                }
+                _ => break,
+            }
+        }
+        match result {
             Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(key),
             // Some S3-compatible services do not support conditional puts: fall back.
             Err(object_store::Error::NotImplemented { .. }) => {
