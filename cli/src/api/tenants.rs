@@ -148,7 +148,7 @@ pub(crate) async fn change(
         ));
     }
     caller.check(tenant)?;
-    let mut tenants = all(a).await?;
+    let tenants = all(a).await?;
     let current = tenants.get(tenant);
     if let Some(want) = headers.get("if-match").and_then(|v| v.to_str().ok()) {
         let have = current.map_or(0, |e| e.revision);
@@ -269,7 +269,6 @@ pub(crate) async fn change(
         tracing::warn!(error = %e, "Could not write the audit record of a configuration change.");
     }
     tracing::info!(tenant, by = %caller.name, change = what, "Tenant configuration changed through the admin API.");
-    tenants.remove(tenant);
     let status = if existed || written.is_none() {
         StatusCode::OK
     } else {
