@@ -73,7 +73,7 @@ pub async fn run_live(
         )),
         false => None,
     };
-    let plugins = Arc::new(PluginSlot::default());
+    let plugins = Arc::new(transform::PluginSlot::default());
     // Start the host and compile the plugins now rather than with the first mail.
     plugins.get(&cfg).map_err(StageError::Permanent)?;
     let antivirus = Antivirus::from_config(&cfg.antivirus).map(Arc::new);
@@ -162,63 +162,6 @@ pub async fn run_live(
         s.abort();
     }
     Ok(())
-}
-
-/// The plugin host, started when the configuration first has a tenant with plugins (the
-/// engine reserves address space up front, so a worker without plugins has none).
-#[derive(Default)]
-struct PluginSlot(std::sync::OnceLock<Result<Arc<Transformer>, String>>);
-
-impl PluginSlot {
-    fn get(&self, cfg: &Config) -> Result<Option<Arc<Transformer>>, String> {
-        if let Some(host) = self.0.get() {
-            return host.clone().map(Some);
-        }
-        if cfg.tenants.values().all(|t| t.plugins.is_empty()) {
-            return Ok(None);
-        }
-        self.0
-            .get_or_init(|| match plugin_host(cfg) {
-                Ok(Some(h)) => Ok(h),
-                Ok(None) => Err("no plugins".into()),
-                Err(e) => Err(e.to_string()),
-            })
-            .clone()
-            .map(Some)
-    }
-}
-
-/// The plugin host, when a tenant has plugins (the engine reserves address space up front).
-fn plugin_host(cfg: &Config) -> Result<Option<Arc<Transformer>>, StageError> {
-    if cfg.tenants.values().all(|t| t.plugins.is_empty()) {
-        return Ok(None);
-    }
-    let ph = &cfg.plugin_host;
-    let settings = transform::TransformSettings {
-        deadline: Duration::from_millis(ph.deadline_ms),
-        memory_limit_bytes: ph.memory_limit_bytes,
-        cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
-    };
-    let host = Arc::new(
-        Transformer::new(settings)
-            .map_err(|e| StageError::Permanent(format!("starting the plugin host: {e}")))?,
-    );
-    // Compile (or load from the cache) every plugin now, in the background, rather than with
-    // the first mail; a mail that comes first loads its plugins itself.
-    let paths: Vec<_> = cfg
-        .tenants
-        .values()
-        .flat_map(|t| t.plugins.iter().map(|p| p.path.clone()))
-        .collect();
-    let preload = host.clone();
-    tokio::task::spawn_blocking(move || {
-        for path in paths {
-            if let Err(e) = preload.load(&path) {
-                tracing::error!(error = %e, "A plugin cannot be loaded; its tenant's failure mode applies until it is fixed.");
-            }
-        }
-    });
-    Ok(Some(host))
 }
 
 /// A NATS header value: one line, bounded.

@@ -14,6 +14,7 @@ mod bindings;
 mod engine;
 mod instance;
 mod limits;
+mod slot;
 pub mod stage;
 pub mod uploads;
 
@@ -28,6 +29,7 @@ use wasmtime::component::Linker;
 
 pub use engine::LoadSource;
 use instance::HostState;
+pub use slot::PluginSlot;
 
 /// Host settings shared by every plugin.
 #[derive(Debug, Clone)]
