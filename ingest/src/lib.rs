@@ -8,6 +8,7 @@
 //! - [`spool`] streams a large message to object storage while DATA arrives (claim check).
 //! - [`verify`] is the seam for inline authentication checks (tenants on `reject`).
 
+pub mod deps;
 pub mod limits;
 pub mod proxy;
 pub mod publish;
@@ -18,7 +19,8 @@ pub mod spool;
 pub mod tls;
 pub mod verify;
 
+pub use deps::IngestDeps;
 pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
-pub use server::{IngestDeps, run};
+pub use server::run;
 pub use spool::{ClaimCheck, Spooled, Upload};
 pub use verify::{InlineVerdict, InlineVerifier};

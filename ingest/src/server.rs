@@ -9,110 +9,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use postwire_core::envelope::TlsInfo;
-use postwire_core::routing::Router;
-use postwire_core::{Config, metrics};
+use postwire_core::metrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, watch};
-use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
-use crate::limits::ClientLimits;
+use crate::deps::IngestDeps;
 use crate::proxy;
 use crate::publish::Publisher;
 use crate::smtp::{Reply, Session, SessionLimits, Step};
-use crate::spool::{self, ClaimCheck, Streaming};
-use crate::verify::{InlineVerdict, InlineVerifier};
-
-/// Everything a session needs, shared by all connections.
-pub struct IngestDeps<P> {
-    pub limits: Arc<SessionLimits>,
-    pub router: Arc<Router>,
-    pub clients: Arc<ClientLimits>,
-    pub publisher: Arc<P>,
-    pub tls: Option<TlsAcceptor>,
-    pub command_timeout: Duration,
-    pub data_timeout: Duration,
-    pub max_sessions: usize,
-    pub greeting_delay: Duration,
-    pub proxy_protocol: bool,
-    pub shutdown_grace: Duration,
-    /// Inline authentication checks (tenants on `reject`); none: accept without checking.
-    pub verifier: Option<Arc<dyn InlineVerifier>>,
-    /// The live tenant configuration: each new connection takes its domains, routes and
-    /// `require_tls` from it (instead of `router` and `limits.require_tls`).
-    pub live: Option<Arc<postwire_core::live::LiveConfig>>,
-    /// Object storage and the inline limit: content beyond the limit is streamed there
-    /// during DATA. None: messages are held in memory until the end of DATA.
-    pub spool: Option<(Arc<dyn ClaimCheck>, usize)>,
-}
-
-impl<P> IngestDeps<P> {
-    /// Follows the live tenant configuration (a domain added through the admin API is
-    /// accepted from the next connection on).
-    pub fn with_live(mut self, live: Arc<postwire_core::live::LiveConfig>) -> Self {
-        self.live = Some(live);
-        self
-    }
-
-    /// Adds inline verification.
-    pub fn with_verifier(mut self, verifier: Arc<dyn InlineVerifier>) -> Self {
-        self.verifier = Some(verifier);
-        self
-    }
-
-    /// Streams messages above `inline_limit` bytes to `store` while DATA arrives.
-    pub fn with_spool(mut self, store: Arc<dyn ClaimCheck>, inline_limit: usize) -> Self {
-        self.spool = Some((store, inline_limit));
-        self
-    }
-
-    /// The dependencies from the config; STARTTLS is offered when `tls` is given.
-    /// `max_payload` is the NATS server's message limit: the advertised SIZE stays below it
-    /// (minus room for headers), so a message is never accepted into DATA that the bus would
-    /// refuse — which would otherwise be a 451 forever.
-    pub fn new(
-        cfg: &Config,
-        publisher: P,
-        tls: Option<TlsAcceptor>,
-        max_payload: Option<u64>,
-    ) -> Self {
-        let s = &cfg.smtp;
-        let mut limits = SessionLimits::new(cfg);
-        limits.tls_available = tls.is_some();
-        if let Some(max) = max_payload {
-            let room = max.saturating_sub(HEADER_ROOM);
-            if room < limits.max_message_bytes {
-                tracing::warn!(
-                    configured = limits.max_message_bytes,
-                    nats_max_payload = max,
-                    "smtp.max_message_bytes is above what NATS accepts in one message; advertising SIZE {room}."
-                );
-                limits.max_message_bytes = room;
-            }
-        }
-        IngestDeps {
-            limits: Arc::new(limits),
-            router: Arc::new(cfg.router()),
-            clients: Arc::new(ClientLimits::new(s)),
-            publisher: Arc::new(publisher),
-            tls,
-            command_timeout: Duration::from_secs(s.command_timeout_secs),
-            data_timeout: Duration::from_secs(s.data_timeout_secs),
-            max_sessions: s.max_sessions,
-            greeting_delay: Duration::from_millis(s.greeting_delay_ms),
-            proxy_protocol: s.proxy_protocol,
-            shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
-            verifier: None,
-            live: None,
-            spool: None,
-        }
-    }
-}
-
-/// Room left in a NATS message for headers and the `Received:` line.
-const HEADER_ROOM: u64 = 64 * 1024;
+use crate::spool::{self, Streaming};
+use crate::verify::InlineVerdict;
 
 /// Shutdown phases seen by sessions: `Drain` stops idle sessions; `Abort` (after the grace
 /// period) stops the rest with 421.
@@ -319,19 +227,7 @@ async fn serve<S, P>(
     let mut session = Session::new(limits, router, deps.clients.clone(), client_ip);
     let mut buf = buf;
     let mut out = session.greeting().to_wire();
-    let mut streaming = None;
-    let ended = drive(
-        &mut stream,
-        &mut session,
-        (&mut buf, &mut out, &mut streaming),
-        deps,
-        phase,
-    )
-    .await;
-    // A connection lost or closed in the middle of DATA: drop the partial upload.
-    if let Some(s) = streaming.take() {
-        s.abort().await;
-    }
+    let ended = drive_stretch(&mut stream, &mut session, (&mut buf, &mut out), deps, phase).await;
     if let Ended::Closed = ended {
         return;
     }
@@ -348,32 +244,31 @@ async fn serve<S, P>(
         }
         Err(_) => return,
     };
-    let (_, conn) = tls.get_ref();
-    let info = TlsInfo {
-        version: match conn.protocol_version() {
-            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
-            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
-            other => format!("{other:?}"),
-        },
-        cipher: conn
-            .negotiated_cipher_suite()
-            .map(|c| format!("{:?}", c.suite()))
-            .unwrap_or_default(),
-    };
-    session.tls_started(info);
+    session.tls_started(crate::tls::info(tls.get_ref().1));
     let mut tls = tls;
     out.clear();
-    let _ = drive(
-        &mut tls,
-        &mut session,
-        (&mut buf, &mut out, &mut streaming),
-        deps,
-        phase,
-    )
-    .await;
+    let _ = drive_stretch(&mut tls, &mut session, (&mut buf, &mut out), deps, phase).await;
+}
+
+/// [`drive`] over one stream; a connection lost or closed in the middle of DATA drops its
+/// partial upload (DATA never spans STARTTLS, so nothing streams from one stretch to the next).
+async fn drive_stretch<S, P>(
+    stream: &mut S,
+    session: &mut Session,
+    (buf, out): (&mut BytesMut, &mut String),
+    deps: &IngestDeps<P>,
+    phase: &mut watch::Receiver<Phase>,
+) -> Ended
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    P: Publisher,
+{
+    let mut streaming = None;
+    let ended = drive(stream, session, (buf, out, &mut streaming), deps, phase).await;
     if let Some(s) = streaming.take() {
         s.abort().await;
     }
+    ended
 }
 
 /// Runs the session over `stream` until it closes or asks for TLS.

@@ -124,3 +124,18 @@ pub fn from_config(cfg: &postwire_core::config::SmtpConfig) -> Result<Option<Tls
         _ => Ok(None),
     }
 }
+
+/// The protocol version and cipher suite a handshake settled on, for `envelope.tls`.
+pub fn info(conn: &rustls::ServerConnection) -> postwire_core::envelope::TlsInfo {
+    postwire_core::envelope::TlsInfo {
+        version: match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".into(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".into(),
+            other => format!("{other:?}"),
+        },
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()))
+            .unwrap_or_default(),
+    }
+}

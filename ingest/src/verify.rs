@@ -43,7 +43,8 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::server::{IngestDeps, run};
+    use crate::deps::IngestDeps;
+    use crate::server::run;
     use crate::{PublishFailure, Publisher};
 
     struct Counting(Arc<AtomicUsize>, Arc<std::sync::Mutex<Option<String>>>);

@@ -5,6 +5,7 @@ pub mod command;
 pub mod data;
 pub mod reply;
 pub mod session;
+pub mod session_limits;
 
 pub use reply::Reply;
 pub use session::{Session, SessionLimits, Step, Transaction};
