@@ -4,6 +4,7 @@
 //! Nothing here speaks SMTP or HTTP: protocol logic lives in `postwire-ingest` and
 //! `postwire-stages`.
 
+pub mod admin_config;
 pub mod antivirus_config;
 pub mod bus;
 pub mod config;
