@@ -9,29 +9,13 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::admin_config::{AdminConfig, AdminToken, TokenGrant};
 
+pub use crate::config_error::ConfigError;
 pub use crate::delivery_config::DeliveryConfig;
 use crate::routing::Router;
 pub use crate::tenant_config::{
     EndpointConfig, RouteConfig, TenantConfig, decode_whsec, is_valid_name,
 };
 pub use crate::verify_config::{AuthPolicy, TenantAuthConfig, VerifyConfig};
-
-/// A configuration problem, with the dotted path of the offending key.
-#[derive(Debug, thiserror::Error)]
-#[error("config: {path}: {message}")]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
