@@ -73,7 +73,13 @@ impl Client {
         if status.is_success() {
             return Ok(value);
         }
-        let s = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let s = |k: &str| {
+            value
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
         Err(ClientError::Problem {
             status: status.as_u16(),
             title: s("title"),

@@ -5,703 +5,178 @@
 // out only as `Authorization: Bearer …` to the same origin.
 'use strict';
 
-(() => {
-  const TOKEN_KEY = 'postwire.token';
-  const API = '/api/v1';
-  const AUTO_REFRESH_MS = 10000;
-  const REPLAY_POLL_MS = 1000;
-  const REPLAY_POLL_TRIES = 60;
-  // Header values shown as «hidden» even if the API ever let one through.
-  const SECRET_HEADERS = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key)$/i;
-  const SERIES = [
-    ['received', 'Received'],
-    ['delivered', 'Delivered'],
-    ['failed', 'Failed attempts'],
-    ['dlq_depth', 'DLQ depth'],
-  ];
+import { $, TOKEN_KEY, AUTO_REFRESH_MS, SERIES, state, el, time, ApiError, describe, api, tenant, hooks } from './lib.js';
+import { loadStats, loadDlq, syncSelection, replay, loadDeliveries, reloadDetail, loadEndpoints, loadPlugins } from './views.js';
 
-  const state = {
-    token: null,
-    whoami: null,
-    tenants: [],
-    deadLetters: [],
-    selected: new Set(), // seqs ticked in the DLQ table
-    detailId: null,
-    timer: null,
-    generation: {}, // per section: drops answers that arrive after a newer request
-  };
+hooks.unauthorized = (message) => signOut(message);
 
-  const $ = (id) => document.getElementById(id);
-  const byTestId = (root, id) => root.querySelector(`[data-testid="${id}"]`);
+// --- session -------------------------------------------------------------------------------
 
-  // --- DOM helpers: text only, never HTML -------------------------------------------------
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [key, value] of Object.entries(attrs || {})) {
-      if (value === undefined || value === null || value === false) continue;
-      if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
-      else if (key === 'className') node.className = value;
-      else if (key === 'testid') node.dataset.testid = value;
-      else if (key === 'checked' || key === 'disabled') node[key] = Boolean(value);
-      else node.setAttribute(key, value === true ? '' : String(value));
-    }
-    append(node, children);
-    return node;
-  }
-
-  function append(node, children) {
-    for (const child of children.flat()) {
-      if (child === undefined || child === null || child === false) continue;
-      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-    }
-  }
-
-  function svg(tag, attrs, ...children) {
-    const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
-    for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, String(value));
-    append(node, children);
-    return node;
-  }
-
-  function fill(tbody, rows, empty) {
-    tbody.replaceChildren(...rows);
-    if (empty) empty.hidden = rows.length > 0;
-  }
-
-  function showError(section, err) {
-    const box = byTestId(document, `${section}-error`);
-    if (!box) return;
-    if (!err) {
-      box.hidden = true;
-      box.textContent = '';
-      return;
-    }
-    box.textContent = describe(err);
-    box.hidden = false;
-  }
-
-  function time(value) {
-    if (!value) return '';
-    const d = new Date(value);
-    if (Number.isNaN(d.getTime())) return String(value);
-    return d.toISOString().replace('T', ' ').slice(0, 19) + 'Z';
-  }
-
-  function timeCell(value) {
-    return el('td', { className: 'nowrap' }, el('time', { datetime: value || undefined }, time(value)));
-  }
-
-  function badge(text, kind) {
-    return el('span', { className: `badge badge-${kind || text}`, testid: 'status' }, text);
-  }
-
-  // --- the API ------------------------------------------------------------------------------
-
-  class ApiError extends Error {
-    constructor(status, title, detail, problem) {
-      super(detail ? `${title}: ${detail}` : title);
-      this.status = status;
-      this.title = title;
-      this.detail = detail;
-      this.problem = problem;
-    }
-  }
-
-  function describe(err) {
-    if (err instanceof ApiError) {
-      const head = err.status ? `${err.title} (HTTP ${err.status})` : err.title;
-      return err.detail ? `${head}: ${err.detail}` : head;
-    }
-    return String((err && err.message) || err);
-  }
-
-  function query(params) {
-    const q = new URLSearchParams();
-    for (const [key, value] of Object.entries(params)) {
-      if (value !== undefined && value !== null && value !== '') q.set(key, String(value));
-    }
-    const s = q.toString();
-    return s ? `?${s}` : '';
-  }
-
-  async function api(path, { method = 'GET', body, token = state.token } = {}) {
-    const headers = { Accept: 'application/json, application/problem+json' };
-    if (token) headers.Authorization = `Bearer ${token}`;
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    let res;
-    try {
-      res = await fetch(API + path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        cache: 'no-store',
-        credentials: 'omit',
-        redirect: 'error',
-      });
-    } catch (e) {
-      throw new ApiError(0, 'The admin API cannot be reached', e.message);
-    }
-    const type = (res.headers.get('content-type') || '').toLowerCase();
-    const text = res.status === 204 ? '' : await res.text();
-    let data = null;
-    if (text && type.includes('json')) {
-      try {
-        data = JSON.parse(text);
-      } catch (e) {
-        throw new ApiError(res.status, 'The admin API answered malformed JSON', e.message);
-      }
-    }
-    if (!res.ok) {
-      const p = data && typeof data === 'object' ? data : {};
-      const err = new ApiError(res.status, p.title || res.statusText || 'Error',
-        p.detail || p.error || '', p);
-      if (res.status === 401 && token === state.token && state.whoami) {
-        signOut('The token is no longer accepted. Sign in again.');
-      }
-      throw err;
-    }
-    if (res.status !== 204 && data === null) {
-      throw new ApiError(res.status, 'The admin API did not answer JSON', `${method} ${API}${path}`);
-    }
-    return data;
-  }
-
-  function fresh(section) {
-    const n = (state.generation[section] || 0) + 1;
-    state.generation[section] = n;
-    return () => state.generation[section] === n;
-  }
-
-  // --- session -------------------------------------------------------------------------------
-
-  async function signIn(token, { quiet = false } = {}) {
-    const form = $('login-form');
-    const error = $('login-error');
-    error.hidden = true;
-    error.textContent = '';
-    $('login-button').disabled = true;
-    try {
-      const who = await api('/whoami', { token });
-      if (!who || typeof who !== 'object') throw new ApiError(0, 'Unexpected answer from /whoami', '');
-      state.token = token;
-      state.whoami = who;
-      sessionStorage.setItem(TOKEN_KEY, token);
-      form.reset();
-      await loadTenants();
-      showDashboard();
-      await refreshAll();
-    } catch (err) {
-      state.token = null;
-      state.whoami = null;
-      sessionStorage.removeItem(TOKEN_KEY);
-      if (!quiet || !(err instanceof ApiError && err.status === 401)) {
-        error.textContent = `Sign-in failed: ${describe(err)}`;
-        error.hidden = false;
-      }
-      showLogin();
-    } finally {
-      $('login-button').disabled = false;
-    }
-  }
-
-  function signOut(message) {
+async function signIn(token, { quiet = false } = {}) {
+  const form = $('login-form');
+  const error = $('login-error');
+  error.hidden = true;
+  error.textContent = '';
+  $('login-button').disabled = true;
+  try {
+    const who = await api('/whoami', { token });
+    if (!who || typeof who !== 'object') throw new ApiError(0, 'Unexpected answer from /whoami', '');
+    state.token = token;
+    state.whoami = who;
+    sessionStorage.setItem(TOKEN_KEY, token);
+    form.reset();
+    await loadTenants();
+    showDashboard();
+    await refreshAll();
+  } catch (err) {
     state.token = null;
     state.whoami = null;
-    state.tenants = [];
-    state.deadLetters = [];
-    state.selected.clear();
-    state.detailId = null;
-    state.generation = {};
     sessionStorage.removeItem(TOKEN_KEY);
-    stopAutoRefresh();
-    $('auto-refresh').checked = false;
-    clearData();
+    if (!quiet || !(err instanceof ApiError && err.status === 401)) {
+      error.textContent = `Sign-in failed: ${describe(err)}`;
+      error.hidden = false;
+    }
     showLogin();
-    const error = $('login-error');
-    error.textContent = message || '';
-    error.hidden = !message;
+  } finally {
+    $('login-button').disabled = false;
   }
+}
 
-  function showLogin() {
-    $('dashboard').hidden = true;
-    $('session').hidden = true;
-    $('login').hidden = false;
-    $('token').focus();
+function signOut(message) {
+  state.token = null;
+  state.whoami = null;
+  state.tenants = [];
+  state.deadLetters = [];
+  state.selected.clear();
+  state.detailId = null;
+  state.generation = {};
+  sessionStorage.removeItem(TOKEN_KEY);
+  stopAutoRefresh();
+  $('auto-refresh').checked = false;
+  clearData();
+  showLogin();
+  const error = $('login-error');
+  error.textContent = message || '';
+  error.hidden = !message;
+}
+
+function showLogin() {
+  $('dashboard').hidden = true;
+  $('session').hidden = true;
+  $('login').hidden = false;
+  $('token').focus();
+}
+
+function showDashboard() {
+  const who = state.whoami;
+  const scope = who.global ? 'global token, every tenant'
+    : `tenants: ${(who.tenants || []).join(', ') || 'none'}`;
+  $('whoami').textContent = `Signed in as ${who.token || 'token'} (${scope})`;
+  $('login').hidden = true;
+  $('session').hidden = false;
+  $('dashboard').hidden = false;
+}
+
+function clearData() {
+  for (const id of ['dlq-body', 'deliveries-body', 'endpoints-body', 'plugins-body', 'uploaded-body', 'charts',
+    'detail-attempts', 'detail-headers', 'detail-summary', 'tenant']) {
+    $(id).replaceChildren();
   }
-
-  function showDashboard() {
-    const who = state.whoami;
-    const scope = who.global ? 'global token, every tenant'
-      : `tenants: ${(who.tenants || []).join(', ') || 'none'}`;
-    $('whoami').textContent = `Signed in as ${who.token || 'token'} (${scope})`;
-    $('login').hidden = true;
-    $('session').hidden = false;
-    $('dashboard').hidden = false;
+  for (const [key] of SERIES.concat([['dead']])) {
+    const dd = $(`count-${key === 'dlq_depth' ? 'dlq' : key}`);
+    if (dd) dd.textContent = '–';
   }
+  $('detail-payload').textContent = '';
+  $('detail').hidden = true;
+  $('dlq-outcome').textContent = '';
+  $('whoami').textContent = '';
+  $('updated').textContent = '';
+}
 
-  function clearData() {
-    for (const id of ['dlq-body', 'deliveries-body', 'endpoints-body', 'plugins-body', 'uploaded-body', 'charts',
-      'detail-attempts', 'detail-headers', 'detail-summary', 'tenant']) {
-      $(id).replaceChildren();
-    }
-    for (const [key] of SERIES.concat([['dead']])) {
-      const dd = $(`count-${key === 'dlq_depth' ? 'dlq' : key}`);
-      if (dd) dd.textContent = '–';
-    }
-    $('detail-payload').textContent = '';
-    $('detail').hidden = true;
-    $('dlq-outcome').textContent = '';
-    $('whoami').textContent = '';
-    $('updated').textContent = '';
-  }
-
-  async function loadTenants() {
-    const who = state.whoami;
-    let names = Array.isArray(who.tenants) ? who.tenants.map(String) : [];
-    if (who.global) {
-      try {
-        const list = await api('/tenants');
-        names = names.concat((list.tenants || []).map((t) => String(t.name)));
-      } catch (err) {
-        if (err instanceof ApiError && err.status === 401) throw err;
-        // the picker still has whoami's tenants
-      }
-    }
-    state.tenants = [...new Set(names)].sort();
-    const select = $('tenant');
-    const options = state.tenants.map((name) => el('option', { value: name }, name));
-    if (who.global) options.unshift(el('option', { value: '' }, 'all tenants'));
-    select.replaceChildren(...options);
-    if (state.tenants.length) select.value = state.tenants[0];
-  }
-
-  const tenant = () => $('tenant').value;
-
-  // --- loading --------------------------------------------------------------------------------
-
-  async function refreshAll() {
-    if (!state.token) return;
-    $('refresh').disabled = true;
+async function loadTenants() {
+  const who = state.whoami;
+  let names = Array.isArray(who.tenants) ? who.tenants.map(String) : [];
+  if (who.global) {
     try {
-      await Promise.allSettled([loadStats(), loadDlq(), loadDeliveries(), loadEndpoints(), loadPlugins(),
-        reloadDetail()]);
-      if (state.token) $('updated').textContent = `Updated ${time(new Date().toISOString())}`;
-    } finally {
-      $('refresh').disabled = false;
-    }
-  }
-
-  async function section(name, load) {
-    const current = fresh(name);
-    try {
-      const data = await load();
-      if (!current() || !state.token) return;
-      showError(name, null);
-      return data;
+      const list = await api('/tenants');
+      names = names.concat((list.tenants || []).map((t) => String(t.name)));
     } catch (err) {
-      if (current() && state.token) showError(name, err);
-      throw err;
+      if (err instanceof ApiError && err.status === 401) throw err;
+      // the picker still has whoami's tenants
     }
   }
+  state.tenants = [...new Set(names)].sort();
+  const select = $('tenant');
+  const options = state.tenants.map((name) => el('option', { value: name }, name));
+  if (who.global) options.unshift(el('option', { value: '' }, 'all tenants'));
+  select.replaceChildren(...options);
+  if (state.tenants.length) select.value = state.tenants[0];
+}
 
-  // --- overview and charts --------------------------------------------------------------------
+// --- loading --------------------------------------------------------------------------------
 
-  async function loadStats() {
-    const hours = $('hours').value;
-    const data = await section('overview', () => api(`/stats${query({ tenant: tenant(), hours })}`));
-    if (!data) return;
-    const buckets = (data.buckets || []).slice().sort((a, b) => String(a.t).localeCompare(String(b.t)));
-    const sum = (key) => buckets.reduce((n, b) => n + (Number(b[key]) || 0), 0);
-    $('count-received').textContent = sum('received');
-    $('count-delivered').textContent = sum('delivered');
-    $('count-failed').textContent = sum('failed');
-    $('count-dead').textContent = sum('dead');
-    $('count-dlq').textContent = buckets.length ? Number(buckets[buckets.length - 1].dlq_depth) || 0 : 0;
-    $('charts').replaceChildren(...SERIES.map(([key, label]) => chart(buckets, key, label)));
+async function refreshAll() {
+  if (!state.token) return;
+  $('refresh').disabled = true;
+  try {
+    await Promise.allSettled([loadStats(), loadDlq(), loadDeliveries(), loadEndpoints(), loadPlugins(),
+      reloadDetail()]);
+    if (state.token) $('updated').textContent = `Updated ${time(new Date().toISOString())}`;
+  } finally {
+    $('refresh').disabled = false;
   }
+}
 
-  // One small bar chart per series, each with its own scale.
-  function chart(buckets, key, label) {
-    const W = 320;
-    const H = 110;
-    const top = 8;
-    const bottom = 20;
-    const left = 30;
-    const plotH = H - top - bottom;
-    const plotW = W - left - 4;
-    const values = buckets.map((b) => Number(b[key]) || 0);
-    const max = Math.max(1, ...values);
-    const total = key === 'dlq_depth' ? values[values.length - 1] || 0 : values.reduce((a, b) => a + b, 0);
-    const summary = key === 'dlq_depth' ? `now ${total}, at most ${Math.max(0, ...values)}` : `${total} in all`;
-    const root = svg('svg', {
-      viewBox: `0 0 ${W} ${H}`, role: 'img', class: `chart chart-${key}`,
-      'aria-label': `${label} per bucket: ${summary}`, 'data-testid': `chart-${key}`,
-    });
-    root.append(
-      svg('line', { x1: left, y1: top + plotH, x2: W - 4, y2: top + plotH, class: 'axis' }),
-      svg('text', { x: left - 4, y: top + 8, class: 'tick', 'text-anchor': 'end' }, String(max)),
-      svg('text', { x: left - 4, y: top + plotH, class: 'tick', 'text-anchor': 'end' }, '0'),
-    );
-    const step = values.length ? plotW / values.length : plotW;
-    values.forEach((v, i) => {
-      const h = (v / max) * plotH;
-      const bar = svg('rect', {
-        x: (left + i * step + step * 0.1).toFixed(2), y: (top + plotH - h).toFixed(2),
-        width: Math.max(1, step * 0.8).toFixed(2), height: h.toFixed(2), class: 'bar',
-      });
-      bar.append(svg('title', {}, `${time(buckets[i].t)}: ${v}`));
-      root.append(bar);
-    });
-    if (buckets.length) {
-      root.append(
-        svg('text', { x: left, y: H - 4, class: 'tick' }, time(buckets[0].t).slice(5, 16)),
-        svg('text', { x: W - 4, y: H - 4, class: 'tick', 'text-anchor': 'end' },
-          time(buckets[buckets.length - 1].t).slice(5, 16)),
-      );
-    } else {
-      root.append(svg('text', { x: left + plotW / 2, y: top + plotH / 2, class: 'tick', 'text-anchor': 'middle' }, 'no data'));
-    }
-    return el('figure', { className: 'chart-box' }, el('figcaption', {}, `${label} — ${summary}`), root);
-  }
+// --- auto refresh and wiring -------------------------------------------------------------------
 
-  // --- dead letters -------------------------------------------------------------------------------
+function stopAutoRefresh() {
+  if (state.timer) clearInterval(state.timer);
+  state.timer = null;
+}
 
-  async function loadDlq() {
-    const data = await section('dlq', () => api(`/dlq${query({ tenant: tenant() })}`));
-    if (!data) return;
-    state.deadLetters = data.dead_letters || [];
-    const present = new Set(state.deadLetters.map((d) => Number(d.seq)));
-    for (const seq of [...state.selected]) if (!present.has(seq)) state.selected.delete(seq);
-    fill($('dlq-body'), state.deadLetters.map(dlqRow), $('dlq-empty'));
-    syncSelection();
-  }
-
-  function dlqRow(d) {
-    const seq = Number(d.seq);
-    const answer = [d.last_status, d.last_error].filter((x) => x !== undefined && x !== null && x !== '').join(' ');
-    return el('tr', { testid: 'dlq-row', 'data-seq': seq, 'data-delivery-id': d.delivery_id },
-      el('td', {}, el('input', {
-        type: 'checkbox', testid: 'dlq-select', checked: state.selected.has(seq),
-        'aria-label': `Select dead letter ${seq}`,
-        onchange: (e) => {
-          if (e.target.checked) state.selected.add(seq);
-          else state.selected.delete(seq);
-          syncSelection();
-        },
-      })),
-      el('td', {}, String(seq)),
-      timeCell(d.failed_at),
-      el('td', {}, `${d.tenant} / ${d.route} → ${d.endpoint}`),
-      el('td', { className: 'ids' },
-        el('button', { type: 'button', className: 'link', onclick: () => openDetail(d.delivery_id) }, d.mail_id),
-        el('div', { className: 'muted' }, d.delivery_id)),
-      el('td', {}, String(d.attempts ?? '')),
-      el('td', { className: 'answer' }, answer),
-      el('td', {}, el('button', {
-        type: 'button', testid: 'dlq-replay', 'aria-label': `Replay dead letter ${seq}`,
-        onclick: () => replay([seq]),
-      }, 'Replay')),
-    );
-  }
-
-  function syncSelection() {
-    const n = state.selected.size;
-    const button = $('replay-selected');
-    button.disabled = n === 0;
-    button.textContent = n ? `Replay selected (${n})` : 'Replay selected';
-    const all = $('dlq-all');
-    all.disabled = state.deadLetters.length === 0;
-    all.checked = n > 0 && n === state.deadLetters.length;
-    all.indeterminate = n > 0 && n < state.deadLetters.length;
-  }
-
-  async function replay(seqs) {
-    const outcome = $('dlq-outcome');
-    const ids = new Map(state.deadLetters.map((d) => [Number(d.seq), d.delivery_id]));
-    const buttons = document.querySelectorAll('[data-testid="dlq-replay"], #replay-selected');
-    buttons.forEach((b) => { b.disabled = true; });
-    outcome.textContent = `Replaying ${seqs.length} dead letter${seqs.length === 1 ? '' : 's'}…`;
-    outcome.dataset.state = 'pending';
-    let result;
-    try {
-      result = await api('/dlq/replay', { method: 'POST', body: { seqs } });
-    } catch (err) {
-      outcome.textContent = `Replay failed: ${describe(err)}`;
-      outcome.dataset.state = 'error';
-      await loadDlq().catch(() => {});
+function wire() {
+  $('login-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const token = $('token').value.trim();
+    if (token.length < 16) {
+      const error = $('login-error');
+      error.textContent = 'A token has at least 16 characters.';
+      error.hidden = false;
       return;
     }
-    for (const seq of seqs) state.selected.delete(seq);
-    // `replayed` holds delivery ids (or seqs, or objects with either); `failed` the refusals.
-    const replayed = (result.replayed || []).map((r) => {
-      if (r && typeof r === 'object') return r.delivery_id || ids.get(Number(r.seq));
-      return typeof r === 'number' ? ids.get(r) : String(r);
-    }).filter(Boolean);
-    const seqOf = new Map([...ids].map(([seq, id]) => [id, seq]));
-    const failed = (result.failed || []).map((f) => (f && typeof f === 'object'
-      ? `seq ${f.seq ?? '?'}: ${f.error || f.detail || 'failed'}` : String(f)));
-    let text = `Replayed ${replayed.length} of ${seqs.length}.`;
-    if (failed.length) text += ` Not replayed: ${failed.join('; ')}.`;
-    outcome.textContent = replayed.length ? `${text} Waiting for delivery…` : text;
-    outcome.dataset.state = failed.length ? 'error' : 'pending';
-    await Promise.allSettled([loadDlq(), loadDeliveries(), loadStats()]);
-    if (replayed.length) await awaitDelivered(new Map(replayed.map((id) => [id, seqOf.get(id)])), text);
-  }
-
-  // Polls each replayed delivery (id → its former DLQ seq) until the worker has delivered it,
-  // or it is back in the DLQ under a new seq.
-  async function awaitDelivered(pending, text) {
-    const outcome = $('dlq-outcome');
-    const delivered = [];
-    const dead = [];
-    const token = state.token;
-    for (let i = 0; i < REPLAY_POLL_TRIES && pending.size && state.token === token; i++) {
-      await new Promise((r) => setTimeout(r, REPLAY_POLL_MS));
-      for (const [id, seq] of [...pending]) {
-        let d;
-        try {
-          d = await api(`/deliveries/${encodeURIComponent(id)}`);
-        } catch {
-          continue; // not listed yet, or a passing error: ask again
-        }
-        if (d.status === 'delivered') {
-          pending.delete(id);
-          delivered.push(id);
-        } else if (d.dlq_seq !== undefined && d.dlq_seq !== null && Number(d.dlq_seq) !== seq) {
-          pending.delete(id);
-          dead.push(id);
-        }
-      }
-    }
-    if (state.token !== token) return;
-    const parts = [text];
-    if (delivered.length) parts.push(`Delivered: ${delivered.join(', ')}.`);
-    if (dead.length) parts.push(`Failed again: ${dead.join(', ')}.`);
-    if (pending.size) parts.push(`Not delivered yet: ${[...pending.keys()].join(', ')}.`);
-    outcome.textContent = parts.join(' ');
-    outcome.dataset.state = pending.size || dead.length ? 'error' : 'done';
-    await Promise.allSettled([loadDlq(), loadDeliveries(), loadStats(), loadEndpoints(), reloadDetail()]);
-  }
-
-  // --- delivery timeline and details -------------------------------------------------------------
-
-  async function loadDeliveries() {
-    const params = { tenant: tenant(), status: $('status').value, limit: $('limit').value };
-    const data = await section('deliveries', () => api(`/deliveries${query(params)}`));
-    if (!data) return;
-    fill($('deliveries-body'), (data.deliveries || []).map(deliveryRow), $('deliveries-empty'));
-  }
-
-  function attemptChips(attempts) {
-    return el('ol', { className: 'attempts' }, (attempts || []).map((a) => {
-      const code = a.status ?? a.result;
-      const detail = [`attempt ${a.attempt}`, a.result, a.status, a.error,
-        a.duration_ms !== undefined ? `${a.duration_ms} ms` : '', time(a.at)].filter((x) => x !== undefined && x !== null && x !== '').join(' · ');
-      return el('li', { className: `chip chip-${a.result || 'unknown'}`, title: detail, testid: 'attempt' },
-        el('span', { className: 'code' }, String(code ?? '?')),
-        el('span', { className: 'muted' }, ` ${time(a.at).slice(11, 19)}`));
-    }));
-  }
-
-  function deliveryRow(d) {
-    const open = () => openDetail(d.delivery_id);
-    return el('tr', {
-      testid: 'delivery-row', className: 'clickable', 'data-delivery-id': d.delivery_id,
-      'data-status': d.status,
-      onclick: (e) => { if (!e.target.closest('button')) open(); },
-    },
-    timeCell(d.last_at),
-    el('td', {}, badge(d.status)),
-    el('td', { className: 'ids' },
-      el('button', { type: 'button', className: 'link', testid: 'delivery-open', onclick: open,
-        'aria-label': `Details of delivery ${d.delivery_id}` }, d.mail_id),
-      el('div', { className: 'muted' }, d.delivery_id)),
-    el('td', {}, `${d.tenant} / ${d.route} → ${d.endpoint}`),
-    el('td', {}, attemptChips(d.attempts)));
-  }
-
-  async function openDetail(id, { reload = false } = {}) {
-    state.detailId = id;
-    const panel = $('detail');
-    if (!reload) {
-      panel.hidden = false;
-      $('detail-title').textContent = `Delivery ${id}`;
-      $('detail-summary').replaceChildren();
-      $('detail-attempts').replaceChildren();
-      $('detail-headers').replaceChildren();
-      $('detail-headers-empty').hidden = true;
-      $('detail-payload').textContent = 'Loading…';
-      panel.focus();
-    }
-    let d;
-    try {
-      d = await section('detail', () => api(`/deliveries/${encodeURIComponent(id)}`));
-    } catch {
-      $('detail-payload').textContent = '';
-      return;
-    }
-    if (!d || state.detailId !== id) return;
-    const facts = [
-      ['Status', badge(d.status)], ['Mail id', d.mail_id], ['Delivery id', d.delivery_id],
-      ['Tenant', d.tenant], ['Route', d.route], ['Endpoint', d.endpoint],
-      ['Last attempt', time(d.last_at)], ['DLQ seq', d.dlq_seq],
-    ].filter(([, v]) => v !== undefined && v !== null && v !== '');
-    $('detail-summary').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
-    $('detail-attempts').replaceChildren(...(d.attempts || []).map((a) => el('tr', { testid: 'detail-attempt' },
-      el('td', {}, String(a.attempt ?? '')), timeCell(a.at), el('td', {}, a.result || ''),
-      el('td', {}, a.status ?? ''), el('td', { className: 'answer' }, a.error || ''),
-      el('td', {}, a.duration_ms !== undefined ? `${a.duration_ms} ms` : ''))));
-    fill($('detail-headers'), headerPairs(d.headers).map(([k, v]) => el('tr', {},
-      el('th', { scope: 'row' }, k), el('td', { className: 'answer' }, SECRET_HEADERS.test(k) ? '«hidden»' : v))),
-    $('detail-headers-empty'));
-    $('detail-payload').textContent = prettyPayload(d.payload);
-  }
-
-  function reloadDetail() {
-    return state.detailId ? openDetail(state.detailId, { reload: true }) : Promise.resolve();
-  }
-
-  function headerPairs(headers) {
-    if (!headers) return [];
-    if (Array.isArray(headers)) {
-      return headers.map((h) => (Array.isArray(h) ? [String(h[0]), String(h[1])]
-        : [String(h.name), String(h.value)]));
-    }
-    return Object.entries(headers).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, String(x)]));
-  }
-
-  function prettyPayload(payload) {
-    if (payload === undefined || payload === null) {
-      return 'No payload held (postwire keeps it with a dead letter only).';
-    }
-    if (typeof payload === 'string') {
-      try {
-        return JSON.stringify(JSON.parse(payload), null, 2);
-      } catch {
-        return payload;
-      }
-    }
-    return JSON.stringify(payload, null, 2);
-  }
-
-  // --- endpoints and plugins ---------------------------------------------------------------------
-
-  async function loadEndpoints() {
-    const data = await section('endpoints', () => api(`/endpoints${query({ tenant: tenant() })}`));
-    if (!data) return;
-    fill($('endpoints-body'), (data.endpoints || []).map(endpointRow), $('endpoints-empty'));
-  }
-
-  function endpointRow(e) {
-    const failing = !e.disabled && Number(e.failed_24h) > 0
-      && !(Number(e.last_status) >= 200 && Number(e.last_status) < 300);
-    const health = e.disabled ? 'disabled' : failing ? 'failing' : 'healthy';
-    const action = e.disabled ? 'enable' : 'disable';
-    return el('tr', { testid: 'endpoint-row', 'data-tenant': e.tenant, 'data-endpoint': e.endpoint, 'data-health': health },
-      el('td', {}, `${e.tenant} / ${e.endpoint}`),
-      el('td', { className: 'answer' }, e.url || ''),
-      el('td', {}, badge(health), e.reason ? el('div', { className: 'muted' }, e.reason) : null),
-      el('td', {}, [e.last_status ?? e.last_result, time(e.last_at)].filter((x) => x !== undefined && x !== null && x !== '').join(' · ')),
-      el('td', {}, String(e.delivered_24h ?? '')),
-      el('td', {}, String(e.failed_24h ?? '')),
-      el('td', {}, el('button', {
-        type: 'button', testid: 'endpoint-toggle',
-        'aria-label': `${action === 'enable' ? 'Enable' : 'Disable'} endpoint ${e.endpoint} of ${e.tenant}`,
-        onclick: (ev) => toggleEndpoint(e, action, ev.target),
-      }, action === 'enable' ? 'Enable' : 'Disable')));
-  }
-
-  async function toggleEndpoint(e, action, button) {
-    button.disabled = true;
-    try {
-      await api(`/tenants/${encodeURIComponent(e.tenant)}/endpoints/${encodeURIComponent(e.endpoint)}/${action}`,
-        { method: 'POST' });
-      showError('endpoints', null);
-    } catch (err) {
-      showError('endpoints', err);
-    }
-    await loadEndpoints().catch(() => {});
-  }
-
-  async function loadPlugins() {
-    const data = await section('plugins', () => api(`/plugins${query({ tenant: tenant() })}`));
-    if (!data) return;
-    fill($('plugins-body'), (data.plugins || []).map((p) => el('tr', { testid: 'plugin-row' },
-      el('td', {}, p.tenant || ''),
-      el('td', {}, String(p.index ?? '')),
-      el('td', { className: 'answer' }, p.file || p.name || ''),
-      el('td', { className: 'answer', title: p.sha256 || undefined }, String(p.sha256 || '').slice(0, 16)),
-      el('td', {}, size(p.size)),
-      timeCell(p.modified))), $('plugins-empty'));
-    fill($('uploaded-body'), (data.uploaded || []).map((u) => el('tr', { testid: 'uploaded-row' },
-      el('td', {}, u.tenant || ''),
-      el('td', {}, u.name || ''),
-      el('td', { className: 'answer' }, String(u.version ?? '')),
-      el('td', {}, size(u.size)),
-      el('td', {}, time(u.uploaded_at), u.uploaded_by ? el('div', { className: 'muted' }, `by ${u.uploaded_by}`) : null),
-      el('td', {}, u.active ? badge('active', 'healthy') : ''))), $('uploaded-empty'));
-  }
-
-  function size(bytes) {
-    const n = Number(bytes);
-    if (!Number.isFinite(n) || bytes === null || bytes === undefined) return '';
-    if (n < 1024) return `${n} B`;
-    if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
-    return `${(n / 1024 / 1024).toFixed(1)} MiB`;
-  }
-
-  // --- auto refresh and wiring -------------------------------------------------------------------
-
-  function stopAutoRefresh() {
-    if (state.timer) clearInterval(state.timer);
-    state.timer = null;
-  }
-
-  function wire() {
-    $('login-form').addEventListener('submit', (e) => {
-      e.preventDefault();
-      const token = $('token').value.trim();
-      if (token.length < 16) {
-        const error = $('login-error');
-        error.textContent = 'A token has at least 16 characters.';
-        error.hidden = false;
-        return;
-      }
-      signIn(token);
-    });
-    $('logout').addEventListener('click', () => signOut(''));
-    $('refresh').addEventListener('click', () => refreshAll());
-    $('tenant').addEventListener('change', () => {
-      state.selected.clear();
-      $('detail').hidden = true;
-      refreshAll();
-    });
-    $('hours').addEventListener('change', () => loadStats().catch(() => {}));
-    $('status').addEventListener('change', () => loadDeliveries().catch(() => {}));
-    $('limit').addEventListener('change', () => loadDeliveries().catch(() => {}));
-    $('auto-refresh').addEventListener('change', (e) => {
-      stopAutoRefresh();
-      if (e.target.checked) state.timer = setInterval(refreshAll, AUTO_REFRESH_MS);
-    });
-    $('replay-selected').addEventListener('click', () => {
-      if (state.selected.size) replay([...state.selected].sort((a, b) => a - b));
-    });
-    $('dlq-all').addEventListener('change', (e) => {
-      state.selected = new Set(e.target.checked ? state.deadLetters.map((d) => Number(d.seq)) : []);
-      document.querySelectorAll('[data-testid="dlq-select"]').forEach((box) => { box.checked = e.target.checked; });
-      syncSelection();
-    });
-    $('detail-close').addEventListener('click', () => {
-      state.detailId = null;
-      $('detail').hidden = true;
-    });
-  }
-
-  document.addEventListener('DOMContentLoaded', () => {
-    wire();
-    const saved = sessionStorage.getItem(TOKEN_KEY);
-    if (saved) signIn(saved, { quiet: true });
-    else showLogin();
+    signIn(token);
   });
-})();
+  $('logout').addEventListener('click', () => signOut(''));
+  $('refresh').addEventListener('click', () => refreshAll());
+  $('tenant').addEventListener('change', () => {
+    state.selected.clear();
+    $('detail').hidden = true;
+    refreshAll();
+  });
+  $('hours').addEventListener('change', () => loadStats().catch(() => {}));
+  $('status').addEventListener('change', () => loadDeliveries().catch(() => {}));
+  $('limit').addEventListener('change', () => loadDeliveries().catch(() => {}));
+  $('auto-refresh').addEventListener('change', (e) => {
+    stopAutoRefresh();
+    if (e.target.checked) state.timer = setInterval(refreshAll, AUTO_REFRESH_MS);
+  });
+  $('replay-selected').addEventListener('click', () => {
+    if (state.selected.size) replay([...state.selected].sort((a, b) => a - b));
+  });
+  $('dlq-all').addEventListener('change', (e) => {
+    state.selected = new Set(e.target.checked ? state.deadLetters.map((d) => Number(d.seq)) : []);
+    document.querySelectorAll('[data-testid="dlq-select"]').forEach((box) => { box.checked = e.target.checked; });
+    syncSelection();
+  });
+  $('detail-close').addEventListener('click', () => {
+    state.detailId = null;
+    $('detail').hidden = true;
+  });
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  wire();
+  const saved = sessionStorage.getItem(TOKEN_KEY);
+  if (saved) signIn(saved, { quiet: true });
+  else showLogin();
+});

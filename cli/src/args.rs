@@ -11,25 +11,7 @@ pub enum PluginCommand {
     /// Exit code 1 when the plugin fails (trap, deadline, memory limit, its own error).
     ///
     /// Example: postwire plugin test plugins/build/slack.wasm event.json --config '{"style":"discord"}'
-    Test {
-        /// The plugin component (`.wasm`).
-        plugin: PathBuf,
-        /// The event (JSON, schema postwire.email.v1; `-` for standard input), or a raw
-        /// message (`.eml`), turned into the event `postwire parse` prints.
-        event: PathBuf,
-        /// The plugin's config as JSON text, or `@file.json`.
-        #[arg(long)]
-        config: Option<String>,
-        /// Wall-clock limit of the call.
-        #[arg(long, default_value_t = 100)]
-        deadline_ms: u64,
-        /// Memory limit of the instance.
-        #[arg(long, default_value_t = 128 << 20)]
-        memory_limit_bytes: usize,
-        /// Compile the plugin now instead of using `$XDG_CACHE_HOME/postwire/plugin-cache`.
-        #[arg(long)]
-        no_cache: bool,
-    },
+    Test(crate::plugin::TestArgs),
 }
 
 #[derive(clap::Args)]

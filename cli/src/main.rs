@@ -225,8 +225,12 @@ fn main() -> ExitCode {
                 sink_listen,
                 no_sink,
             } => run::dev(&config, (!no_sink).then_some(sink_listen)).await,
-            Command::Ingest { config } => run::role(&config, "postwire-ingest", Roles::INGEST).await,
-            Command::Worker { config } => run::role(&config, "postwire-worker", Roles::WORKER).await,
+            Command::Ingest { config } => {
+                run::role(&config, "postwire-ingest", Roles::INGEST).await
+            }
+            Command::Worker { config } => {
+                run::role(&config, "postwire-worker", Roles::WORKER).await
+            }
             Command::Deliver { config } => {
                 run::role(&config, "postwire-deliver", Roles::DELIVER).await
             }
@@ -251,33 +255,11 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Quarantine {
-                command:
-                    QuarantineCommand::List {
-                        config,
-                        tenant,
-                        json,
-                    },
-            } => ops::quarantine_list(&config, tenant.as_deref(), json).await,
-            Command::Quarantine {
-                command: QuarantineCommand::Release { config, seq },
-            } => ops::quarantine_release(&config, &seq).await,
+            Command::Quarantine { command } => ops::quarantine(command).await,
             Command::Storage {
                 command: StorageCommand::Sweep { config, before },
             } => ops::storage_sweep(&config, before.as_deref()).await,
-            Command::Dlq { command } => match command {
-                DlqCommand::List { filter: f, json } => {
-                    match ops::filter(f.tenant, f.since, f.id) {
-                        Ok(filter) => ops::dlq_list(&f.config, filter, json).await,
-                        Err(e) => Err(e),
-                    }
-                }
-                DlqCommand::Show { id, config } => ops::dlq_show(&config, id).await,
-                DlqCommand::Replay { filter: f } => match ops::filter(f.tenant, f.since, f.id) {
-                    Ok(filter) => ops::dlq_replay(&f.config, filter).await,
-                    Err(e) => Err(e),
-                },
-            },
+            Command::Dlq { command } => ops::dlq(command).await,
             Command::Deliveries {
                 command:
                     DeliveriesCommand::Show {
@@ -286,18 +268,7 @@ fn main() -> ExitCode {
                         config,
                     },
             } => ops::deliveries_show(&config, mail_id, json).await,
-            Command::Endpoints { command } => match command {
-                EndpointsCommand::Enable {
-                    tenant,
-                    endpoint,
-                    config,
-                } => ops::endpoint_enable(&config, tenant, endpoint).await,
-                EndpointsCommand::Status {
-                    tenant,
-                    endpoint,
-                    config,
-                } => ops::endpoint_status(&config, tenant, endpoint).await,
-            },
+            Command::Endpoints { command } => ops::endpoints(command).await,
             Command::Admin { config } => run::role(&config, "postwire-admin", Roles::ADMIN).await,
             Command::Tenants { api, command } => client::tenants(api, command).await,
             Command::Api {
@@ -310,23 +281,8 @@ fn main() -> ExitCode {
             Command::Verify(args) => verify::command(args).await,
             Command::SignRequest(args) => verify::sign_request(args),
             Command::Plugin {
-                command:
-                    PluginCommand::Test {
-                        plugin,
-                        event,
-                        config,
-                        deadline_ms,
-                        memory_limit_bytes,
-                        no_cache,
-                    },
-            } => plugin::test(plugin::TestArgs {
-                plugin,
-                event,
-                config,
-                deadline_ms,
-                memory_limit_bytes,
-                no_cache,
-            }),
+                command: PluginCommand::Test(args),
+            } => plugin::test(args),
         }
     });
     match result {

@@ -7,7 +7,46 @@ use std::path::Path;
 use postwire_stages::deliver::{audit, state};
 use postwire_stages::held::{dlq, quarantine};
 
+use crate::args::{DlqCommand, EndpointsCommand, QuarantineCommand};
 use crate::tools::Failure;
+
+pub async fn dlq(command: DlqCommand) -> Result<(), Failure> {
+    match command {
+        DlqCommand::List { filter: f, json } => {
+            dlq_list(&f.config, filter(f.tenant, f.since, f.id)?, json).await
+        }
+        DlqCommand::Show { id, config } => dlq_show(&config, id).await,
+        DlqCommand::Replay { filter: f } => {
+            dlq_replay(&f.config, filter(f.tenant, f.since, f.id)?).await
+        }
+    }
+}
+
+pub async fn endpoints(command: EndpointsCommand) -> Result<(), Failure> {
+    match command {
+        EndpointsCommand::Enable {
+            tenant,
+            endpoint,
+            config,
+        } => endpoint_enable(&config, tenant, endpoint).await,
+        EndpointsCommand::Status {
+            tenant,
+            endpoint,
+            config,
+        } => endpoint_status(&config, tenant, endpoint).await,
+    }
+}
+
+pub async fn quarantine(command: QuarantineCommand) -> Result<(), Failure> {
+    match command {
+        QuarantineCommand::List {
+            config,
+            tenant,
+            json,
+        } => quarantine_list(&config, tenant.as_deref(), json).await,
+        QuarantineCommand::Release { config, seq } => quarantine_release(&config, &seq).await,
+    }
+}
 
 /// Connects for a short command (no waiting for a server that is not there).
 pub async fn connect(config: &Path) -> Result<async_nats::jetstream::Context, Failure> {
@@ -19,7 +58,7 @@ fn failed(e: impl std::fmt::Display) -> Failure {
     Failure::Failed(e.to_string())
 }
 
-pub fn filter(
+fn filter(
     tenant: Option<String>,
     since: Option<String>,
     id: Option<String>,
@@ -35,7 +74,7 @@ pub fn filter(
     })
 }
 
-pub async fn dlq_list(config: &Path, f: dlq::Filter, json: bool) -> Result<(), Failure> {
+async fn dlq_list(config: &Path, f: dlq::Filter, json: bool) -> Result<(), Failure> {
     let js = connect(config).await?;
     let items = dlq::list(&js, &f).await.map_err(failed)?;
     if json {
@@ -70,7 +109,7 @@ pub async fn dlq_list(config: &Path, f: dlq::Filter, json: bool) -> Result<(), F
     Ok(())
 }
 
-pub async fn dlq_show(config: &Path, id: String) -> Result<(), Failure> {
+async fn dlq_show(config: &Path, id: String) -> Result<(), Failure> {
     let js = connect(config).await?;
     let items = dlq::list(
         &js,
@@ -92,7 +131,7 @@ pub async fn dlq_show(config: &Path, id: String) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn dlq_replay(config: &Path, f: dlq::Filter) -> Result<(), Failure> {
+async fn dlq_replay(config: &Path, f: dlq::Filter) -> Result<(), Failure> {
     if f.tenant.is_none() && f.since.is_none() && f.id.is_none() {
         return Err(Failure::Usage(
             "say what to replay: --tenant, --since and/or --id".into(),
@@ -132,9 +171,7 @@ fn progress(done: usize, total: usize) {
 
 pub async fn deliveries_show(config: &Path, mail_id: String, json: bool) -> Result<(), Failure> {
     let js = connect(config).await?;
-    let records = audit::attempts(&js, &mail_id)
-        .await
-        .map_err(failed)?;
+    let records = audit::attempts(&js, &mail_id).await.map_err(failed)?;
     if json {
         println!(
             "{}",
@@ -168,11 +205,7 @@ pub async fn deliveries_show(config: &Path, mail_id: String, json: bool) -> Resu
     Ok(())
 }
 
-pub async fn endpoint_enable(
-    config: &Path,
-    tenant: String,
-    endpoint: String,
-) -> Result<(), Failure> {
+async fn endpoint_enable(config: &Path, tenant: String, endpoint: String) -> Result<(), Failure> {
     let js = connect(config).await?;
     let was = state::enable(&js, &tenant, &endpoint)
         .await
@@ -188,16 +221,9 @@ pub async fn endpoint_enable(
     Ok(())
 }
 
-pub async fn endpoint_status(
-    config: &Path,
-    tenant: String,
-    endpoint: String,
-) -> Result<(), Failure> {
+async fn endpoint_status(config: &Path, tenant: String, endpoint: String) -> Result<(), Failure> {
     let js = connect(config).await?;
-    match state::get(&js, &tenant, &endpoint)
-        .await
-        .map_err(failed)?
-    {
+    match state::get(&js, &tenant, &endpoint).await.map_err(failed)? {
         Some(s) => println!(
             "{tenant}/{endpoint}: disabled since {} ({})",
             s.at, s.reason
@@ -208,7 +234,7 @@ pub async fn endpoint_status(
 }
 
 /// Prints one line per quarantined mail (oldest first), or one JSON object per line.
-pub async fn quarantine_list(config: &Path, tenant: Option<&str>, json: bool) -> Result<(), Failure> {
+async fn quarantine_list(config: &Path, tenant: Option<&str>, json: bool) -> Result<(), Failure> {
     let js = connect(config).await?;
     let all = quarantine::entries(&js, tenant)
         .await
@@ -230,7 +256,7 @@ pub async fn quarantine_list(config: &Path, tenant: Option<&str>, json: bool) ->
 }
 
 /// Releases the mails with these stream sequence numbers.
-pub async fn quarantine_release(config: &Path, seqs: &[u64]) -> Result<(), Failure> {
+async fn quarantine_release(config: &Path, seqs: &[u64]) -> Result<(), Failure> {
     let js = connect(config).await?;
     for &seq in seqs {
         let (tenant, mail_id) = quarantine::release_one(&js, seq).await.map_err(failed)?;

@@ -11,7 +11,8 @@ use crate::tools::Failure;
 /// Runs `roles` on the configuration at `path` until Ctrl-C or SIGTERM.
 pub async fn role(path: &Path, name: &str, roles: Roles) -> Result<(), Failure> {
     let cfg = connect::load(path)?;
-    let running = postwire_node::start(cfg, Options::new(name, roles), Shutdown::on_signals()).await?;
+    let running =
+        postwire_node::start(cfg, Options::new(name, roles), Shutdown::on_signals()).await?;
     Ok(running.wait().await?)
 }
 
@@ -20,9 +21,10 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     let mut opts = Options::new("postwire-dev", Roles::PIPELINE);
     opts.dev = true;
     if let Some(addr) = &sink_listen {
-        opts.sink = Some(TcpListener::bind(addr).await.map_err(|e| {
-            Failure::Failed(format!("cannot listen for the sink on {addr}: {e}"))
-        })?);
+        opts.sink =
+            Some(TcpListener::bind(addr).await.map_err(|e| {
+                Failure::Failed(format!("cannot listen for the sink on {addr}: {e}"))
+            })?);
     }
     let running = postwire_node::start(cfg.clone(), opts, Shutdown::on_signals()).await?;
     eprintln!("postwire dev is running.");

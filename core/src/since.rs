@@ -21,7 +21,8 @@ pub fn parse_at(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, Since
     }
     let age = crate::delivery_config::parse_duration(text)
         .map_err(|_| SinceError::Unreadable(text.to_string()))?;
-    let age = time::Duration::try_from(age).map_err(|_| SinceError::OutOfRange(text.to_string()))?;
+    let age =
+        time::Duration::try_from(age).map_err(|_| SinceError::OutOfRange(text.to_string()))?;
     now.checked_sub(age)
         .ok_or_else(|| SinceError::OutOfRange(text.to_string()))
 }
@@ -53,15 +54,24 @@ mod tests {
     fn huge_ages_are_refused_not_a_panic() {
         for text in ["99999999999h", "18446744073709551615s", "9999999999999d"] {
             assert!(
-                matches!(parse_at(text, NOW), Err(SinceError::OutOfRange(_)) | Err(SinceError::Unreadable(_))),
+                matches!(
+                    parse_at(text, NOW),
+                    Err(SinceError::OutOfRange(_)) | Err(SinceError::Unreadable(_))
+                ),
                 "{text}"
             );
         }
-        assert!(matches!(parse_at("99999999999h", NOW), Err(SinceError::OutOfRange(_))));
+        assert!(matches!(
+            parse_at("99999999999h", NOW),
+            Err(SinceError::OutOfRange(_))
+        ));
     }
 
     #[test]
     fn nonsense_is_unreadable() {
-        assert!(matches!(parse_at("yesterday", NOW), Err(SinceError::Unreadable(_))));
+        assert!(matches!(
+            parse_at("yesterday", NOW),
+            Err(SinceError::Unreadable(_))
+        ));
     }
 }

@@ -63,9 +63,9 @@ pub async fn spawn(
             deps.publisher.clone(),
         )
         .map_err(|e| NodeError::Config(format!("ses: {e}")))?;
-        let listener = TcpListener::bind(addr).await.map_err(|e| {
-            NodeError::Unavailable(format!("cannot listen for SES on {addr}: {e}"))
-        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| NodeError::Unavailable(format!("cannot listen for SES on {addr}: {e}")))?;
         tracing::info!(listen = %addr, "Receiving SES notifications on POST /ses.");
         tokio::spawn(crate::ses_http::serve(
             listener,

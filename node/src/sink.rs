@@ -10,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use postwire_stages::deliver::sign;
 use tokio::net::TcpListener;
 
-
 /// Signatures older or newer than this are refused (replay protection).
 const TOLERANCE_SECS: i64 = 5 * 60;
 

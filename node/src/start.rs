@@ -27,12 +27,37 @@ pub struct Roles {
 }
 
 impl Roles {
-    pub const INGEST: Roles = Roles { ingest: true, process: false, deliver: false, admin: false };
-    pub const WORKER: Roles = Roles { ingest: false, process: true, deliver: false, admin: false };
-    pub const DELIVER: Roles = Roles { ingest: false, process: false, deliver: true, admin: false };
-    pub const ADMIN: Roles = Roles { ingest: false, process: false, deliver: false, admin: true };
+    pub const INGEST: Roles = Roles {
+        ingest: true,
+        process: false,
+        deliver: false,
+        admin: false,
+    };
+    pub const WORKER: Roles = Roles {
+        ingest: false,
+        process: true,
+        deliver: false,
+        admin: false,
+    };
+    pub const DELIVER: Roles = Roles {
+        ingest: false,
+        process: false,
+        deliver: true,
+        admin: false,
+    };
+    pub const ADMIN: Roles = Roles {
+        ingest: false,
+        process: false,
+        deliver: false,
+        admin: true,
+    };
     /// Ingest, process and deliver in one process.
-    pub const PIPELINE: Roles = Roles { ingest: true, process: true, deliver: true, admin: false };
+    pub const PIPELINE: Roles = Roles {
+        ingest: true,
+        process: true,
+        deliver: true,
+        admin: false,
+    };
 }
 
 /// How to start a node.
@@ -77,22 +102,27 @@ pub struct Running {
 }
 
 impl Running {
-    /// Waits for every part to stop (after the shutdown), then says whether one failed.
+    /// Waits for every part to stop (after the shutdown). A part that fails ends the wait
+    /// at once with its error, so the process exits and its supervisor restarts it rather
+    /// than leaving a node that accepts mail nobody processes.
     pub async fn wait(self) -> Result<(), NodeError> {
-        let mut first = Ok(());
-        for (name, task) in self.tasks {
-            let r = match task.await {
-                Ok(r) => r,
-                Err(e) => Err(NodeError::Stopped(format!("{name} crashed: {e}"))),
-            };
-            if let Err(e) = r {
-                tracing::error!(part = name, error = %e, "A part of the node stopped with an error.");
-                if first.is_ok() {
-                    first = Err(e);
+        let mut parts: futures::stream::FuturesUnordered<_> = self
+            .tasks
+            .into_iter()
+            .map(|(name, task)| async move {
+                match task.await {
+                    Ok(r) => r,
+                    Err(e) => Err(NodeError::Stopped(format!("{name} crashed: {e}"))),
                 }
+            })
+            .collect();
+        while let Some(r) = futures::StreamExt::next(&mut parts).await {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "A part of the node stopped with an error.");
+                return Err(e);
             }
         }
-        first
+        Ok(())
     }
 }
 
@@ -140,13 +170,30 @@ pub async fn start(cfg: Arc<Config>, opts: Options, stop: Shutdown) -> Result<Ru
     }
     if roles.process {
         tracing::info!("Process worker is running.");
-        let run = postwire_stages::process::run_live(js.clone(), live.clone(), blobs, stop.clone().wait());
-        tasks.push(("process", tokio::spawn(async move { run.await.map_err(stopped("process")) })));
+        let run = postwire_stages::process::run_live(
+            js.clone(),
+            live.clone(),
+            blobs,
+            stop.clone().wait(),
+        );
+        tasks.push((
+            "process",
+            tokio::spawn(async move { run.await.map_err(stopped("process")) }),
+        ));
     }
     if roles.deliver {
         tracing::info!("Deliver worker is running.");
         let run = postwire_stages::deliver::run_live(js.clone(), live.clone(), stop.clone().wait());
-        tasks.push(("deliver", tokio::spawn(async move { run.await.map_err(stopped("deliver")) })));
+        tasks.push((
+            "deliver",
+            tokio::spawn(async move { run.await.map_err(stopped("deliver")) }),
+        ));
     }
-    Ok(Running { smtp: smtp_addrs, admin, js, live, tasks })
+    Ok(Running {
+        smtp: smtp_addrs,
+        admin,
+        js,
+        live,
+        tasks,
+    })
 }

@@ -19,14 +19,14 @@ use postwire_core::{Config, bus};
 use tracing::Instrument as _;
 
 use crate::StageError;
+use crate::antivirus::Antivirus;
 use crate::held::dlq::{self, Dead, RawReason};
 use crate::held::quarantine;
-use postwire_core::event::Auth;
-use crate::antivirus::Antivirus;
 use crate::prepare::{self, MailInput};
 use crate::store::BlobStore;
 use crate::transform::{self, Transformer};
 use crate::verify::{self, Action, Verifier};
+use postwire_core::event::Auth;
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
@@ -421,7 +421,16 @@ async fn quarantine(
 ) -> Result<(), StageError> {
     tracing::info!(reason = %reason, "Quarantined a mail under the tenant's policy.");
     let held = msg.headers.clone().unwrap_or_default();
-    quarantine::hold(js, &held, msg.payload.clone(), tenant, mail_id, auth, reason).await?;
+    quarantine::hold(
+        js,
+        &held,
+        msg.payload.clone(),
+        tenant,
+        mail_id,
+        auth,
+        reason,
+    )
+    .await?;
     // Best effort, like the delivery attempts: the quarantine itself is already durable.
     let record = serde_json::json!({
         "mail_id": mail_id, "action": "quarantine", "reason": reason, "auth": auth,

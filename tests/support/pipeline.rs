@@ -74,7 +74,13 @@ impl Pipeline {
             .await
             .expect("bind");
         let smtp = listener.local_addr().expect("addr");
-        let mut opts = Options::new("postwire-test", Roles { ingest: true, ..roles });
+        let mut opts = Options::new(
+            "postwire-test",
+            Roles {
+                ingest: true,
+                ..roles
+            },
+        );
         opts.smtp = Some(vec![listener]);
         opts.start_deadline = std::time::Duration::from_secs(10);
         let (stop, shutdown) = Shutdown::manual();
@@ -117,6 +123,9 @@ impl Pipeline {
     /// Stops every part and waits for it; a part that failed fails the test.
     pub async fn shutdown(self) {
         self.stop.fire();
-        self.running.wait().await.expect("every part stopped cleanly");
+        self.running
+            .wait()
+            .await
+            .expect("every part stopped cleanly");
     }
 }

@@ -460,8 +460,7 @@ impl Worker {
             error: &error,
             outbox_seq: seq,
         };
-        match dlq::write(&self.js, dead).await
-        {
+        match dlq::write(&self.js, dead).await {
             Ok(()) => {
                 metrics::inc(
                     "postwire_dlq_messages_total",

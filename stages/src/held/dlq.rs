@@ -88,7 +88,10 @@ pub async fn write(js: &jetstream::Context, dead: Dead<'_>) -> Result<(), HeldEr
                 .get(bus::HEADER_DELIVERY_ID)
                 .map(|v| v.as_str().to_string())
                 .unwrap_or_default();
-            h.insert(bus::HEADER_MSG_ID, format!("{id}:dlq:{outbox_seq}").as_str());
+            h.insert(
+                bus::HEADER_MSG_ID,
+                format!("{id}:dlq:{outbox_seq}").as_str(),
+            );
             h.insert(bus::HEADER_DEAD_KIND, "delivery");
             h.insert(bus::HEADER_ATTEMPTS, attempts.to_string().as_str());
             let status = status.map(|s| s.to_string()).unwrap_or_default();
@@ -242,8 +245,14 @@ pub async fn list(js: &jetstream::Context, f: &Filter) -> Result<Vec<DeadLetter>
 pub async fn replay(js: &jetstream::Context, d: &DeadLetter) -> Result<(), HeldError> {
     match d.kind {
         Kind::RawMail(_) => {
-            republish::raw_mail(js, &d.stored.headers, d.stored.payload.clone(), Why::Replayed, d.seq)
-                .await?
+            republish::raw_mail(
+                js,
+                &d.stored.headers,
+                d.stored.payload.clone(),
+                Why::Replayed,
+                d.seq,
+            )
+            .await?
         }
         Kind::Delivery => replay_delivery(js, d).await?,
     }
