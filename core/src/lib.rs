@@ -16,6 +16,7 @@ pub mod ids;
 pub mod live;
 pub mod metrics;
 pub mod net;
+pub mod plugin_config;
 pub mod routing;
 pub mod since;
 pub mod storage_config;
