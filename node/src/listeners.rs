@@ -91,19 +91,30 @@ pub fn sink(cfg: &Config, listener: TcpListener, stop: &Shutdown) -> Task {
     spawn_ok(crate::sink::serve(listener, keys, stop.clone().wait()))
 }
 
+/// Where the filesystem backend's URL signing key comes from.
+pub struct BlobKey {
+    /// Given by the embedder.
+    pub given: Option<Vec<u8>>,
+    /// Else from `storage.signing_key_env`, or made up when this is set and the variable
+    /// is not.
+    pub random: bool,
+}
+
 /// The object store as `[storage]` configures it (`None`: nothing stored). The filesystem
-/// backend needs a URL signing key: from `storage.signing_key_env`, or made up when
-/// `random_key`. With `serve`, the filesystem backend's blob server runs too.
+/// backend needs a URL signing key ([`BlobKey`]). With `serve`, the filesystem backend's blob server runs too.
 pub async fn blobs(
     cfg: &Config,
     stop: &Shutdown,
-    random_key: bool,
+    key: BlobKey,
     serve: bool,
     tasks: &mut Vec<(&'static str, Task)>,
 ) -> Result<Option<Arc<BlobStore>>, NodeError> {
     let s = &cfg.storage;
-    let key = crate::blob_server::signing_key(&s.signing_key_env, random_key)
-        .map_err(NodeError::Config)?;
+    let key = match key.given {
+        Some(k) => Some(k),
+        None => crate::blob_server::signing_key(&s.signing_key_env, key.random)
+            .map_err(NodeError::Config)?,
+    };
     if s.backend == Backend::Fs && key.is_none() {
         return Err(NodeError::Config(format!(
             "the fs storage backend needs a URL signing key in ${}",

@@ -73,6 +73,9 @@ pub struct Options {
     pub dev: bool,
     /// The local webhook sink of `postwire dev`.
     pub sink: Option<TcpListener>,
+    /// The filesystem backend's URL signing key, instead of the variable named by
+    /// `storage.signing_key_env` (embedders and tests).
+    pub blob_key: Option<Vec<u8>>,
     /// How long to wait for JetStream at start.
     pub start_deadline: Duration,
 }
@@ -85,6 +88,7 @@ impl Options {
             smtp: None,
             dev: false,
             sink: None,
+            blob_key: None,
             start_deadline: connect::START_DEADLINE,
         }
     }
@@ -160,7 +164,13 @@ pub async fn start(cfg: Arc<Config>, opts: Options, stop: Shutdown) -> Result<Ru
     // Ingest only stores: it never signs a URL, so any key will do for the fs backend.
     let random_key = opts.dev || !roles.process;
     let blobs = match needs_blobs {
-        true => listeners::blobs(&cfg, &stop, random_key, opts.dev, &mut tasks).await?,
+        true => {
+            let key = listeners::BlobKey {
+                given: opts.blob_key,
+                random: random_key,
+            };
+            listeners::blobs(&cfg, &stop, key, opts.dev, &mut tasks).await?
+        }
         false => None,
     };
     if roles.ingest {

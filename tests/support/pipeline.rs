@@ -68,6 +68,16 @@ impl Pipeline {
 
     /// A node running `roles` (ingest always, so there is an SMTP address) on `cfg`.
     pub async fn with_roles(cfg: Config, roles: Roles) -> Pipeline {
+        Pipeline::launch(cfg, roles, None).await
+    }
+
+    /// A node running `roles` with `[storage]` on the filesystem backend, its URLs signed
+    /// with `blob_key`.
+    pub async fn with_blob_key(cfg: Config, roles: Roles, blob_key: &[u8]) -> Pipeline {
+        Pipeline::launch(cfg, roles, Some(blob_key.to_vec())).await
+    }
+
+    async fn launch(cfg: Config, roles: Roles, blob_key: Option<Vec<u8>>) -> Pipeline {
         cfg.validate().expect("test config validates");
         let cfg = Arc::new(cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -82,6 +92,7 @@ impl Pipeline {
             },
         );
         opts.smtp = Some(vec![listener]);
+        opts.blob_key = blob_key;
         opts.start_deadline = std::time::Duration::from_secs(10);
         let (stop, shutdown) = Shutdown::manual();
         let running = postwire_node::start(cfg.clone(), opts, shutdown)
