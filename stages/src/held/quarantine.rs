@@ -69,7 +69,10 @@ pub async fn hold(
     if let Some(auth) = auth {
         h.insert(bus::HEADER_AUTH, auth.to_header().as_str());
     }
-    h.insert(bus::HEADER_QUARANTINE_REASON, one_line(reason, 500).as_str());
+    h.insert(
+        bus::HEADER_QUARANTINE_REASON,
+        one_line(reason, 500).as_str(),
+    );
     js.publish_with_headers(bus::subject_quarantine(tenant), h, payload)
         .await
         .map_err(HeldError::bus)?
@@ -130,10 +133,7 @@ pub async fn tenant_of(js: &jetstream::Context, seq: u64) -> Result<Option<Strin
 
 /// Releases one quarantined mail: sent back to `mail.raw.<tenant>` marked as released
 /// (delivered with its verdicts), then removed. Returns (tenant, mail id).
-pub async fn release_one(
-    js: &jetstream::Context,
-    seq: u64,
-) -> Result<(String, String), HeldError> {
+pub async fn release_one(js: &jetstream::Context, seq: u64) -> Result<(String, String), HeldError> {
     let st = stream(js).await?;
     let m = st
         .get_raw_message(seq)
