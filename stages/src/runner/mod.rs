@@ -37,7 +37,7 @@ use crate::held::dlq::Dead;
 pub use consume::consume;
 pub use input::Input;
 pub use observe::{STAGE_DURATION, STAGE_DURATION_HELP, STAGE_MESSAGES, observe_stage};
-pub use publish::{Held, Output, Publish};
+pub use publish::{Held, Output, Publish, outputs as publish_outputs};
 
 /// The workers a process can run, each on its own stream: a closed set, so a span's name
 /// and a metric's `stage` label are known at compile time.

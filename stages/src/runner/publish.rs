@@ -67,8 +67,10 @@ pub struct Held {
     pub reason: String,
 }
 
-/// Publishes every output and waits for all PubAcks; then writes the dead letters.
-pub(crate) async fn outputs(
+/// Publishes every output and waits for all PubAcks; then writes the dead letters. The
+/// runner calls it before it acknowledges an input; public for the stage contract test
+/// (tests/it/contract.rs), which replays an ack lost after the outputs were written.
+pub async fn outputs(
     js: &jetstream::Context,
     outputs: Vec<Output>,
 ) -> Result<(), StageError> {
