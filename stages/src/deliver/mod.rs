@@ -156,11 +156,12 @@ impl runner::Stage for Deliver {
     async fn settled(&self, input: &Input, how: Settled) {
         // Settled for good: the attempt counter is no longer needed (there is none before a
         // redelivery).
-        if matches!(how, Settled::Acked | Settled::Terminated) && input.delivered() > 1 {
-            if let Some(id) = input.header(bus::HEADER_DELIVERY_ID) {
-                let key = attempts::key(id, input.stream_sequence());
-                self.attempts.forget(&key).await;
-            }
+        if matches!(how, Settled::Acked | Settled::Terminated)
+            && input.delivered() > 1
+            && let Some(id) = input.header(bus::HEADER_DELIVERY_ID)
+        {
+            let key = attempts::key(id, input.stream_sequence());
+            self.attempts.forget(&key).await;
         }
     }
 }

@@ -79,7 +79,8 @@ impl StageName {
 
 /// A registered stage with what it needs to run.
 pub enum Registered {
-    Verify(VerifyStage),
+    /// Boxed: the resolver makes it much larger than the others.
+    Verify(Box<VerifyStage>),
     Parse(ParseStage),
     Scan(ScanStage),
     Store(StoreStage),
@@ -170,7 +171,9 @@ impl Chain {
         let mut stages = Vec::new();
         for name in StageName::ALL.into_iter().filter(|n| names.contains(n)) {
             let stage = match name {
-                StageName::Verify => VerifyStage::from_config(cfg)?.map(Registered::Verify),
+                StageName::Verify => {
+                    VerifyStage::from_config(cfg)?.map(|v| Registered::Verify(Box::new(v)))
+                }
                 StageName::Parse => Some(Registered::Parse(ParseStage { bodies })),
                 StageName::Scan => antivirus
                     .take()

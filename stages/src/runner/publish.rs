@@ -70,10 +70,7 @@ pub struct Held {
 /// Publishes every output and waits for all PubAcks; then writes the dead letters. The
 /// runner calls it before it acknowledges an input; public for the stage contract test
 /// (tests/it/contract.rs), which replays an ack lost after the outputs were written.
-pub async fn outputs(
-    js: &jetstream::Context,
-    outputs: Vec<Output>,
-) -> Result<(), StageError> {
+pub async fn outputs(js: &jetstream::Context, outputs: Vec<Output>) -> Result<(), StageError> {
     let span = tracing::Span::current();
     let mut acks = Vec::with_capacity(outputs.len());
     let mut dead = Vec::new();
