@@ -5,7 +5,7 @@
 //!
 //! Files: [`dispatch`] (one attempt: checks, limits, signing, the POST), [`sign`] (the
 //! signing step), [`http`] (the request, redirects never followed), [`retry`] (retry policy:
-//! status classes, schedule), [`settle`](settle.rs) (an attempt → record, alerts, outcome),
+//! status classes, schedule), `settle.rs` (an attempt → record, alerts, outcome),
 //! [`attempts`] (the attempt counter), [`ssrf`] (the address guard), [`limits`] (rates,
 //! concurrency, isolation), [`state`] (disabled endpoints, alerts), [`audit`] (the attempt
 //! records), [`scan`] (reading streams back), [`verify`] (how a receiver checks a delivery),
