@@ -102,46 +102,27 @@ impl Registered {
         }
     }
 
+    /// Runs the stage in its own span (names are literals: one per variant).
     async fn run(&self, ctx: &Ctx<'_>, mail: &mut Mail) -> Result<Flow, StageError> {
-        macro_rules! span {
-            ($name:literal) => {
-                tracing::info_span!(
+        macro_rules! run {
+            ($stage:expr, $name:literal) => {{
+                let span = tracing::info_span!(
                     $name,
                     mail_id = mail.mail_id.as_str(),
                     tenant = mail.tenant.as_str(),
                     stage = $name
-                )
-            };
+                );
+                $stage.run(ctx, mail).instrument(span).await
+            }};
         }
         match self {
-            Registered::Verify(s) => {
-                let sp = span!("verify");
-                s.run(ctx, mail).instrument(sp).await
-            }
-            Registered::Parse(s) => {
-                let sp = span!("parse");
-                s.run(ctx, mail).instrument(sp).await
-            }
-            Registered::Scan(s) => {
-                let sp = span!("scan");
-                s.run(ctx, mail).instrument(sp).await
-            }
-            Registered::Store(s) => {
-                let sp = span!("store");
-                s.run(ctx, mail).instrument(sp).await
-            }
-            Registered::Route(s) => {
-                let sp = span!("route");
-                s.run(ctx, mail).instrument(sp).await
-            }
-            Registered::Transform(s) => {
-                let sp = span!("transform");
-                s.run(ctx, mail).instrument(sp).await
-            }
-            Registered::Prepare(s) => {
-                let sp = span!("prepare");
-                s.run(ctx, mail).instrument(sp).await
-            }
+            Registered::Verify(s) => run!(s, "verify"),
+            Registered::Parse(s) => run!(s, "parse"),
+            Registered::Scan(s) => run!(s, "scan"),
+            Registered::Store(s) => run!(s, "store"),
+            Registered::Route(s) => run!(s, "route"),
+            Registered::Transform(s) => run!(s, "transform"),
+            Registered::Prepare(s) => run!(s, "prepare"),
         }
     }
 }
