@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use postwire_stages::deliver::sign;
+use postwire_stages::deliver::verify;
 use tokio::net::TcpListener;
 
 /// Signatures older or newer than this are refused (replay protection).
@@ -36,13 +36,13 @@ async fn receive(
     body: Bytes,
 ) -> StatusCode {
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
-    let id = get(sign::HEADER_ID).unwrap_or("-");
+    let id = get(verify::HEADER_ID).unwrap_or("-");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let verdict = sign::verify(
+    let verdict = verify::verify(
         &keys,
-        get(sign::HEADER_ID),
-        get(sign::HEADER_TIMESTAMP),
-        get(sign::HEADER_SIGNATURE),
+        get(verify::HEADER_ID),
+        get(verify::HEADER_TIMESTAMP),
+        get(verify::HEADER_SIGNATURE),
         &body,
         now,
         TOLERANCE_SECS,

@@ -9,7 +9,7 @@ use postwire_e2e::nats::NatsServer;
 use postwire_e2e::pipeline::{Pipeline, config};
 use postwire_e2e::receiver::Receiver;
 use postwire_e2e::{SECRET, eventually};
-use postwire_stages::deliver::sign;
+use postwire_stages::deliver::verify;
 
 fn send_with_lettre(port: u16, to: &[&str], subject: &str, body: &str) {
     let mut builder = Message::builder()
@@ -30,10 +30,10 @@ fn send_with_lettre(port: u16, to: &[&str], subject: &str, body: &str) {
     mailer.send(&email).expect("lettre sends the mail");
 }
 
-fn verify(r: &postwire_e2e::receiver::Received, body: &[u8]) -> Result<(), sign::VerifyError> {
+fn verify(r: &postwire_e2e::receiver::Received, body: &[u8]) -> Result<(), verify::VerifyError> {
     let key = decode_whsec(SECRET).expect("secret");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    sign::verify(
+    verify::verify(
         &[key],
         r.header("webhook-id").as_deref(),
         r.header("webhook-timestamp").as_deref(),
@@ -105,7 +105,7 @@ async fn mail_from_lettre_arrives_as_signed_json() {
     assert_eq!(verify(&got, &got.body), Ok(()));
     let mut tampered = got.body.to_vec();
     tampered[10] ^= 1;
-    assert_eq!(verify(&got, &tampered), Err(sign::VerifyError::Mismatch));
+    assert_eq!(verify(&got, &tampered), Err(verify::VerifyError::Mismatch));
     p.shutdown().await;
 }
 

@@ -6,6 +6,7 @@
 //! processed again later, never delivered unscanned.
 
 pub mod clamd;
+pub mod stage;
 
 use std::time::Duration;
 

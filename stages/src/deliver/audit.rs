@@ -1,11 +1,12 @@
 //! The audit trail of delivery attempts: one record per attempt on
-//! `audit.<tenant>.attempt.<mail_id>`, read back by `postwire deliveries show <mail_id>`.
+//! `audit.<tenant>.attempt.<mail_id>` (noted by `settle.rs`, published by the runner), read
+//! back by `postwire deliveries show <mail_id>`.
 
-use async_nats::{HeaderMap, jetstream};
+use async_nats::jetstream;
 use postwire_core::bus;
 use serde::{Deserialize, Serialize};
 
-use super::scan;
+use super::{DeliverError, scan};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AttemptRecord {
@@ -22,25 +23,11 @@ pub struct AttemptRecord {
     pub at: String,
 }
 
-/// Appends a record. Best effort: a lost audit record never blocks a delivery.
-pub async fn record(js: &jetstream::Context, tenant: &str, r: &AttemptRecord) {
-    let mut headers = HeaderMap::new();
-    headers.insert(bus::HEADER_DELIVERY_ID, r.delivery_id.as_str());
-    let body = match serde_json::to_vec(r) {
-        Ok(b) => b,
-        Err(_) => return,
-    };
-    let subject = bus::subject_audit_mail(tenant, "attempt", &r.mail_id);
-    if let Err(e) = js.publish_with_headers(subject, headers, body.into()).await {
-        tracing::warn!(error = %e, "Could not append an audit record.");
-    }
-}
-
 /// Every attempt record of one mail, oldest first.
 pub async fn attempts(
     js: &jetstream::Context,
     mail_id: &str,
-) -> Result<Vec<AttemptRecord>, String> {
+) -> Result<Vec<AttemptRecord>, DeliverError> {
     let stored = scan::read(
         js,
         bus::STREAM_AUDIT,

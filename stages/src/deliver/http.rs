@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 use postwire_core::config::DeliveryConfig;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 
+use super::DeliverError;
 use super::retry::{Outcome, classify, parse_retry_after};
-use super::ssrf::Guard;
+use super::ssrf::{Guard, SsrfError};
 
 /// The delivery HTTP client: redirects never followed, certificates verified against the
 /// webpki roots (plus `delivery.ca_file`), host names resolved through the SSRF guard.
-pub fn client(cfg: &DeliveryConfig, guard: Guard) -> Result<reqwest::Client, String> {
+pub fn client(cfg: &DeliveryConfig, guard: Guard) -> Result<reqwest::Client, DeliverError> {
     let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(cfg.request_timeout())
@@ -20,14 +21,16 @@ pub fn client(cfg: &DeliveryConfig, guard: Guard) -> Result<reqwest::Client, Str
         .user_agent(concat!("postwire/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(guard));
     if let Some(path) = &cfg.ca_file {
-        let pem = std::fs::read(path).map_err(|e| format!("delivery.ca_file {path}: {e}"))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("delivery.ca_file {path}: {e}"))?
-        {
+        let bad = |e: &dyn std::fmt::Display| {
+            DeliverError::Config(format!("delivery.ca_file {path}: {e}"))
+        };
+        let pem = std::fs::read(path).map_err(|e| bad(&e))?;
+        for cert in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(&e))? {
             b = b.add_root_certificate(cert);
         }
     }
-    b.build().map_err(|e| format!("HTTP client: {e}"))
+    b.build()
+        .map_err(|e| DeliverError::Config(format!("HTTP client: {e}")))
 }
 
 /// A URL fit for logs: scheme, host, port and path; no credentials or query.
@@ -103,7 +106,7 @@ pub async fn post(
                 "request failed"
             };
             let error = format!("{kind}: {}", error_chain(&e));
-            if error.contains("refused by the SSRF guard") {
+            if refused_by_guard(&e) {
                 Outcome::Permanent { status: 0, error }
             } else {
                 Outcome::Retry {
@@ -118,6 +121,19 @@ pub async fn post(
         outcome,
         duration: started.elapsed(),
     }
+}
+
+/// Whether the SSRF guard refused the connection (its error is in the chain): permanent,
+/// where a DNS failure is worth another attempt.
+fn refused_by_guard(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(s) = err.downcast_ref::<SsrfError>() {
+            return s.is_refusal();
+        }
+        cur = err.source();
+    }
+    false
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {

@@ -6,6 +6,8 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull};
 use futures::StreamExt;
 
+use super::DeliverError;
+
 /// A stored message with its stream sequence and time.
 #[derive(Debug, Clone)]
 pub struct Stored {
@@ -28,8 +30,8 @@ pub async fn read(
     stream: &str,
     filter: &str,
     since: Option<time::OffsetDateTime>,
-) -> Result<Vec<Stored>, String> {
-    let s = js.get_stream(stream).await.map_err(|e| e.to_string())?;
+) -> Result<Vec<Stored>, DeliverError> {
+    let s = js.get_stream(stream).await.map_err(DeliverError::bus)?;
     let deliver_policy = match since {
         Some(start_time) => DeliverPolicy::ByStartTime { start_time },
         None => DeliverPolicy::All,
@@ -41,20 +43,20 @@ pub async fn read(
             ..Default::default()
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(DeliverError::bus)?;
     let mut out = Vec::new();
     if consumer.cached_info().num_pending == 0 {
         return Ok(out);
     }
-    let mut messages = consumer.messages().await.map_err(|e| e.to_string())?;
+    let mut messages = consumer.messages().await.map_err(DeliverError::bus)?;
     loop {
         let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
         let msg = match next {
             Ok(Some(Ok(m))) => m,
-            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(Some(Err(e))) => return Err(DeliverError::bus(e)),
             Ok(None) | Err(_) => break,
         };
-        let info = msg.info().map_err(|e| e.to_string())?;
+        let info = msg.info().map_err(DeliverError::bus)?;
         let (seq, pending, time) = (info.stream_sequence, info.pending, info.published);
         out.push(Stored {
             seq,

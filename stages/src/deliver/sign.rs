@@ -1,121 +1,83 @@
-//! Standard Webhooks signing (`v1`, HMAC-SHA256 over `id.timestamp.body`).
-//! See <https://www.standardwebhooks.com/>. Computed at each attempt, so the timestamp is
-//! fresh even when a retry comes hours later. The implementation lives in `postwire-sign`
-//! (which also has `v1a`, RFC 9421, draft-cavage and its `Signer`); this module keeps the
-//! deliver worker's and the sink's interface.
+//! The signing step of a delivery: the endpoint's signer (every scheme it is configured for,
+//! built once per endpoint configuration) signs the fixed body and `Content-Digest` at each
+//! attempt, so timestamps are fresh even when a retry comes hours later. The schemes live in
+//! `postwire-sign`.
 
-use postwire_sign::keyring::KeyRing;
-use postwire_sign::keys::Secret;
-use postwire_sign::standard_webhooks as sw;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
-pub use postwire_sign::standard_webhooks::{
-    HEADER_ID, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign_v1,
-};
+use postwire_core::tenant_config::EndpointConfig;
+use postwire_sign::{ContentDigest, RequestParts, Signer};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-/// Why a signed request is refused by [`verify`].
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum VerifyError {
-    #[error("missing {0} header")]
-    Missing(&'static str),
-    #[error("timestamp outside the tolerance window")]
-    Stale,
-    #[error("no signature matches")]
-    Mismatch,
+/// Why a delivery cannot be signed: neither heals by retrying, so the delivery is refused.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SignError {
+    #[error("the endpoint's signing configuration is invalid")]
+    Config(String),
+    #[error("signing failed: {0}")]
+    Sign(String),
 }
 
-/// Verifies a Standard Webhooks `v1` request against any of `keys`, in constant time,
-/// accepting timestamps within `tolerance_secs` of `now`. A wrapper over
-/// `postwire_sign::standard_webhooks::verify`, which also knows `v1a`.
-pub fn verify(
-    keys: &[Vec<u8>],
-    id: Option<&str>,
-    timestamp: Option<&str>,
-    signatures: Option<&str>,
+/// One signer per (tenant, endpoint), built when first needed and again when the endpoint's
+/// configuration changed.
+#[derive(Default)]
+pub struct Signers(Mutex<SignerMap>);
+
+type SignerMap = HashMap<(String, String), (EndpointConfig, Result<Arc<Signer>, SignError>)>;
+
+impl Signers {
+    pub fn get(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        ep: &EndpointConfig,
+    ) -> Result<Arc<Signer>, SignError> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (tenant.to_string(), endpoint.to_string());
+        if let Some((cfg, signer)) = map.get(&key)
+            && cfg == ep
+        {
+            return signer.clone();
+        }
+        let signer = ep.signer().map(Arc::new).map_err(SignError::Config);
+        if let Err(SignError::Config(e)) = &signer {
+            tracing::error!(tenant, endpoint, error = %e, "An endpoint cannot sign; its deliveries will be dead-lettered.");
+        }
+        map.insert(key, (ep.clone(), signer.clone()));
+        signer
+    }
+}
+
+/// Signs one attempt of the delivery `webhook_id` (body as prepared) to `url` at `now`
+/// (Unix seconds); returns the headers to send.
+pub fn sign(
+    signer: &Signer,
+    url: &str,
+    webhook_id: &str,
     body: &[u8],
     now: i64,
-    tolerance_secs: i64,
-) -> Result<(), VerifyError> {
-    let mut ring = KeyRing::new();
-    for key in keys {
-        ring.add_secret(None, Secret::new(key.clone()));
-    }
-    use postwire_sign::VerifyError as E;
-    match sw::verify(&ring, id, timestamp, signatures, body, now, tolerance_secs) {
-        Ok(_) => Ok(()),
-        Err(E::MissingHeader(h)) if h == HEADER_ID => Err(VerifyError::Missing(HEADER_ID)),
-        Err(E::MissingHeader(h)) if h == HEADER_TIMESTAMP => {
-            Err(VerifyError::Missing(HEADER_TIMESTAMP))
+) -> Result<HeaderMap, SignError> {
+    let digest = ContentDigest::of(body);
+    let parts = RequestParts {
+        method: "POST",
+        url,
+        content_type: "application/json",
+        webhook_id,
+        body,
+        content_digest: &digest,
+    };
+    let signed = signer
+        .sign(&parts, now)
+        .map_err(|e| SignError::Sign(e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    for (name, value) in signed {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.append(n, v);
         }
-        Err(E::MissingHeader(_)) => Err(VerifyError::Missing(HEADER_SIGNATURE)),
-        Err(E::Stale | E::FromFuture | E::Malformed(_)) => Err(VerifyError::Stale),
-        Err(_) => Err(VerifyError::Mismatch),
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The example from the Standard Webhooks reference test suite.
-    #[test]
-    fn matches_reference_vector() {
-        let key =
-            postwire_core::config::decode_whsec("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
-        let sig = sign_v1(
-            &key,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        );
-        assert_eq!(sig, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
-    }
-
-    #[test]
-    fn verify_accepts_good_and_refuses_tampered() {
-        let key = vec![7u8; 32];
-        let sig = sign_v1(&key, "msg_1", 1000, b"body");
-        let ok = verify(
-            std::slice::from_ref(&key),
-            Some("msg_1"),
-            Some("1000"),
-            Some(&sig),
-            b"body",
-            1010,
-            300,
-        );
-        assert_eq!(ok, Ok(()));
-        let bad = verify(
-            std::slice::from_ref(&key),
-            Some("msg_1"),
-            Some("1000"),
-            Some(&sig),
-            b"bodY",
-            1010,
-            300,
-        );
-        assert_eq!(bad, Err(VerifyError::Mismatch));
-        let stale = verify(
-            std::slice::from_ref(&key),
-            Some("msg_1"),
-            Some("1000"),
-            Some(&sig),
-            b"body",
-            5000,
-            300,
-        );
-        assert_eq!(stale, Err(VerifyError::Stale));
-        let rotated = format!("v1,AAAA {sig}");
-        assert_eq!(
-            verify(
-                &[vec![1; 32], key],
-                Some("msg_1"),
-                Some("1000"),
-                Some(&rotated),
-                b"body",
-                1000,
-                300
-            ),
-            Ok(())
-        );
-    }
+    Ok(headers)
 }

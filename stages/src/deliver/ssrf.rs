@@ -21,6 +21,27 @@ pub enum SsrfError {
     NonGlobalName(String),
     #[error("the URL has no host")]
     NoHost,
+    /// DNS did not answer: worth another attempt.
+    #[error("resolving {host}: {error}")]
+    Resolve { host: String, error: String },
+    #[error("system DNS configuration: {0}")]
+    SystemDns(String),
+    #[error("DNS resolver: {0}")]
+    Resolver(String),
+}
+
+impl SsrfError {
+    /// Whether the guard refused an address (permanent), rather than failing to resolve.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            SsrfError::NonGlobal(_) | SsrfError::NonGlobalName(_) | SsrfError::NoHost
+        )
+    }
+
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, SsrfError::Resolve { .. })
+    }
 }
 
 /// Whether an address is globally routable (not loopback, private, link-local, CGNAT,
@@ -129,7 +150,7 @@ pub struct Guard {
 impl Guard {
     /// `dns_server`: resolve through this server (tests, split horizon); the system's
     /// resolver otherwise.
-    pub fn new(allow: &[String], dns_server: Option<SocketAddr>) -> Result<Guard, String> {
+    pub fn new(allow: &[String], dns_server: Option<SocketAddr>) -> Result<Guard, SsrfError> {
         let resolver = match dns_server {
             Some(addr) => {
                 let mut udp = ConnectionConfig::udp();
@@ -144,10 +165,10 @@ impl Guard {
                 .build()
             }
             None => TokioResolver::builder_tokio()
-                .map_err(|e| format!("system DNS configuration: {e}"))?
+                .map_err(|e| SsrfError::SystemDns(e.to_string()))?
                 .build(),
         }
-        .map_err(|e| format!("DNS resolver: {e}"))?;
+        .map_err(|e| SsrfError::Resolver(e.to_string()))?;
         Ok(Guard {
             allow: Arc::new(AllowList::parse(allow)),
             resolver,
@@ -174,7 +195,7 @@ impl Guard {
     }
 
     /// Resolves a host name and keeps only the addresses delivery may connect to.
-    pub async fn resolve_vetted(&self, host: &str) -> Result<Vec<IpAddr>, String> {
+    pub async fn resolve_vetted(&self, host: &str) -> Result<Vec<IpAddr>, SsrfError> {
         let allowed_name = self.allow.host(host);
         let ips: Vec<IpAddr> = if host.eq_ignore_ascii_case("localhost") {
             vec![
@@ -185,7 +206,10 @@ impl Guard {
             self.resolver
                 .lookup_ip(host)
                 .await
-                .map_err(|e| format!("resolving {host}: {e}"))?
+                .map_err(|e| SsrfError::Resolve {
+                    host: host.to_string(),
+                    error: e.to_string(),
+                })?
                 .iter()
                 .collect()
         };
@@ -194,7 +218,7 @@ impl Guard {
             .filter(|ip| allowed_name || self.allows_ip(*ip))
             .collect();
         if vetted.is_empty() {
-            return Err(SsrfError::NonGlobalName(host.to_string()).to_string());
+            return Err(SsrfError::NonGlobalName(host.to_string()));
         }
         Ok(vetted)
     }

@@ -10,6 +10,8 @@ use postwire_core::{Config, bus};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::DeliverError;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct EndpointState {
     pub disabled: bool,
@@ -21,10 +23,10 @@ fn key(tenant: &str, endpoint: &str) -> String {
     format!("{tenant}.{endpoint}")
 }
 
-async fn bucket(js: &jetstream::Context) -> Result<kv::Store, String> {
+async fn bucket(js: &jetstream::Context) -> Result<kv::Store, DeliverError> {
     js.get_key_value(bus::KV_ENDPOINTS)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(DeliverError::bus)
 }
 
 /// The endpoint's state; `None` when it is enabled.
@@ -32,7 +34,7 @@ pub async fn get(
     js: &jetstream::Context,
     tenant: &str,
     endpoint: &str,
-) -> Result<Option<EndpointState>, String> {
+) -> Result<Option<EndpointState>, DeliverError> {
     get_in(&bucket(js).await?, tenant, endpoint).await
 }
 
@@ -41,11 +43,11 @@ pub async fn get_in(
     kv: &kv::Store,
     tenant: &str,
     endpoint: &str,
-) -> Result<Option<EndpointState>, String> {
+) -> Result<Option<EndpointState>, DeliverError> {
     match kv
         .get(key(tenant, endpoint))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(DeliverError::bus)?
     {
         Some(v) => Ok(serde_json::from_slice::<EndpointState>(&v)
             .ok()
@@ -59,29 +61,33 @@ pub async fn disable(
     tenant: &str,
     endpoint: &str,
     reason: &str,
-) -> Result<(), String> {
+) -> Result<(), DeliverError> {
     let state = EndpointState {
         disabled: true,
         reason: reason.to_string(),
         at: postwire_core::envelope::now_rfc3339(),
     };
-    let value = serde_json::to_vec(&state).map_err(|e| e.to_string())?;
+    let value = serde_json::to_vec(&state).unwrap_or_default();
     bucket(js)
         .await?
         .put(key(tenant, endpoint), value.into())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(DeliverError::bus)?;
     Ok(())
 }
 
 /// Re-enables an endpoint. Returns whether it was disabled.
-pub async fn enable(js: &jetstream::Context, tenant: &str, endpoint: &str) -> Result<bool, String> {
+pub async fn enable(
+    js: &jetstream::Context,
+    tenant: &str,
+    endpoint: &str,
+) -> Result<bool, DeliverError> {
     let was = get(js, tenant, endpoint).await?.is_some();
     bucket(js)
         .await?
         .delete(key(tenant, endpoint))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(DeliverError::bus)?;
     Ok(was)
 }
 

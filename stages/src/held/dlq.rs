@@ -40,38 +40,51 @@ impl RawReason {
     }
 }
 
-/// What is dead-lettered.
-pub enum Dead<'a> {
+/// What is dead-lettered (owned: a stage hands it to the runner, which writes it).
+#[derive(Debug)]
+pub enum Dead {
     /// An OUTBOX delivery that gave up (`headers` and `body` as consumed).
     Delivery {
-        headers: &'a HeaderMap,
+        headers: HeaderMap,
         body: Bytes,
-        tenant: &'a str,
-        route: &'a str,
+        tenant: String,
+        route: String,
         attempts: u32,
         status: Option<u16>,
-        error: &'a str,
+        error: String,
         /// The OUTBOX sequence: a replayed copy that fails again is a new dead letter.
         outbox_seq: u64,
     },
     /// A raw mail (`headers` and `payload` as on MAIL).
     RawMail {
-        headers: &'a HeaderMap,
+        headers: HeaderMap,
         payload: Bytes,
-        tenant: &'a str,
-        mail_id: &'a str,
+        tenant: String,
+        mail_id: String,
         reason: RawReason,
         /// The route whose plugin failed, if any.
-        route: Option<&'a str>,
-        error: &'a str,
+        route: Option<String>,
+        error: String,
         /// The MAIL sequence: a redelivered MAIL message writes its dead letter once, a
         /// replayed copy (a new sequence) that fails again writes a new one.
         mail_seq: u64,
     },
 }
 
+impl Dead {
+    pub fn tenant(&self) -> &str {
+        match self {
+            Dead::Delivery { tenant, .. } | Dead::RawMail { tenant, .. } => tenant,
+        }
+    }
+
+    pub fn is_delivery(&self) -> bool {
+        matches!(self, Dead::Delivery { .. })
+    }
+}
+
 /// The one writer of the dead-letter stream; waits for the PubAck.
-pub async fn write(js: &jetstream::Context, dead: Dead<'_>) -> Result<(), HeldError> {
+pub async fn write(js: &jetstream::Context, dead: Dead) -> Result<(), HeldError> {
     let (subject, headers, body) = match dead {
         Dead::Delivery {
             headers,
@@ -83,7 +96,7 @@ pub async fn write(js: &jetstream::Context, dead: Dead<'_>) -> Result<(), HeldEr
             error,
             outbox_seq,
         } => {
-            let mut h = headers.clone();
+            let mut h = headers;
             let id = h
                 .get(bus::HEADER_DELIVERY_ID)
                 .map(|v| v.as_str().to_string())
@@ -96,8 +109,8 @@ pub async fn write(js: &jetstream::Context, dead: Dead<'_>) -> Result<(), HeldEr
             h.insert(bus::HEADER_ATTEMPTS, attempts.to_string().as_str());
             let status = status.map(|s| s.to_string()).unwrap_or_default();
             h.insert(bus::HEADER_LAST_STATUS, status.as_str());
-            h.insert(bus::HEADER_LAST_ERROR, one_line(error, 1000).as_str());
-            (bus::subject_dlq(tenant, route), h, body)
+            h.insert(bus::HEADER_LAST_ERROR, one_line(&error, 1000).as_str());
+            (bus::subject_dlq(&tenant, &route), h, body)
         }
         Dead::RawMail {
             headers,
@@ -109,18 +122,18 @@ pub async fn write(js: &jetstream::Context, dead: Dead<'_>) -> Result<(), HeldEr
             error,
             mail_seq,
         } => {
-            let mut h = headers.clone();
-            let msg_id = match route {
+            let mut h = headers;
+            let msg_id = match &route {
                 Some(r) => format!("{mail_id}:{}:{r}:{mail_seq}", reason.kind()),
                 None => format!("{mail_id}:{}:{mail_seq}", reason.kind()),
             };
             h.insert(bus::HEADER_MSG_ID, msg_id.as_str());
             h.insert(bus::HEADER_DEAD_KIND, reason.kind());
-            if let Some(r) = route {
-                h.insert(bus::HEADER_ROUTE, r);
+            if let Some(r) = &route {
+                h.insert(bus::HEADER_ROUTE, r.as_str());
             }
-            h.insert(bus::HEADER_LAST_ERROR, one_line(error, 500).as_str());
-            (bus::subject_dlq(tenant, reason.route()), h, payload)
+            h.insert(bus::HEADER_LAST_ERROR, one_line(&error, 500).as_str());
+            (bus::subject_dlq(&tenant, reason.route()), h, payload)
         }
     };
     js.publish_with_headers(subject, headers, body)
@@ -231,7 +244,7 @@ pub async fn list(js: &jetstream::Context, f: &Filter) -> Result<Vec<DeadLetter>
     };
     let all = scan::read(js, bus::STREAM_DLQ, &subject, f.since)
         .await
-        .map_err(HeldError::Bus)?;
+        .map_err(HeldError::bus)?;
     Ok(all
         .into_iter()
         .map(DeadLetter::from_stored)

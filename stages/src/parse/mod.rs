@@ -8,6 +8,7 @@
 //! - [`stripped`]: the reply without quoted history and signature.
 //! - [`attachments`]: attachments and enclosed messages.
 //! - [`limits`]: the limits and the recording of cuts.
+//! - [`stage`]: parse as a stage of the process worker.
 //!
 //! Where mail-parser 0.11 needs help, see docs/decisions.md.
 
@@ -16,6 +17,7 @@ pub mod body;
 pub mod headers;
 pub mod limits;
 pub mod sanitize;
+pub mod stage;
 pub mod stripped;
 
 use mail_parser::MessageParser;

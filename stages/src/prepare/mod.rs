@@ -1,6 +1,8 @@
 //! Prepare: route the recipients and build one outbox delivery per endpoint. The body bytes
 //! are fixed here, once; each attempt only signs them again.
 
+pub mod stage;
+
 use std::collections::BTreeMap;
 
 use postwire_core::Config;

@@ -9,6 +9,7 @@
 
 pub mod fs_url;
 pub mod spool;
+pub mod stage;
 pub mod sweep;
 
 use std::sync::Arc;
@@ -25,6 +26,27 @@ use postwire_core::ids::sha256_hex;
 use postwire_core::storage_config::{AttachmentPolicy, Backend, Sse, StorageConfig};
 
 use crate::StageError;
+
+/// Why object storage cannot be set up (at start: always a configuration problem).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage.path {path}: {source}")]
+    Path {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the filesystem backend needs a URL signing key")]
+    NoSigningKey,
+    #[error("object storage: {0}")]
+    Backend(#[from] object_store::Error),
+}
+
+impl StoreError {
+    /// Never: a wrong configuration stays wrong until it is fixed and the node restarted.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
 
 /// A URL and when it stops working (RFC 3339).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +75,7 @@ impl BlobStore {
     pub fn from_config(
         cfg: &StorageConfig,
         fs_key: Option<Vec<u8>>,
-    ) -> Result<Option<BlobStore>, String> {
+    ) -> Result<Option<BlobStore>, StoreError> {
         let expiry = Duration::from_secs(cfg.url_expiry_secs);
         let part_bytes = match cfg.backend {
             Backend::S3 => 5 * 1024 * 1024,
@@ -62,10 +84,12 @@ impl BlobStore {
         let (store, urls): (Arc<dyn ObjectStore>, Urls) = match cfg.backend {
             Backend::None => return Ok(None),
             Backend::Fs => {
-                std::fs::create_dir_all(&cfg.path)
-                    .map_err(|e| format!("storage.path {}: {e}", cfg.path))?;
-                let fs = LocalFileSystem::new_with_prefix(&cfg.path).map_err(|e| e.to_string())?;
-                let key = fs_key.ok_or("the filesystem backend needs a URL signing key")?;
+                std::fs::create_dir_all(&cfg.path).map_err(|source| StoreError::Path {
+                    path: cfg.path.clone(),
+                    source,
+                })?;
+                let fs = LocalFileSystem::new_with_prefix(&cfg.path)?;
+                let key = fs_key.ok_or(StoreError::NoSigningKey)?;
                 (
                     Arc::new(fs),
                     Urls::Fs {
@@ -91,16 +115,14 @@ impl BlobStore {
                 b = match cfg.sse {
                     Sse::None => b,
                     Sse::Aes256 => {
-                        let key = "aws_server_side_encryption"
-                            .parse()
-                            .map_err(|e: object_store::Error| e.to_string())?;
+                        let key = "aws_server_side_encryption".parse()?;
                         b.with_config(key, "AES256")
                     }
                     Sse::Kms => {
                         b.with_sse_kms_encryption(cfg.kms_key_id.clone().unwrap_or_default())
                     }
                 };
-                let s3 = Arc::new(b.build().map_err(|e| e.to_string())?);
+                let s3 = Arc::new(b.build()?);
                 (s3.clone() as Arc<dyn ObjectStore>, Urls::S3(s3))
             }
         };

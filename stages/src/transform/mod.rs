@@ -7,7 +7,8 @@
 //! - `engine.rs`: engine settings, the epoch ticker, the precompiled-component cache.
 //! - `instance.rs`: one call: a fresh store per message with a memory cap, an epoch deadline
 //!   and a deny-all WASI context.
-//! - [`stage`]: the pipeline stage: chain outcome → deliveries, audit records, dead letters.
+//! - [`stage`]: chain outcome → deliveries, audit records, dead letters.
+//! - [`step`]: transform as a stage of the process worker (the plugin host started on demand).
 //! - `bindings.rs`: the `bindgen!` output, private to this module.
 
 mod bindings;
@@ -16,6 +17,7 @@ mod instance;
 mod limits;
 mod slot;
 pub mod stage;
+pub mod step;
 pub mod uploads;
 
 use std::collections::HashMap;
@@ -29,7 +31,7 @@ use wasmtime::component::Linker;
 
 pub use engine::LoadSource;
 use instance::HostState;
-pub use slot::PluginSlot;
+pub use slot::{HostError, PluginSlot};
 
 /// Host settings shared by every plugin.
 #[derive(Debug, Clone)]

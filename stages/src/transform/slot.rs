@@ -7,16 +7,27 @@ use std::time::Duration;
 use postwire_core::Config;
 
 use super::{TransformSettings, Transformer};
-use crate::StageError;
 
 /// The plugin host, started when the configuration first has a tenant with plugins (the
 /// engine reserves address space up front, so a worker without plugins has none).
 #[derive(Default)]
-pub struct PluginSlot(std::sync::OnceLock<Result<Arc<Transformer>, String>>);
+pub struct PluginSlot(std::sync::OnceLock<Result<Arc<Transformer>, HostError>>);
+
+/// The plugin host cannot start (the engine cannot reserve its memory, …). Kept once it
+/// happened; a mail that needs the host is retried later.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("starting the plugin host: {0}")]
+pub struct HostError(String);
+
+impl HostError {
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
 
 impl PluginSlot {
     /// The host, started now if `cfg` has plugins and it is not running yet.
-    pub fn get(&self, cfg: &Config) -> Result<Option<Arc<Transformer>>, String> {
+    pub fn get(&self, cfg: &Config) -> Result<Option<Arc<Transformer>>, HostError> {
         if let Some(host) = self.0.get() {
             return host.clone().map(Some);
         }
@@ -26,8 +37,8 @@ impl PluginSlot {
         self.0
             .get_or_init(|| match plugin_host(cfg) {
                 Ok(Some(h)) => Ok(h),
-                Ok(None) => Err("no plugins".into()),
-                Err(e) => Err(e.to_string()),
+                Ok(None) => Err(HostError("no plugins".into())),
+                Err(e) => Err(e),
             })
             .clone()
             .map(Some)
@@ -35,7 +46,7 @@ impl PluginSlot {
 }
 
 /// The plugin host, when a tenant has plugins (the engine reserves address space up front).
-fn plugin_host(cfg: &Config) -> Result<Option<Arc<Transformer>>, StageError> {
+fn plugin_host(cfg: &Config) -> Result<Option<Arc<Transformer>>, HostError> {
     if cfg.tenants.values().all(|t| t.plugins.is_empty()) {
         return Ok(None);
     }
@@ -45,10 +56,7 @@ fn plugin_host(cfg: &Config) -> Result<Option<Arc<Transformer>>, StageError> {
         memory_limit_bytes: ph.memory_limit_bytes,
         cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
     };
-    let host = Arc::new(
-        Transformer::new(settings)
-            .map_err(|e| StageError::Permanent(format!("starting the plugin host: {e}")))?,
-    );
+    let host = Arc::new(Transformer::new(settings).map_err(|e| HostError(e.to_string()))?);
     // Compile (or load from the cache) every plugin now, in the background, rather than with
     // the first mail; a mail that comes first loads its plugins itself.
     let paths: Vec<_> = cfg

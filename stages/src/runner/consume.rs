@@ -1,6 +1,6 @@
-//! The runner owns consuming: it (re)creates the durable pull consumer, survives NATS
-//! restarts, runs a handler per message with bounded concurrency, and stops pulling on
-//! shutdown while letting in-flight messages finish. Stages never touch consumers.
+//! The consuming loop: (re)creates the durable pull consumer, survives NATS restarts, runs a
+//! handler per message with bounded concurrency, and stops pulling on shutdown while letting
+//! in-flight messages finish.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,0 +1,113 @@
+//! Dispatch: one attempt of one delivery. The endpoint must still be configured and not
+//! disabled; the attempt waits for the endpoint's, the tenant's and the worker's limits, is
+//! signed now ([`super::sign`]) and POSTed ([`super::http`], through the SSRF guard).
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, kv};
+use postwire_core::{Config, bus};
+
+use super::retry::Outcome;
+use super::sign::Signers;
+use super::{DeliverError, Ids, http, limits, ssrf, state};
+
+pub struct Dispatch {
+    pub js: jetstream::Context,
+    pub client: reqwest::Client,
+    pub guard: ssrf::Guard,
+    pub limits: limits::Limits,
+    pub signers: Signers,
+    kv_endpoints: tokio::sync::OnceCell<kv::Store>,
+}
+
+impl Dispatch {
+    pub fn new(
+        js: jetstream::Context,
+        client: reqwest::Client,
+        guard: ssrf::Guard,
+        limits: limits::Limits,
+    ) -> Dispatch {
+        Dispatch {
+            js,
+            client,
+            guard,
+            limits,
+            signers: Signers::default(),
+            kv_endpoints: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn endpoint_state(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+    ) -> Result<Option<state::EndpointState>, DeliverError> {
+        let kv = self
+            .kv_endpoints
+            .get_or_try_init(|| self.js.get_key_value(bus::KV_ENDPOINTS))
+            .await
+            .map_err(DeliverError::bus)?;
+        state::get_in(kv, tenant, endpoint).await
+    }
+
+    /// One attempt: checks, waits for the limits, signs, POSTs.
+    pub async fn attempt(
+        &self,
+        cfg: &Config,
+        body: &[u8],
+        ids: &Ids<'_>,
+        attempt: u32,
+    ) -> http::Attempt {
+        let refused = |error: String| http::Attempt {
+            outcome: Outcome::Permanent { status: 0, error },
+            duration: Duration::ZERO,
+        };
+        let Some(ep) = cfg
+            .tenants
+            .get(ids.tenant)
+            .and_then(|t| t.endpoints.get(ids.endpoint))
+        else {
+            return refused(format!(
+                "endpoint {:?} is not configured for tenant {:?}",
+                ids.endpoint, ids.tenant
+            ));
+        };
+        match self.endpoint_state(ids.tenant, ids.endpoint).await {
+            Ok(Some(s)) => {
+                return refused(format!("endpoint disabled since {} ({})", s.at, s.reason));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return http::Attempt {
+                    outcome: Outcome::Retry {
+                        status: None,
+                        error: format!("endpoint state unavailable: {e}"),
+                        retry_after: None,
+                    },
+                    duration: Duration::ZERO,
+                };
+            }
+        }
+        let signer = match self.signers.get(ids.tenant, ids.endpoint, ep) {
+            Ok(s) => s,
+            Err(e) => return refused(e.to_string()),
+        };
+        let _permits = self.limits.acquire(ids.tenant, ids.endpoint).await;
+        // Body and digest are fixed per delivery; the signatures are made now, per attempt.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let headers = match super::sign::sign(&signer, &ep.url, ids.id, body, now) {
+            Ok(h) => h,
+            Err(e) => return refused(e.to_string()),
+        };
+        tracing::debug!(attempt, url = %http::redact_url(&ep.url), "Posting.");
+        http::post(
+            &self.client,
+            &self.guard,
+            &ep.url,
+            headers,
+            body.to_vec(),
+            cfg.delivery.max_response_bytes,
+        )
+        .await
+    }
+}
