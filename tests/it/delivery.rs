@@ -7,12 +7,12 @@ use std::time::Duration;
 use postwire_core::bus;
 use postwire_e2e::config::{TestConfig, quoted};
 use postwire_e2e::dns::DnsServer;
+use postwire_e2e::eventually;
 use postwire_e2e::idle;
 use postwire_e2e::nats::NatsServer;
 use postwire_e2e::pipeline::{Pipeline, config};
 use postwire_e2e::receiver::{Answer, Receiver};
 use postwire_e2e::smtp::Client;
-use postwire_e2e::eventually;
 use postwire_stages::deliver::{ssrf, state};
 
 async fn send(p: &Pipeline, to: &str, subject: &str) {

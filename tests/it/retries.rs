@@ -63,7 +63,10 @@ async fn fails_twice_then_delivers_with_the_same_id() {
         "same webhook-id on every attempt: {ids:?}"
     );
     assert_eq!(got[0].body, got[2].body, "the body is fixed per delivery");
-    let mail = got[0].json()["mail_id"].as_str().expect("mail id").to_string();
+    let mail = got[0].json()["mail_id"]
+        .as_str()
+        .expect("mail id")
+        .to_string();
     assert_eq!(
         attempts(&p, &mail).await,
         [

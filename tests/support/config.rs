@@ -145,7 +145,11 @@ mod tests {
         assert!(cfg.delivery.ssrf_allow.is_empty());
         let acme = &cfg.tenants["acme"];
         assert_eq!(acme.endpoints["hook"].url, "http://127.0.0.1:1/hook");
-        let sales = acme.routes.iter().find(|r| r.name == "sales").expect("sales");
+        let sales = acme
+            .routes
+            .iter()
+            .find(|r| r.name == "sales")
+            .expect("sales");
         assert_eq!(sales.endpoints, ["fast"]);
         assert_eq!(acme.routes.len(), 2);
     }

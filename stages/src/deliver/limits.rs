@@ -286,8 +286,17 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         cfg.delivery.endpoint_queue = 1;
         let limits = Limits::new(Arc::new(cfg));
         assert!(limits.has_room("acme", "slow"));
-        limits.endpoint("acme", "slow").waiting.fetch_add(1, Ordering::Relaxed);
-        assert!(!limits.has_room("acme", "slow"), "one waits: the queue is full");
-        assert!(limits.has_room("acme", "free"), "another endpoint is not affected");
+        limits
+            .endpoint("acme", "slow")
+            .waiting
+            .fetch_add(1, Ordering::Relaxed);
+        assert!(
+            !limits.has_room("acme", "slow"),
+            "one waits: the queue is full"
+        );
+        assert!(
+            limits.has_room("acme", "free"),
+            "another endpoint is not affected"
+        );
     }
 }

@@ -137,7 +137,11 @@ mod tests {
         assert_eq!(backoff(&cfg, cfg.max_attempts(), None, 0.5), None);
         assert_eq!(backoff(&cfg, 0, None, 0.5), None, "attempts count from 1");
         let total: Duration = delays.iter().sum();
-        assert_eq!(total, secs(75 * h + 35 * 60 + 5), "the last attempt ~3 days later");
+        assert_eq!(
+            total,
+            secs(75 * h + 35 * 60 + 5),
+            "the last attempt ~3 days later"
+        );
     }
 
     /// For every attempt and every jitter draw on a fine grid: the delay stays within
@@ -160,8 +164,13 @@ mod tests {
                 assert!(d >= last, "monotonic in the draw");
                 last = d;
             }
-            let lowest = backoff(&cfg, attempt, None, 0.0).expect("delay").as_secs_f64();
-            assert!((lowest - lo).abs() < 1e-6, "attempt {attempt}: {lowest} vs {lo}");
+            let lowest = backoff(&cfg, attempt, None, 0.0)
+                .expect("delay")
+                .as_secs_f64();
+            assert!(
+                (lowest - lo).abs() < 1e-6,
+                "attempt {attempt}: {lowest} vs {lo}"
+            );
         }
     }
 
@@ -192,7 +201,11 @@ mod tests {
             ..Default::default()
         };
         let at = |attempt, ra| backoff(&cfg, attempt, Some(secs(ra)), 0.5);
-        assert_eq!(at(1, 2), Some(secs(10)), "shorter than the schedule: ignored");
+        assert_eq!(
+            at(1, 2),
+            Some(secs(10)),
+            "shorter than the schedule: ignored"
+        );
         assert_eq!(at(1, 10), Some(secs(10)));
         assert_eq!(at(1, 45), Some(secs(45)), "longer: honoured");
         assert_eq!(at(1, 120), Some(secs(120)));

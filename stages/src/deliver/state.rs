@@ -162,7 +162,11 @@ mod tests {
         assert_eq!(c.failed("acme", "hook", 2), Some(2));
         c.succeeded("acme", "hook");
         assert_eq!(c.failed("acme", "hook", 2), None);
-        assert_eq!(c.failed("acme", "hook", 2), Some(2), "alerts again after recovering");
+        assert_eq!(
+            c.failed("acme", "hook", 2),
+            Some(2),
+            "alerts again after recovering"
+        );
     }
 
     #[test]
