@@ -3,13 +3,15 @@
 //! both to endpoint `hook`), verification off, short retry delays. A test changes what it is
 //! about and nothing else:
 //!
-//! ```ignore
-//! let cfg = TestConfig::new(&nats.url())
-//!     .hook(&rx.url)
+//! ```
+//! use postwire_e2e::config::TestConfig;
+//! let cfg = TestConfig::new("nats://127.0.0.1:4222")
+//!     .hook("http://127.0.0.1:8080/hook")
 //!     .set("delivery", "alert_after_failures", "2")
-//!     .endpoint("fast", &fast.url)
+//!     .endpoint("fast", "http://127.0.0.1:8081/fast")
 //!     .route("sales", &["sales@acme.test"], &["fast"])
 //!     .config();
+//! assert_eq!(cfg.delivery.alert_after_failures, 2);
 //! ```
 //!
 //! Values given to [`TestConfig::set`] are TOML (`"2"`, `"true"`, `"[]"`, [`quoted`]).
