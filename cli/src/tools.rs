@@ -5,8 +5,9 @@ use std::path::Path;
 
 use postwire_core::Config;
 use postwire_core::envelope::{Envelope, now_rfc3339};
-use postwire_core::event::{EmailEvent, RawInfo, SCHEMA};
-use postwire_core::ids::{new_mail_id, sha256_hex};
+use postwire_core::event::EmailEvent;
+use postwire_core::ids::new_mail_id;
+use postwire_stages::prepare::preview::{self, Preview};
 
 /// How a command failed: `Usage` exits 2 (bad arguments or config), `Failed` exits 1.
 #[derive(Debug)]
@@ -38,30 +39,20 @@ pub fn parse(file: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The event `postwire parse` prints for a raw message (tenant and route `local`).
+/// The event `postwire parse` prints for a raw message (tenant and route `local`), built by
+/// the worker's own code.
 pub fn event_from_raw(raw: &[u8]) -> EmailEvent {
-    let (message, limits) = postwire_stages::parse::parse(raw);
-    EmailEvent {
-        schema: SCHEMA.into(),
+    let p = Preview {
         id: "msg_local".into(),
         mail_id: new_mail_id(),
         tenant: "local".into(),
         route: "local".into(),
-        received_at: now_rfc3339(),
         envelope: Envelope {
             received_at: now_rfc3339(),
             ..Default::default()
         },
-        message,
-        auth: None,
-        raw: Some(RawInfo {
-            size: raw.len() as u64,
-            sha256: sha256_hex(raw),
-            url: None,
-            url_expires_at: None,
-        }),
-        limits,
-    }
+    };
+    preview::event(raw, &p)
 }
 
 pub fn config_check(path: &Path) -> Result<(), Failure> {

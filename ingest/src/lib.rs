@@ -19,6 +19,9 @@ pub mod spool;
 pub mod tls;
 pub mod verify;
 
+#[cfg(test)]
+mod test_config;
+
 pub use deps::IngestDeps;
 pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
 pub use server::run;

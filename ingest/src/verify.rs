@@ -66,22 +66,10 @@ mod tests {
         }
     }
 
-    const CONFIG: &str = r#"
-[tenants.acme]
-domains = ["acme.test"]
-[[tenants.acme.routes]]
-name = "r"
-recipients = ["*@acme.test"]
-endpoints = ["e"]
-[tenants.acme.endpoints.e]
-url = "https://example.com/"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-"#;
-
     /// One SMTP transaction through the real server with `verdict`; returns the wire output,
     /// the number of publishes and the auth the publisher saw.
     async fn conversation(verdict: InlineVerdict) -> (String, usize, Option<String>) {
-        let cfg = postwire_core::Config::from_toml(CONFIG).unwrap();
+        let cfg = crate::test_config::acme();
         let count = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(std::sync::Mutex::new(None));
         let deps = IngestDeps::new(&cfg, Counting(count.clone(), seen.clone()), None, None)
@@ -94,7 +82,7 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         }));
         let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
         client
-            .write_all(b"EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@acme.test>\r\nDATA\r\nSubject: s\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+            .write_all(b"EHLO c.test\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<support@acme.test>\r\nDATA\r\nSubject: s\r\n\r\nhi\r\n.\r\nQUIT\r\n")
             .await
             .unwrap();
         let mut out = String::new();

@@ -5,13 +5,14 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use postwire_core::bus;
-use postwire_core::config::EndpointConfig;
+use postwire_e2e::config::{TestConfig, quoted};
 use postwire_e2e::dns::DnsServer;
+use postwire_e2e::eventually;
+use postwire_e2e::idle;
 use postwire_e2e::nats::NatsServer;
 use postwire_e2e::pipeline::{Pipeline, config};
 use postwire_e2e::receiver::{Answer, Receiver};
 use postwire_e2e::smtp::Client;
-use postwire_e2e::{SECRET, eventually};
 use postwire_stages::deliver::{ssrf, state};
 
 async fn send(p: &Pipeline, to: &str, subject: &str) {
@@ -26,19 +27,10 @@ async fn send(p: &Pipeline, to: &str, subject: &str) {
     assert_eq!(r.code, 250, "{r:?}");
 }
 
-async fn dead_letters(
-    p: &Pipeline,
-    n: usize,
-) -> Vec<async_nats::jetstream::message::StreamMessage> {
-    let mut dlq = Vec::new();
-    for _ in 0..150 {
-        dlq = p.stream_messages(bus::STREAM_DLQ).await;
-        if dlq.len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    dlq
+/// The dead letters once the pipeline is idle (nothing more can arrive).
+async fn dead_letters(p: &Pipeline) -> Vec<async_nats::jetstream::message::StreamMessage> {
+    idle::wait_idle(&p.js, Duration::from_secs(15)).await;
+    p.stream_messages(bus::STREAM_DLQ).await
 }
 
 fn last_status(m: &async_nats::jetstream::message::StreamMessage) -> String {
@@ -60,10 +52,9 @@ async fn retryable_statuses_are_retried_and_others_are_not() {
         "408 and 429 retried, then 204"
     );
     send(&p, "support@acme.test", "permanent").await;
-    let dlq = dead_letters(&p, 1).await;
+    let dlq = dead_letters(&p).await;
     assert_eq!(dlq.len(), 1);
     assert_eq!(last_status(&dlq[0]), "404");
-    tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(rx.count(), 4, "a 404 is not retried");
     p.shutdown().await;
 }
@@ -103,7 +94,7 @@ async fn redirects_are_not_followed() {
     );
     let p = Pipeline::start(config(&nats.url(), &rx.url)).await;
     send(&p, "support@acme.test", "redirected").await;
-    let dlq = dead_letters(&p, 1).await;
+    let dlq = dead_letters(&p).await;
     assert_eq!(
         dlq.len(),
         1,
@@ -148,7 +139,7 @@ async fn gone_disables_the_endpoint_until_enabled_again() {
     );
     // While disabled, deliveries go straight to the DLQ without a request.
     send(&p, "support@acme.test", "while disabled").await;
-    let dlq = dead_letters(&p, 2).await;
+    let dlq = dead_letters(&p).await;
     assert_eq!(dlq.len(), 2);
     let err = dlq[1]
         .headers
@@ -160,7 +151,8 @@ async fn gone_disables_the_endpoint_until_enabled_again() {
     // An admin enables it again; the next mail is delivered.
     assert!(state::enable(&p.js, "acme", "hook").await.expect("enable"));
     send(&p, "support@acme.test", "after enable").await;
-    assert!(eventually(Duration::from_secs(10), || rx.count() == 2).await);
+    idle::wait_idle(&p.js, Duration::from_secs(10)).await;
+    assert_eq!(rx.count(), 2);
     assert_eq!(rx.received()[1].status, 204);
     p.shutdown().await;
 }
@@ -242,19 +234,15 @@ async fn a_name_resolving_to_a_private_address_is_dead_lettered_without_a_reques
         .and_then(|p| p.split('/').next())
         .unwrap_or_default()
         .to_string();
-    let mut cfg = config(&nats.url(), &rx.url);
-    cfg.delivery.ssrf_allow.clear();
-    cfg.delivery.dns_server = Some(dns.addr.to_string());
-    let hook = cfg
-        .tenants
-        .get_mut("acme")
-        .and_then(|t| t.endpoints.get_mut("hook"))
-        .expect("hook");
-    hook.url = format!("https://hooks.evil.test:{port}/hook");
-    hook.allow_http = false;
+    let cfg = TestConfig::new(&nats.url())
+        .hook(&format!("https://hooks.evil.test:{port}/hook"))
+        .endpoint_set("hook", "allow_http", "false")
+        .set("delivery", "ssrf_allow", "[]")
+        .set("delivery", "dns_server", &quoted(&dns.addr.to_string()))
+        .config();
     let p = Pipeline::start(cfg).await;
     send(&p, "support@acme.test", "ssrf").await;
-    let dlq = dead_letters(&p, 1).await;
+    let dlq = dead_letters(&p).await;
     assert_eq!(dlq.len(), 1);
     let err = dlq[0]
         .headers
@@ -270,12 +258,10 @@ async fn a_name_resolving_to_a_private_address_is_dead_lettered_without_a_reques
 async fn endpoint_rate_limit_is_respected() {
     let nats = NatsServer::start();
     let rx = Receiver::start().await;
-    let mut cfg = config(&nats.url(), &rx.url);
-    cfg.tenants
-        .get_mut("acme")
-        .and_then(|t| t.endpoints.get_mut("hook"))
-        .expect("hook")
-        .rate_per_sec = Some(4.0);
+    let cfg = TestConfig::new(&nats.url())
+        .hook(&rx.url)
+        .endpoint_set("hook", "rate_per_sec", "4.0")
+        .config();
     let p = Pipeline::start(cfg).await;
     for i in 0..12 {
         send(&p, "support@acme.test", &format!("rate {i}")).await;
@@ -305,33 +291,23 @@ async fn a_slow_endpoint_does_not_delay_another() {
     let slow = Receiver::start().await;
     slow.delay(Duration::from_secs(3));
     let fast = Receiver::start().await;
-    let mut cfg = config(&nats.url(), &slow.url);
-    let tenant = cfg.tenants.get_mut("acme").expect("acme");
-    tenant.endpoints.get_mut("hook").expect("hook").concurrency = Some(2);
-    tenant.endpoints.insert(
-        "fast".into(),
-        EndpointConfig {
-            url: fast.url.clone(),
-            secret: Some(SECRET.into()),
-            secret_env: None,
-            allow_http: true,
-            rate_per_sec: None,
-            concurrency: None,
-            signing: Vec::new(),
-        },
-    );
-    tenant
-        .routes
-        .iter_mut()
-        .find(|r| r.name == "sales")
-        .expect("sales")
-        .endpoints = vec!["fast".into()];
-    cfg.delivery.request_timeout_secs = 10;
+    let cfg = TestConfig::new(&nats.url())
+        .hook(&slow.url)
+        .endpoint_set("hook", "concurrency", "2")
+        .endpoint("fast", &fast.url)
+        .route("sales", &["sales@acme.test"], &["fast"])
+        .set("delivery", "request_timeout_secs", "10")
+        .config();
     let p = Pipeline::start(cfg).await;
     for i in 0..10 {
         send(&p, "support@acme.test", &format!("slow {i}")).await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The slow endpoint is busy: both of its slots hold a request.
+    assert!(
+        eventually(Duration::from_secs(10), || slow.arrived() == 2).await,
+        "two requests in flight at the slow endpoint, got {}",
+        slow.arrived()
+    );
     let started = std::time::Instant::now();
     for i in 0..5 {
         send(&p, "sales@acme.test", &format!("fast {i}")).await;

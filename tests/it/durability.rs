@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use postwire_e2e::eventually;
+use postwire_core::bus;
+use postwire_e2e::idle;
 use postwire_e2e::nats::NatsServer;
 use postwire_e2e::pipeline::{Pipeline, config};
 use postwire_e2e::receiver::Receiver;
@@ -43,11 +44,12 @@ async fn nats_down_gives_451_and_retry_is_delivered_once() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(accepted.is_some(), "accepted after the restart");
-    assert!(
-        eventually(Duration::from_secs(20), || rx.count() >= 1).await,
-        "delivered after the restart"
-    );
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let idle = idle::wait_idle(&p.js, Duration::from_secs(20)).await;
+    // The refused attempt left nothing behind; the accepted one became one delivery, handed
+    // out once and acknowledged.
+    idle::assert_stream_received(&p.js, bus::STREAM_MAIL, 1).await;
+    idle::assert_stream_received(&p.js, bus::STREAM_OUTBOX, 1).await;
+    idle::assert_deliveries(&idle.deliver, 1, 1);
     assert_eq!(rx.count(), 1, "delivered exactly once");
     assert_eq!(rx.received()[0].json()["message"]["subject"], "durable");
     p.shutdown().await;

@@ -5,6 +5,7 @@ use std::time::Duration;
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::{Message, SmtpTransport, Transport};
 use postwire_core::config::decode_whsec;
+use postwire_e2e::idle;
 use postwire_e2e::nats::NatsServer;
 use postwire_e2e::pipeline::{Pipeline, config};
 use postwire_e2e::receiver::Receiver;
@@ -125,13 +126,11 @@ async fn one_delivery_per_route_with_distinct_ids() {
     })
     .await
     .expect("send");
-    assert!(
-        eventually(Duration::from_secs(15), || rx.count() == 2).await,
-        "two deliveries arrive"
-    );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle = idle::wait_idle(&p.js, Duration::from_secs(15)).await;
+    // Two deliveries prepared, each handed out once and acknowledged: no duplicates.
+    idle::assert_deliveries(&idle.deliver, 2, 2);
     let got = rx.received();
-    assert_eq!(got.len(), 2, "no duplicates");
+    assert_eq!(got.len(), 2, "two deliveries, no duplicates");
     let mut routes: Vec<String> = got
         .iter()
         .map(|r| r.json()["route"].as_str().unwrap_or("").to_string())

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use postwire_core::Config;
 use postwire_core::bus;
-use postwire_core::config::{EndpointConfig, PluginConfig, PluginFailure, RouteConfig};
-use postwire_e2e::eventually;
+use postwire_core::config::{PluginConfig, PluginFailure};
+use postwire_e2e::config::TestConfig;
+use postwire_e2e::idle;
 use postwire_e2e::nats::NatsServer;
-use postwire_e2e::pipeline::{Pipeline, config};
+use postwire_e2e::pipeline::Pipeline;
 use postwire_e2e::receiver::Receiver;
 use postwire_e2e::smtp::Client;
 use serde_json::{Value, json};
@@ -24,8 +25,19 @@ fn plugin(name: &str) -> PathBuf {
 }
 
 /// The test config with a plugin chain for tenant acme, a `billing` route to a second
-/// endpoint, and the compiled-plugin cache the unit tests also use.
-fn with_plugins(mut cfg: Config, chain: &[(&str, Value)], failure: PluginFailure) -> Config {
+/// endpoint (`hook2`, the receiver's `/hook2`), and the compiled-plugin cache the unit tests
+/// also use.
+fn with_plugins(
+    nats: &NatsServer,
+    rx: &Receiver,
+    chain: &[(&str, Value)],
+    failure: PluginFailure,
+) -> Config {
+    let mut cfg = TestConfig::new(&nats.url())
+        .hook(&rx.url)
+        .endpoint("hook2", &format!("{}2", rx.url))
+        .route("billing", &["billing@acme.test"], &["hook2"])
+        .config();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -33,19 +45,6 @@ fn with_plugins(mut cfg: Config, chain: &[(&str, Value)], failure: PluginFailure
     // The tests share two busy cores; the deadline test sets its own.
     cfg.plugin_host.deadline_ms = 5_000;
     let t = cfg.tenants.get_mut("acme").expect("tenant acme");
-    let first = t.endpoints["hook"].clone();
-    t.endpoints.insert(
-        "hook2".into(),
-        EndpointConfig {
-            url: format!("{}2", first.url),
-            ..first
-        },
-    );
-    t.routes.push(RouteConfig {
-        name: "billing".into(),
-        recipients: vec!["billing@acme.test".into()],
-        endpoints: vec!["hook2".into()],
-    });
     t.plugins = chain
         .iter()
         .map(|(name, config)| PluginConfig {
@@ -66,34 +65,20 @@ async fn send(p: &Pipeline, to: &str, subject: &str) {
     assert_eq!(reply.code, 250, "{:?}", reply.lines);
 }
 
-/// The audit records of `kind`, waiting up to 30 s for the first one.
-async fn audit_records(p: &Pipeline, kind: &str) -> Vec<Value> {
-    for _ in 0..300 {
-        let found: Vec<Value> = p
-            .stream_messages(bus::STREAM_AUDIT)
-            .await
-            .into_iter()
-            .filter(|m| m.subject.starts_with(&format!("audit.acme.{kind}.")))
-            .map(|m| serde_json::from_slice(&m.payload).expect("audit JSON"))
-            .collect();
-        if !found.is_empty() {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no {kind} audit record within 30 s");
+/// Waits until the pipeline is idle: every mail sent so far went through the plugins and
+/// every delivery was made.
+async fn settle(p: &Pipeline) {
+    idle::wait_idle(&p.js, Duration::from_secs(30)).await;
 }
 
-/// The DLQ's messages, waiting up to 30 s for the first one.
-async fn dead_letters(p: &Pipeline) -> Vec<async_nats::jetstream::message::StreamMessage> {
-    for _ in 0..300 {
-        let found = p.stream_messages(bus::STREAM_DLQ).await;
-        if !found.is_empty() {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no dead letter within 30 s");
+/// The audit records of `kind` (read once the pipeline is idle).
+async fn audit_records(p: &Pipeline, kind: &str) -> Vec<Value> {
+    p.stream_messages(bus::STREAM_AUDIT)
+        .await
+        .into_iter()
+        .filter(|m| m.subject.starts_with(&format!("audit.acme.{kind}.")))
+        .map(|m| serde_json::from_slice(&m.payload).expect("audit JSON"))
+        .collect()
 }
 
 #[tokio::test]
@@ -105,19 +90,17 @@ async fn route_fans_out_to_two_endpoints_and_drop_leaves_an_audit_record() {
         {"subject_contains": "invoice", "routes": ["billing", "sales"]},
     ]});
     let cfg = with_plugins(
-        config(&nats.url(), &rx.url),
+        &nats,
+        &rx,
         &[("redact", json!({})), ("route", rules)],
         PluginFailure::FailClosed,
     );
     let p = Pipeline::start(cfg).await;
 
     send(&p, "support@acme.test", "Invoice 7").await;
-    assert!(
-        eventually(Duration::from_secs(30), || rx.count() == 2).await,
-        "two deliveries arrive, got {}",
-        rx.count()
-    );
+    settle(&p).await;
     let got = rx.received();
+    assert_eq!(got.len(), 2, "two deliveries");
     let mut paths: Vec<_> = got.iter().map(|r| r.path.clone()).collect();
     paths.sort();
     assert_eq!(paths, ["/hook", "/hook2"]);
@@ -140,11 +123,15 @@ async fn route_fans_out_to_two_endpoints_and_drop_leaves_an_audit_record() {
     }
 
     send(&p, "support@acme.test", "Please unsubscribe me").await;
+    settle(&p).await;
     let drops = audit_records(&p, "drop").await;
+    assert_eq!(drops.len(), 1, "{drops:?}");
     assert_eq!(drops[0]["route"], "support");
     assert_eq!(drops[0]["reason"], "rule 0 of the route plugin");
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(rx.count(), 2, "a dropped mail is not delivered");
+    // Two mails processed, two deliveries prepared (both of the first mail).
+    idle::assert_stream_received(&p.js, bus::STREAM_MAIL, 2).await;
+    idle::assert_stream_received(&p.js, bus::STREAM_OUTBOX, 2).await;
     p.shutdown().await;
 }
 
@@ -153,17 +140,20 @@ async fn fail_open_delivers_untransformed_and_audits() {
     let nats = NatsServer::start();
     let rx = Receiver::start().await;
     let cfg = with_plugins(
-        config(&nats.url(), &rx.url),
+        &nats,
+        &rx,
         &[("misbehave", json!({"do": "error"}))],
         PluginFailure::FailOpen,
     );
     let p = Pipeline::start(cfg).await;
     send(&p, "support@acme.test", "Hello").await;
-    assert!(eventually(Duration::from_secs(30), || rx.count() == 1).await);
+    settle(&p).await;
+    assert_eq!(rx.count(), 1);
     let j = rx.received()[0].json();
     assert_eq!(j["schema"], "postwire.email.v1");
     assert_eq!(j["message"]["subject"], "Hello");
     let audits = audit_records(&p, "plugin").await;
+    assert_eq!(audits.len(), 1, "{audits:?}");
     assert_eq!(audits[0]["mode"], "fail-open");
     assert_eq!(audits[0]["error_kind"], "plugin");
     assert!(
@@ -181,14 +171,17 @@ async fn fail_closed_sends_the_mail_to_the_dlq_with_the_error() {
     let nats = NatsServer::start();
     let rx = Receiver::start().await;
     let mut cfg = with_plugins(
-        config(&nats.url(), &rx.url),
+        &nats,
+        &rx,
         &[("misbehave", json!({"do": "loop"}))],
         PluginFailure::FailClosed,
     );
     cfg.plugin_host.deadline_ms = 200;
     let p = Pipeline::start(cfg).await;
     send(&p, "support@acme.test", "Hello").await;
-    let dlq = dead_letters(&p).await;
+    settle(&p).await;
+    let dlq = p.stream_messages(bus::STREAM_DLQ).await;
+    assert_eq!(dlq.len(), 1);
     assert_eq!(dlq[0].subject.as_str(), "dlq.acme._plugin");
     let error = dlq[0]
         .headers
@@ -200,7 +193,7 @@ async fn fail_closed_sends_the_mail_to_the_dlq_with_the_error() {
         String::from_utf8_lossy(&dlq[0].payload).contains("Subject: Hello"),
         "the raw mail is kept"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(rx.count(), 0, "nothing is delivered");
+    idle::assert_stream_received(&p.js, bus::STREAM_OUTBOX, 0).await;
     p.shutdown().await;
 }

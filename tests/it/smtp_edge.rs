@@ -173,11 +173,15 @@ async fn shutdown_finishes_transactions_and_sends_idle_sessions_away() {
         (421, true),
         "{bye:?}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(
-        tokio::net::TcpStream::connect(p.smtp).await.is_err(),
-        "no new connections"
-    );
+    // The listener closes once shutdown began: new connections are refused.
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(p.smtp).await.is_ok() {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "new connections are still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     busy.send(b"second half\r\n").await;
     let done = busy.cmd(".").await;

@@ -25,9 +25,13 @@ from support import (
     Process,
     attach_logs,
     child_env,
+    dev_config,
     free_port,
+    monitor,
     nats_server_path,
     postwire_path,
+    streams,
+    wait_idle,
 )
 
 
@@ -49,23 +53,40 @@ class Nats:
     port: int
     url: str
     process: Process
+    monitor_port: int
+
+    def streams(self) -> dict:
+        """Stream name → {"state": …, "consumers": {name: info}} (support.streams)."""
+        return streams(self.monitor_port)
+
+    def wait_idle(self, timeout: float = 30.0) -> dict:
+        """Waits until MAIL and OUTBOX hold no work (support.wait_idle); returns the state."""
+        return wait_idle(self.monitor_port, timeout)
+
+    def connections(self) -> int:
+        """Client connections now (0 while the server is down)."""
+        return (monitor(self.monitor_port, "/connz") or {}).get("num_connections", 0)
 
 
 @pytest.fixture
 def nats(request, tmp_path):
-    """A nats-server with JetStream on a free port, storing in the test's tmp dir."""
-    port = free_port()
+    """A nats-server with JetStream on a free port, storing in the test's tmp dir, with its
+    monitoring endpoint (for the JetStream state tests check instead of sleeping)."""
+    port, monitor_port = free_port(), free_port()
     store = tmp_path / "nats-store"
     store.mkdir()
     process = Process(
         "nats-server",
-        [nats_server_path(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        [nats_server_path(), "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor_port),
+         "-sd", str(store)],
         tmp_path,
     )
     attach_logs(request, process)
     try:
         process.wait_for_port(port, timeout=15)
-        yield Nats(port=port, url=f"nats://127.0.0.1:{port}", process=process)
+        process.wait_for_port(monitor_port, timeout=15)
+        yield Nats(port=port, url=f"nats://127.0.0.1:{port}", process=process,
+                   monitor_port=monitor_port)
     finally:
         process.stop(signal.SIGTERM)
 
@@ -198,43 +219,6 @@ def receiver():
 
 
 # --- postwire dev -----------------------------------------------------------------------------
-
-
-def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET,
-               extra_delivery: str = "", admin_port: int = 0,
-               verify: str = "[verify]\nenabled = false\n", auth_policy: str = "tag") -> str:
-    """The test config. `verify` is the whole `[verify]` section (off by default: the auth
-    tests turn it on against their own DNS server)."""
-    admin = f'[admin]\nlisten = "127.0.0.1:{admin_port}"\n' if admin_port else ""
-    return f"""\
-{admin}[nats]
-url = "{nats_url}"
-
-[smtp]
-listen = "127.0.0.1:{smtp_port}"
-hostname = "mx.test"
-
-{verify}
-
-[delivery]
-retry_schedule = ["200ms", "1s"]
-ssrf_allow = ["127.0.0.1"]
-{extra_delivery}
-
-[tenants.acme]
-domains = ["acme.test"]
-auth = {{ policy = "{auth_policy}" }}
-
-[[tenants.acme.routes]]
-name = "support"
-recipients = ["support@acme.test"]
-endpoints = ["hook"]
-
-[tenants.acme.endpoints.hook]
-url = "{hook_url}"
-allow_http = true
-secret = "{secret}"
-"""
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """Helpers shared by the end-to-end tests: where the binaries are, free ports, child
-processes with their output in files.
+processes with their output in files, the one test configuration (`dev_config`), and the
+JetStream state read from nats-server's monitoring port (`wait_idle`) that tests check
+instead of sleeping.
 
 The binaries come from the environment the Makefile sets up:
   POSTWIRE_NATS_SERVER  path of nats-server   (default: .tools/venv/bin/nats-server, PATH)
@@ -9,12 +11,14 @@ The binaries come from the environment the Makefile sets up:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -186,6 +190,123 @@ def child_env(**extra: str) -> dict:
     env["NO_COLOR"] = "1"
     env.update(extra)
     return env
+
+
+# --- the test configuration ------------------------------------------------------------------
+
+
+def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRET,
+               extra_delivery: str = "", admin_port: int = 0,
+               verify: str = "[verify]\nenabled = false\n", auth_policy: str = "tag", *,
+               retry_schedule=("200ms", "1s"), allow_http: bool = True, extra_nats: str = "",
+               extra_smtp: str = "", extra_tenant: str = "", extra: str = "") -> str:
+    """The configuration every test starts from: tenant `acme` (domain acme.test), route
+    `support` for support@acme.test to endpoint `hook` at `hook_url`, short retries.
+
+    `verify` is the whole `[verify]` section (off by default: the auth tests turn it on
+    against their own DNS server). The `extra_*` lines go into their section (`extra_tenant`
+    into `[tenants.acme]`); `extra` is appended (more sections)."""
+    admin = f'[admin]\nlisten = "127.0.0.1:{admin_port}"\n' if admin_port else ""
+    schedule = ", ".join(f'"{d}"' for d in retry_schedule)
+    return f"""\
+{admin}[nats]
+url = "{nats_url}"
+{extra_nats}
+
+[smtp]
+listen = "127.0.0.1:{smtp_port}"
+hostname = "mx.test"
+{extra_smtp}
+
+{verify}
+
+[delivery]
+retry_schedule = [{schedule}]
+ssrf_allow = ["127.0.0.1"]
+{extra_delivery}
+
+[tenants.acme]
+domains = ["acme.test"]
+auth = {{ policy = "{auth_policy}" }}
+{extra_tenant}
+
+[[tenants.acme.routes]]
+name = "support"
+recipients = ["support@acme.test"]
+endpoints = ["hook"]
+
+[tenants.acme.endpoints.hook]
+url = "{hook_url}"
+allow_http = {str(allow_http).lower()}
+secret = "{secret}"
+{extra}"""
+
+
+# --- JetStream state, instead of sleeping ----------------------------------------------------
+
+
+def monitor(port: int, path: str):
+    """GET on a nats-server monitoring port; the parsed JSON, or None when unreachable."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return json.load(r)
+    except (OSError, ValueError):
+        return None
+
+
+def streams(monitor_port: int) -> dict:
+    """Stream name → {"state": {...}, "consumers": {name: consumer info}}, from /jsz."""
+    jsz = monitor(monitor_port, "/jsz?accounts=true&streams=true&consumers=true") or {}
+    out = {}
+    for account in jsz.get("account_details") or []:
+        for stream in account.get("stream_detail") or []:
+            out[stream["name"]] = {
+                "state": stream.get("state") or {},
+                "consumers": {c["name"]: c for c in stream.get("consumer_detail") or []},
+            }
+    return out
+
+
+# MAIL and OUTBOX are work queues; a worker acks its input only after its output was
+# acknowledged (the deliver worker after the HTTP response).
+PIPELINE = (("MAIL", "process"), ("OUTBOX", "deliver"))
+
+
+def idle(state: dict) -> bool:
+    """Whether the pipeline holds no work: both work queues are empty and their consumers
+    exist with nothing pending and nothing awaiting an ack."""
+    for stream, consumer in PIPELINE:
+        s = state.get(stream)
+        c = s and s["consumers"].get(consumer)
+        if not c or s["state"].get("messages", 0) != 0:
+            return False
+        if c.get("num_pending", 0) != 0 or c.get("num_ack_pending", 0) != 0:
+            return False
+    return True
+
+
+def wait_idle(monitor_ports, timeout: float = 30.0) -> dict:
+    """Waits until the pipeline is idle as every server in `monitor_ports` (one port or
+    several, for a cluster) reports it. Once it is, every request the pipeline will make for
+    the mail accepted so far has been made: a count checked then cannot grow later. Returns
+    the state (of the first server)."""
+    ports = [monitor_ports] if isinstance(monitor_ports, int) else list(monitor_ports)
+    deadline = time.monotonic() + timeout
+    while True:
+        states = [streams(p) for p in ports]
+        if all(idle(s) for s in states):
+            return states[0]
+        if time.monotonic() > deadline:
+            pytest.fail(f"the pipeline was not idle within {timeout} s: {states!r}")
+        time.sleep(0.05)
+
+
+def deliveries(state: dict, consumer: str = "deliver", stream: str = "OUTBOX") -> tuple:
+    """(messages handed to the consumer, deliveries in all including redeliveries, acked up to)
+    as stream sequences and counts."""
+    c = state[stream]["consumers"][consumer]
+    return (c["delivered"]["stream_seq"], c["delivered"]["consumer_seq"],
+            c["ack_floor"]["stream_seq"])
 
 
 def make_ca_and_cert(d: Path, name: str = "srv"):

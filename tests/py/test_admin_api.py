@@ -18,8 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import dev_config
-from support import Process, attach_logs, child_env, free_port, postwire_path
+from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
 
 GLOBAL = "global-admin-token-0123456789"
 ACME = "acme-tenant-token-0123456789"
@@ -320,7 +319,7 @@ def test_config_change_reaches_a_second_worker_process(request, tmp_path, nats, 
         assert second.path == "/other", second.path
         from standardwebhooks import Webhook
         Webhook(BETA_SECRET).verify(second.body, {k.lower(): v for k, v in second.headers.items()})
-        time.sleep(0.5)
+        nats.wait_idle()
         assert len(receiver.requests) == 2
         assert all(p.alive() for p in procs.values()), "no process restarted"
         changes = api.call("GET", "/api/v1/audit?tenant=acme")[2]["changes"]

@@ -22,8 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dev_config
-from support import REPO, Process, attach_logs, child_env, free_port, postwire_path
+from support import REPO, Process, attach_logs, child_env, dev_config, free_port, postwire_path
 
 CHROMIUM = "/usr/bin/chromium"
 TOKEN = "dashboard-admin-token-0123456789"

@@ -12,8 +12,7 @@ import time
 import urllib.error
 import urllib.request
 
-from conftest import dev_config
-from support import SECRET, Process, attach_logs, child_env, free_port, postwire_path
+from support import SECRET, Process, attach_logs, child_env, deliveries, dev_config, free_port, postwire_path
 
 MAIL = (
     b"From: Ann <sender@example.com>\r\nTo: support@acme.test\r\nSubject: ops\r\n"
@@ -60,7 +59,9 @@ def test_sigkill_mid_request_is_redelivered_with_same_id(request, tmp_path, nats
         second = receiver.wait_for(2, timeout=30)[1]
         assert second.headers["webhook-id"] == first.headers["webhook-id"]
         assert second.body == first.body
-        time.sleep(2)
+        # Acknowledged at last: one delivery, handed out twice (the second time to deliver2).
+        state = nats.wait_idle()
+        assert deliveries(state) == (1, 2, 1), state["OUTBOX"]
         assert len(receiver.requests) == 2, "delivered once more, not again and again"
     finally:
         for p in procs:

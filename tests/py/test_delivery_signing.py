@@ -11,9 +11,8 @@ import smtplib
 from http_message_signatures import HTTPMessageVerifier, MappingKeyResolver, algorithms
 from standardwebhooks import Webhook
 
-from conftest import dev_config
 from signing import ALL_COMPONENTS, generate
-from support import SECRET, Process, attach_logs, child_env, free_port, postwire_path
+from support import SECRET, Process, attach_logs, child_env, dev_config, free_port, postwire_path
 
 KEYID = "s1._postwire.acme.test"
 

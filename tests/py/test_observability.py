@@ -14,8 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from conftest import dev_config
-from support import Process, attach_logs, child_env, free_port, postwire_path
+from support import PIPELINE, Process, attach_logs, child_env, dev_config, free_port, postwire_path
 
 
 class OtlpReceiver:
@@ -123,7 +122,12 @@ def test_one_trace_across_separate_processes(request, tmp_path, nats, receiver, 
         attach_logs(request, p)
     try:
         procs[0].wait_for_port(port)
-        time.sleep(0.5)
+        # Both workers are up: their durable consumers exist.
+        deadline = time.monotonic() + 30
+        while not all(consumer in nats.streams().get(stream, {}).get("consumers", {})
+                      for stream, consumer in PIPELINE):
+            assert time.monotonic() < deadline, f"the workers did not start: {nats.streams()}"
+            time.sleep(0.05)
         send(port)
         receiver.wait_for(1)
     finally:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dev_config
 from mails import utf8_message
-from support import REPO, Process, attach_logs, child_env, free_port, postwire_path
+from support import REPO, Process, attach_logs, child_env, dev_config, free_port, postwire_path
 
 BUILD = REPO / "plugins" / "build"
 EVENT = REPO / "plugins" / "event.json"
@@ -79,12 +78,9 @@ def test_replacing_a_plugin_changes_the_next_delivery(request, tmp_path, nats, r
     smtp_port = free_port()
     target = os.environ.get("CARGO_TARGET_DIR")
     cache = Path(target) / "plugin-cache" if target else tmp_path / "plugin-cache"
-    config = dev_config(nats.url, smtp_port, receiver.url("/hook")).replace(
-        '[tenants.acme]\ndomains = ["acme.test"]\n',
-        '[tenants.acme]\ndomains = ["acme.test"]\n'
-        f'plugins = [{{ path = "{plugin.name}" }}]\n',
-    )
-    config = f'[plugin_host]\ncache_dir = "{cache}"\ndeadline_ms = 5000\n\n' + config
+    config = dev_config(nats.url, smtp_port, receiver.url("/hook"),
+                        extra_tenant=f'plugins = [{{ path = "{plugin.name}" }}]',
+                        extra=f'\n[plugin_host]\ncache_dir = "{cache}"\ndeadline_ms = 5000\n')
     config_path = tmp_path / "postwire.toml"
     config_path.write_text(config)
     process = Process(

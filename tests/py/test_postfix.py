@@ -15,8 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import dev_config
-from support import Process, attach_logs, child_env, free_port, port_open, postwire_path
+from support import (
+    Process,
+    attach_logs,
+    child_env,
+    deliveries,
+    dev_config,
+    free_port,
+    port_open,
+    postwire_path,
+)
 
 POSTFIX = "/usr/sbin/postfix"
 pytestmark = pytest.mark.skipif(
@@ -122,6 +130,8 @@ def test_postfix_relays_to_postwire(relay, receiver):
 
 def test_postfix_retries_after_451_and_delivers_once(relay, nats, receiver):
     argv = nats.process.argv
+    clients = nats.connections()
+    assert clients > 0
     nats.process.stop(signal.SIGTERM)
     submit(relay, "deferred")
     deadline = time.monotonic() + 30
@@ -133,10 +143,17 @@ def test_postfix_retries_after_451_and_delivers_once(relay, nats, receiver):
     restarted = Process("nats-again", argv, Path(tempfile.mkdtemp()))
     try:
         restarted.wait_for_port(int(argv[argv.index("-p") + 1]))
-        time.sleep(1)  # let postwire's client reconnect
+        restarted.wait_for_port(nats.monitor_port)
+        # postwire's clients reconnected: the one ingest publishes with among them.
+        deadline = time.monotonic() + 30
+        while nats.connections() < clients:
+            assert time.monotonic() < deadline, "postwire did not reconnect to NATS"
+            time.sleep(0.1)
         relay.flush()
         got = receiver.wait_for(1, timeout=30)
-        time.sleep(2)
+        state = nats.wait_idle()
+        assert state["MAIL"]["state"]["last_seq"] == 1, "stored once"
+        assert deliveries(state) == (1, 1, 1), "handed out once"
         assert len(receiver.requests) == 1, "delivered exactly once"
         assert got[0].json()["message"]["subject"] == "deferred"
     finally:

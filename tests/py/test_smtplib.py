@@ -2,12 +2,12 @@
 
 import re
 import smtplib
-import time
 import uuid
 
 import pytest
 
 from mails import utf8_message
+from support import deliveries
 
 REQUIRED_EXTENSIONS = ["pipelining", "8bitmime", "smtputf8", "size", "enhancedstatuscodes"]
 
@@ -64,6 +64,8 @@ def test_utf8_mail_becomes_one_webhook(postwire_dev):
     assert "Grüße" in event["message"]["text"]
     assert request.headers["webhook-id"] == event["id"]
 
-    # Exactly one delivery: nothing else turns up shortly after.
-    time.sleep(1.0)
+    # Exactly one delivery: once the pipeline is idle nothing else can turn up, and JetStream
+    # handed the one delivery out once.
+    state = postwire_dev.nats.wait_idle()
     assert len(postwire_dev.receiver.requests) == 1, postwire_dev.receiver.requests
+    assert deliveries(state) == (1, 1, 1)

@@ -14,34 +14,14 @@ import time
 
 import pytest
 
-from support import SECRET, Process, attach_logs, child_env, free_port, make_ca_and_cert, postwire_path
+from support import Process, attach_logs, child_env, dev_config, free_port, make_ca_and_cert, postwire_path
 
 
 def config(nats_url, smtp_port, hook_url, cert, key, require_tls=False, also=None):
-    also_listen = f'also_listen = ["127.0.0.1:{also}"]' if also else ""
-    return f"""
-[nats]
-url = "{nats_url}"
-[smtp]
-listen = "127.0.0.1:{smtp_port}"
-{also_listen}
-hostname = "mx.test"
-tls_cert_file = "{cert}"
-tls_key_file = "{key}"
-[delivery]
-ssrf_allow = ["127.0.0.1"]
-[tenants.acme]
-domains = ["acme.test"]
-require_tls = {str(require_tls).lower()}
-[[tenants.acme.routes]]
-name = "support"
-recipients = ["support@acme.test"]
-endpoints = ["hook"]
-[tenants.acme.endpoints.hook]
-url = "{hook_url}"
-allow_http = true
-secret = "{SECRET}"
-"""
+    also_listen = f'also_listen = ["127.0.0.1:{also}"]\n' if also else ""
+    return dev_config(nats_url, smtp_port, hook_url,
+                      extra_smtp=f'{also_listen}tls_cert_file = "{cert}"\ntls_key_file = "{key}"',
+                      extra_tenant=f"require_tls = {str(require_tls).lower()}")
 
 
 @pytest.fixture

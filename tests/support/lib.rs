@@ -1,7 +1,10 @@
 //! Test support: a real `nats-server` per test, an in-process HTTP receiver, the postwire
-//! pipeline started in-process, and a raw SMTP line client.
+//! pipeline started in-process, and a raw SMTP line client; the shared test configuration
+//! ([`config`]) and checks on JetStream state instead of sleeps ([`idle`]).
 
+pub mod config;
 pub mod dns;
+pub mod idle;
 pub mod nats;
 pub mod payload;
 pub mod pipeline;

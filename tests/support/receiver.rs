@@ -43,6 +43,8 @@ struct Inner {
     always: Option<u16>,
     delay: std::time::Duration,
     got: Vec<Received>,
+    /// Requests that arrived, answered or not yet.
+    arrived: usize,
     /// Schema violations of received payloads.
     invalid: Vec<String>,
 }
@@ -106,8 +108,14 @@ impl Receiver {
         g.got.clone()
     }
 
+    /// Requests answered so far.
     pub fn count(&self) -> usize {
         self.inner.lock().expect("lock").got.len()
+    }
+
+    /// Requests that arrived so far, including those still waiting for their [`Receiver::delay`].
+    pub fn arrived(&self) -> usize {
+        self.inner.lock().expect("lock").arrived
     }
 }
 
@@ -125,7 +133,11 @@ async fn handle(
         Err(e) => vec![format!("not JSON: {e}")],
     };
     let at = std::time::Instant::now();
-    let delay = inner.lock().expect("lock").delay;
+    let delay = {
+        let mut g = inner.lock().expect("lock");
+        g.arrived += 1;
+        g.delay
+    };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }

@@ -3,20 +3,7 @@
 use super::*;
 
 fn session() -> Session {
-    let cfg = postwire_core::Config::from_toml(
-        r#"
-[tenants.acme]
-domains = ["acme.test"]
-[[tenants.acme.routes]]
-name = "support"
-recipients = ["support@acme.test"]
-endpoints = ["e"]
-[tenants.acme.endpoints.e]
-url = "https://example.com/"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-"#,
-    )
-    .unwrap();
+    let cfg = crate::test_config::acme();
     let limits = SessionLimits::new(&cfg);
     let clients = Arc::new(ClientLimits::new(&cfg.smtp));
     Session::new(

@@ -106,4 +106,128 @@ mod tests {
             Some(Duration::from_secs(60))
         );
     }
+
+    fn secs(s: u64) -> Duration {
+        Duration::from_secs(s)
+    }
+
+    /// Every delay of the default schedule, attempt by attempt, with the jitter at its middle.
+    #[test]
+    fn default_schedule_is_exact_and_spans_about_three_days() {
+        let cfg = DeliveryConfig::default();
+        let delays: Vec<Duration> = (1..cfg.max_attempts())
+            .map(|n| backoff(&cfg, n, None, 0.5).expect("a delay before the last attempt"))
+            .collect();
+        let h = 3_600;
+        assert_eq!(
+            delays,
+            [
+                secs(5),
+                secs(5 * 60),
+                secs(30 * 60),
+                secs(2 * h),
+                secs(5 * h),
+                secs(10 * h),
+                secs(14 * h),
+                secs(20 * h),
+                secs(24 * h)
+            ]
+        );
+        assert_eq!(cfg.max_attempts(), 10);
+        assert_eq!(backoff(&cfg, cfg.max_attempts(), None, 0.5), None);
+        assert_eq!(backoff(&cfg, 0, None, 0.5), None, "attempts count from 1");
+        let total: Duration = delays.iter().sum();
+        assert_eq!(
+            total,
+            secs(75 * h + 35 * 60 + 5),
+            "the last attempt ~3 days later"
+        );
+    }
+
+    /// For every attempt and every jitter draw on a fine grid: the delay stays within
+    /// base × (1 ± jitter), reaches both ends, and grows with the draw.
+    #[test]
+    fn jitter_is_bounded_for_every_draw() {
+        let cfg = DeliveryConfig::default();
+        for attempt in 1..cfg.max_attempts() {
+            let base = cfg.retry_delay(attempt).expect("base").as_secs_f64();
+            let (lo, hi) = (base * 0.8, base * 1.2);
+            let mut last = Duration::ZERO;
+            for i in 0..1000 {
+                let unit = f64::from(i) / 1000.0;
+                let d = backoff(&cfg, attempt, None, unit).expect("delay");
+                let s = d.as_secs_f64();
+                assert!(
+                    s >= lo - 1e-6 && s < hi,
+                    "attempt {attempt}, draw {unit}: {d:?}"
+                );
+                assert!(d >= last, "monotonic in the draw");
+                last = d;
+            }
+            let lowest = backoff(&cfg, attempt, None, 0.0)
+                .expect("delay")
+                .as_secs_f64();
+            assert!(
+                (lowest - lo).abs() < 1e-6,
+                "attempt {attempt}: {lowest} vs {lo}"
+            );
+        }
+    }
+
+    #[test]
+    fn zero_jitter_gives_the_schedule_whatever_the_draw() {
+        let cfg = DeliveryConfig {
+            retry_schedule: vec!["250ms".into(), "1s".into()],
+            retry_jitter: 0.0,
+            ..Default::default()
+        };
+        for unit in [0.0, 0.3, 0.999_999] {
+            assert_eq!(
+                backoff(&cfg, 1, None, unit),
+                Some(Duration::from_millis(250))
+            );
+            assert_eq!(backoff(&cfg, 2, None, unit), Some(secs(1)));
+        }
+    }
+
+    /// `Retry-After` only ever lengthens the wait, never beyond the cap, and does not extend
+    /// the schedule: after the last attempt there is none, whatever the receiver asks.
+    #[test]
+    fn retry_after_lengthens_within_the_cap_only() {
+        let cfg = DeliveryConfig {
+            retry_schedule: vec!["10s".into(), "1m".into()],
+            retry_jitter: 0.0,
+            retry_after_max_secs: 120,
+            ..Default::default()
+        };
+        let at = |attempt, ra| backoff(&cfg, attempt, Some(secs(ra)), 0.5);
+        assert_eq!(
+            at(1, 2),
+            Some(secs(10)),
+            "shorter than the schedule: ignored"
+        );
+        assert_eq!(at(1, 10), Some(secs(10)));
+        assert_eq!(at(1, 45), Some(secs(45)), "longer: honoured");
+        assert_eq!(at(1, 120), Some(secs(120)));
+        assert_eq!(at(1, 121), Some(secs(120)), "clamped to the cap");
+        assert_eq!(at(1, u64::MAX / 4), Some(secs(120)));
+        assert_eq!(at(2, 30), Some(secs(60)));
+        assert_eq!(at(3, 30), None, "no attempt past the schedule");
+        // A cap below the scheduled delay never shortens it.
+        let low_cap = DeliveryConfig {
+            retry_after_max_secs: 1,
+            ..cfg.clone()
+        };
+        assert_eq!(backoff(&low_cap, 2, Some(secs(600)), 0.5), Some(secs(60)));
+    }
+
+    #[test]
+    fn retry_after_header_forms() {
+        assert_eq!(parse_retry_after("120"), Some(secs(120)));
+        assert_eq!(parse_retry_after(" 7 "), Some(secs(7)));
+        assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
+        for ignored in ["", "-1", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+            assert_eq!(parse_retry_after(ignored), None, "{ignored:?}");
+        }
+    }
 }

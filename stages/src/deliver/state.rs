@@ -144,3 +144,40 @@ pub async fn alert(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_once_when_consecutive_failures_reach_the_threshold() {
+        let c = FailureCounter::default();
+        let run: Vec<_> = (0..5).map(|_| c.failed("acme", "hook", 3)).collect();
+        assert_eq!(run, [None, None, Some(3), None, None], "once, at the third");
+        // Another endpoint and another tenant count on their own.
+        assert_eq!(c.failed("acme", "other", 3), None);
+        assert_eq!(c.failed("beta", "hook", 1), Some(1));
+    }
+
+    #[test]
+    fn a_success_starts_the_count_again() {
+        let c = FailureCounter::default();
+        assert_eq!(c.failed("acme", "hook", 2), None);
+        c.succeeded("acme", "hook");
+        assert_eq!(c.failed("acme", "hook", 2), None, "the count was reset");
+        assert_eq!(c.failed("acme", "hook", 2), Some(2));
+        c.succeeded("acme", "hook");
+        assert_eq!(c.failed("acme", "hook", 2), None);
+        assert_eq!(
+            c.failed("acme", "hook", 2),
+            Some(2),
+            "alerts again after recovering"
+        );
+    }
+
+    #[test]
+    fn threshold_zero_never_alerts() {
+        let c = FailureCounter::default();
+        assert!((0..100).all(|_| c.failed("acme", "hook", 0).is_none()));
+    }
+}

@@ -1,5 +1,10 @@
 //! Prepare: route the recipients and build one outbox delivery per endpoint. The body bytes
 //! are fixed here, once; each attempt only signs them again.
+//!
+//! Files: this one (routing, event assembly, deliveries), [`preview`] (the event of a raw
+//! message without a bus, for `postwire parse` and the golden fixtures).
+
+pub mod preview;
 
 pub mod stage;
 
@@ -81,36 +86,51 @@ pub fn route_events(router: &Router, input: MailInput<'_>) -> (Vec<RouteEvent>, 
             _ => unrouted.push(rcpt.clone()),
         }
     }
-    let raw_info = RawInfo {
+    let raw = raw_info(&input);
+    let events = routes
+        .into_iter()
+        .map(|(route, rcpts)| RouteEvent {
+            event: assemble(&input, &raw, &route, rcpts),
+            route,
+        })
+        .collect();
+    (events, unrouted)
+}
+
+/// Size and digest of the raw message, and where it was stored.
+pub fn raw_info(input: &MailInput<'_>) -> RawInfo {
+    RawInfo {
         size: input.raw.len() as u64,
         sha256: sha256_hex(input.raw),
         url: input.raw_url.as_ref().map(|u| u.url.clone()),
         url_expires_at: input.raw_url.as_ref().map(|u| u.expires_at.clone()),
-    };
-    let events = routes
-        .into_iter()
-        .map(|(route, rcpts)| {
-            let mut envelope = input.envelope.clone();
-            envelope.rcpt_to = rcpts;
-            RouteEvent {
-                event: EmailEvent {
-                    schema: SCHEMA.into(),
-                    id: String::new(),
-                    mail_id: input.mail_id.into(),
-                    tenant: input.tenant.into(),
-                    route: route.clone(),
-                    received_at: envelope.received_at.clone(),
-                    envelope,
-                    message: input.message.clone(),
-                    auth: input.auth.clone(),
-                    raw: Some(raw_info.clone()),
-                    limits: input.limits.clone(),
-                },
-                route,
-            }
-        })
-        .collect();
-    (events, unrouted)
+    }
+}
+
+/// The event of one route: the envelope narrowed to the recipients this route took. Its `id`
+/// is empty (the delivery id is per endpoint). The worker builds every event with this, and
+/// so does [`preview::event`].
+pub fn assemble(
+    input: &MailInput<'_>,
+    raw: &RawInfo,
+    route: &str,
+    rcpt_to: Vec<String>,
+) -> EmailEvent {
+    let mut envelope = input.envelope.clone();
+    envelope.rcpt_to = rcpt_to;
+    EmailEvent {
+        schema: SCHEMA.into(),
+        id: String::new(),
+        mail_id: input.mail_id.into(),
+        tenant: input.tenant.into(),
+        route: route.into(),
+        received_at: envelope.received_at.clone(),
+        envelope,
+        message: input.message.clone(),
+        auth: input.auth.clone(),
+        raw: Some(raw.clone()),
+        limits: input.limits.clone(),
+    }
 }
 
 /// One delivery per endpoint of `route`, with `body` (the event, or what plugins made of
