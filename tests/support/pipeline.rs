@@ -21,39 +21,7 @@ pub struct Pipeline {
 /// route `sales` for sales@acme.test, both to endpoint `hook` at `hook_url`) with short retry
 /// delays.
 pub fn config(nats_url: &str, hook_url: &str) -> Config {
-    let text = format!(
-        r#"
-[nats]
-url = "{nats_url}"
-publish_timeout_ms = 1500
-[smtp]
-hostname = "mx.test"
-[verify]
-enabled = false
-[delivery]
-retry_schedule = ["100ms", "200ms"]
-retry_jitter = 0.1
-request_timeout_secs = 5
-ack_wait_secs = 3
-ssrf_allow = ["127.0.0.1"]
-[tenants.acme]
-domains = ["acme.test"]
-[[tenants.acme.routes]]
-name = "support"
-recipients = ["support@acme.test"]
-endpoints = ["hook"]
-[[tenants.acme.routes]]
-name = "sales"
-recipients = ["sales@acme.test"]
-endpoints = ["hook"]
-[tenants.acme.endpoints.hook]
-url = "{hook_url}"
-allow_http = true
-secret = "{secret}"
-"#,
-        secret = crate::SECRET
-    );
-    Config::from_toml(&text).expect("test config parses")
+    crate::config::TestConfig::new(nats_url).hook(hook_url).config()
 }
 
 impl Pipeline {
