@@ -21,7 +21,9 @@ pub struct Pipeline {
 /// route `sales` for sales@acme.test, both to endpoint `hook` at `hook_url`) with short retry
 /// delays.
 pub fn config(nats_url: &str, hook_url: &str) -> Config {
-    crate::config::TestConfig::new(nats_url).hook(hook_url).config()
+    crate::config::TestConfig::new(nats_url)
+        .hook(hook_url)
+        .config()
 }
 
 impl Pipeline {
