@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+pub use crate::smtp::Spooled;
 use crate::smtp::{Session, Transaction};
 
 /// A boxed future, for the object-safe storage seam.
@@ -51,23 +52,6 @@ pub trait Upload: Send {
     fn finish(self: Box<Self>) -> BoxFuture<'static, Result<String, String>>;
     /// Abandons the upload and deletes what was uploaded.
     fn abort(self: Box<Self>) -> BoxFuture<'static, ()>;
-}
-
-/// A message streamed to storage, as the publisher sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spooled {
-    /// The temporary object (`_incoming/<id>`).
-    pub temp_key: String,
-    /// sha256 (hex) of the stored bytes: `Received:` line and content.
-    pub sha256: String,
-    /// sha256 (hex) of the content alone (the idempotency key hashes this).
-    pub body_sha256: String,
-    /// Stored bytes.
-    pub size: u64,
-    /// Length of the `Received:` line at the start of the object.
-    pub prefix_len: usize,
-    /// The mail id named in the `Received:` line (the first tenant's mail id).
-    pub mail_id: String,
 }
 
 /// A message being streamed during DATA. A storage failure does not stop the session
