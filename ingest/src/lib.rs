@@ -22,7 +22,7 @@ pub mod verify;
 pub use deps::IngestDeps;
 pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
 pub use server::run;
-pub use spool::{ClaimCheck, Spooled, Upload};
+pub use spool::{ClaimCheck, SpoolError, Spooled, Upload};
 pub use verify::{InlineVerdict, InlineVerifier};
 
 /// The sans-IO rule, checked: nothing under `smtp/` imports from the rest of the crate or

@@ -102,8 +102,7 @@ pub async fn blobs(
     tasks: &mut Vec<(&'static str, Task)>,
 ) -> Result<Option<Arc<BlobStore>>, NodeError> {
     let s = &cfg.storage;
-    let key = crate::blob_server::signing_key(&s.signing_key_env, random_key)
-        .map_err(NodeError::Config)?;
+    let key = crate::blob_server::signing_key(&s.signing_key_env, random_key)?;
     if s.backend == Backend::Fs && key.is_none() {
         return Err(NodeError::Config(format!(
             "the fs storage backend needs a URL signing key in ${}",
