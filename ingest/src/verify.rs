@@ -144,4 +144,72 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
         assert_eq!(published, 1);
         assert_eq!(seen, auth);
     }
+
+    /// Applies only while `on` is set (as a tenant put on `reject` and back through the
+    /// admin API); counts the verifications.
+    struct Toggle {
+        on: Arc<std::sync::atomic::AtomicBool>,
+        verified: Arc<AtomicUsize>,
+    }
+
+    impl InlineVerifier for Toggle {
+        fn applies(&self, _tx: &Transaction) -> bool {
+            self.on.load(Ordering::SeqCst)
+        }
+        fn verify<'a>(&'a self, _tx: &'a Transaction) -> VerdictFuture<'a> {
+            self.verified.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async { InlineVerdict::Reject("DMARC failed".into()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn whether_to_verify_is_decided_per_transaction() {
+        let cfg = postwire_core::Config::from_toml(CONFIG).unwrap();
+        let count = Arc::new(AtomicUsize::new(0));
+        let on = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let verified = Arc::new(AtomicUsize::new(0));
+        let toggle = Toggle {
+            on: on.clone(),
+            verified: verified.clone(),
+        };
+        let deps = IngestDeps::new(&cfg, Counting(count.clone(), Arc::default()), None, None)
+            .with_verifier(Arc::new(toggle));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(vec![listener], deps, async move {
+            let _ = stop_rx.await;
+        }));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut got = Vec::new();
+        let mut reply = async |client: &mut tokio::net::TcpStream, send: &[u8], code: &str| {
+            client.write_all(send).await.unwrap();
+            loop {
+                let mut buf = [0u8; 512];
+                let n = client.read(&mut buf).await.unwrap();
+                assert!(n > 0, "closed");
+                got.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&got).contains(code) {
+                    got.clear();
+                    return;
+                }
+            }
+        };
+        let tx = b"MAIL FROM:<a@b.test>\r\nRCPT TO:<x@acme.test>\r\nDATA\r\nSubject: s\r\n\r\nhi\r\n.\r\n";
+        reply(&mut client, b"EHLO c.test\r\n", "250 HELP").await;
+        reply(&mut client, tx, "250 2.0.0 OK: queued").await;
+        on.store(true, Ordering::SeqCst);
+        reply(&mut client, tx, "550 5.7.1 Message rejected: DMARC failed").await;
+        on.store(false, Ordering::SeqCst);
+        reply(&mut client, tx, "250 2.0.0 OK: queued").await;
+        assert_eq!(
+            verified.load(Ordering::SeqCst),
+            1,
+            "verified only while it applied"
+        );
+        assert_eq!(count.load(Ordering::SeqCst), 2);
+        drop(client);
+        let _ = stop_tx.send(());
+        task.await.unwrap();
+    }
 }

@@ -40,3 +40,30 @@ pub fn judge(auth: Auth) -> AtSmtp {
         Action::Deliver | Action::Quarantine => AtSmtp::Accept(auth),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(dmarc: &str, policy: &str) -> Auth {
+        Auth::from_header(&format!(
+            r#"{{"spf":{{"result":"none","domain":"x.test"}},"dmarc":{{"result":"{dmarc}","policy":{policy},"aligned":false,"domain":"x.test","spf_aligned":false,"dkim_aligned":false}},"authentication_results":"mx.test; dmarc={dmarc}","spf_helo":{{"result":"none","domain":"c.test"}},"iprev":{{"result":"none"}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_reply_follows_the_domain_policy_under_the_reject_ceiling() {
+        let rejected = judge(auth("fail", r#""reject""#));
+        assert!(
+            matches!(&rejected, AtSmtp::Reject(why) if why.contains("x.test")),
+            "{rejected:?}"
+        );
+        // Held by the worker, not refused: the verdict goes with the mail.
+        let held = auth("fail", r#""quarantine""#);
+        assert_eq!(judge(held.clone()), AtSmtp::Accept(held));
+        let passed = auth("pass", r#""reject""#);
+        assert_eq!(judge(passed.clone()), AtSmtp::Accept(passed));
+        assert_eq!(judge(auth("temperror", "null")), AtSmtp::Defer);
+    }
+}
