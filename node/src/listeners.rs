@@ -80,14 +80,10 @@ pub async fn admin(
     ))
 }
 
-/// The local webhook sink of `postwire dev`: accepts the secrets of every endpoint.
-pub fn sink(cfg: &Config, listener: TcpListener, stop: &Shutdown) -> Task {
-    let keys = cfg
-        .tenants
-        .values()
-        .flat_map(|t| t.endpoints.values())
-        .filter_map(|e| e.secret_key().ok())
-        .collect::<Vec<_>>();
+/// The local webhook sink of `postwire dev`: accepts the secrets of every endpoint, as the
+/// live configuration has them.
+pub fn sink(live: &Arc<LiveConfig>, listener: TcpListener, stop: &Shutdown) -> Task {
+    let keys = crate::sink::Keys::Live(live.clone());
     spawn_ok(crate::sink::serve(listener, keys, stop.clone().wait()))
 }
 
