@@ -10,6 +10,7 @@
 pub mod client;
 pub mod deliveries;
 pub mod dlq;
+pub mod error;
 pub mod ops;
 pub mod parts;
 pub mod plugins;
@@ -36,6 +37,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use error::AdminError;
 pub use problem::Problem;
 
 /// What every handler shares.
@@ -50,8 +52,14 @@ pub struct Api {
     pub writable: bool,
     pub keyrings: Arc<Vec<std::path::PathBuf>>,
     /// Checks uploaded plugins (started at the first upload).
-    pub plugin_host:
-        Arc<std::sync::OnceLock<Result<Arc<postwire_stages::transform::Transformer>, String>>>,
+    pub plugin_host: Arc<
+        std::sync::OnceLock<
+            Result<
+                Arc<postwire_stages::transform::Transformer>,
+                Arc<postwire_stages::transform::TransformError>,
+            >,
+        >,
+    >,
 }
 
 /// The token a request came with, and what it may see.

@@ -19,7 +19,7 @@ use postwire_stages::transform::{TransformSettings, Transformer};
 use serde::{Deserialize, Serialize};
 
 use crate::problem::{ApiResult, P, Q};
-use crate::{Api, Caller, Problem};
+use crate::{AdminError, Api, Caller, Problem};
 
 /// The largest plugin accepted (Python and JavaScript components are 10–20 MB).
 pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
@@ -28,7 +28,7 @@ pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
 pub async fn store(
     js: &async_nats::jetstream::Context,
     replicas: usize,
-) -> Result<async_nats::jetstream::object_store::ObjectStore, String> {
+) -> Result<async_nats::jetstream::object_store::ObjectStore, AdminError> {
     if let Ok(s) = js.get_object_store(bus::OBJ_PLUGINS).await {
         return Ok(s);
     }
@@ -39,7 +39,7 @@ pub async fn store(
         ..Default::default()
     })
     .await
-    .map_err(|e| e.to_string())
+    .map_err(|e| AdminError::PluginStore(Box::new(e)))
 }
 
 /// The API's own plugin host, for checking uploads (started at the first upload).
@@ -53,10 +53,13 @@ fn host(a: &Api) -> ApiResult<Arc<Transformer>> {
                 cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
             })
             .map(Arc::new)
-            .map_err(|e| e.to_string())
+            .map_err(Arc::new)
         })
         .clone()
-        .map_err(|e| Problem::unavailable(format!("the plugin host cannot start: {e}")))
+        .map_err(|e| {
+            let e = AdminError::PluginHost(e);
+            Problem::unavailable(format!("the plugin host cannot start: {e}"))
+        })
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -113,25 +116,25 @@ pub async fn upload(
     let path = a.base.plugin_host.uploaded_path(&tenant, &name, &version);
     let (check_path, bytes) = (path.clone(), body.clone());
     let host = host(&a)?;
-    let checked = tokio::task::spawn_blocking(move || -> Result<u64, String> {
+    let checked = tokio::task::spawn_blocking(move || -> Result<u64, AdminError> {
         if let Some(dir) = check_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(AdminError::file(dir))?;
         }
         let tmp = check_path.with_extension("tmp");
-        std::fs::write(&tmp, &bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::fs::rename(&tmp, &check_path).map_err(|e| e.to_string())?;
+        std::fs::write(&tmp, &bytes).map_err(AdminError::file(&tmp))?;
+        std::fs::rename(&tmp, &check_path).map_err(AdminError::file(&check_path))?;
         let started = std::time::Instant::now();
         match host.check(&check_path) {
             Ok(_) => Ok(started.elapsed().as_millis() as u64),
             Err(e) => {
                 let _ = std::fs::remove_file(&check_path);
-                Err(format!("the plugin does not load: {e}"))
+                Err(AdminError::PluginLoad(e))
             }
         }
     })
     .await
     .map_err(|e| Problem::unavailable(e.to_string()))?;
-    let check_ms = checked.map_err(|e| Problem::invalid("body", e))?;
+    let check_ms = checked.map_err(|e| Problem::invalid("body", e.to_string()))?;
     let objects = store(&a.js, a.base.nats.stream_replicas)
         .await
         .map_err(Problem::unavailable)?;

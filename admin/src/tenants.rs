@@ -277,13 +277,14 @@ pub(crate) async fn change(
     Ok((status, written.as_ref().map(|e| doc(tenant, e))))
 }
 
-async fn audit(a: &Api, tenant: &str, record: &Value) -> Result<(), String> {
-    let body = serde_json::to_vec(record).map_err(|e| e.to_string())?;
+async fn audit(a: &Api, tenant: &str, record: &Value) -> Result<(), crate::AdminError> {
+    use crate::AdminError;
+    let body = serde_json::to_vec(record).map_err(AdminError::Encode)?;
     a.js.publish(bus::subject_audit(tenant, "config"), body.into())
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| AdminError::Publish(Box::new(e)))?
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| AdminError::Publish(Box::new(e)))?;
     Ok(())
 }
 

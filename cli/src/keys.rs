@@ -84,9 +84,8 @@ pub enum KeysCommand {
     },
 }
 
-fn parse_type(s: &str) -> Result<KeyType, String> {
+fn parse_type(s: &str) -> Result<KeyType, postwire_sign::KeyError> {
     s.parse()
-        .map_err(|e: postwire_sign::KeyError| e.to_string())
 }
 
 pub fn now() -> i64 {

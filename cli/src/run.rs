@@ -69,6 +69,7 @@ pub async fn sink(listen: &str, secrets: &[String]) -> Result<(), Failure> {
         "postwire sink listening on http://{listen}/ ({} secret(s))",
         keys.len()
     );
+    let keys = postwire_node::sink::Keys::Fixed(keys);
     postwire_node::sink::serve(listener, keys, Shutdown::on_signals().wait()).await;
     Ok(())
 }

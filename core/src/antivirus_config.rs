@@ -14,26 +14,35 @@ pub enum ClamdAddress {
     Unix(String),
 }
 
+/// Why a clamd address does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClamdAddressError {
+    #[error("tcp:// needs host:port")]
+    Tcp,
+    #[error("unix:// needs an absolute path (unix:///run/clamav/clamd.ctl)")]
+    Unix,
+    #[error("must be tcp://host:port or unix:///path")]
+    Scheme,
+}
+
 impl ClamdAddress {
-    pub fn parse(s: &str) -> Result<ClamdAddress, String> {
+    pub fn parse(s: &str) -> Result<ClamdAddress, ClamdAddressError> {
         if let Some(rest) = s.strip_prefix("tcp://") {
             let ok = rest
                 .rsplit_once(':')
                 .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0));
             return match ok {
                 true => Ok(ClamdAddress::Tcp(rest.to_string())),
-                false => Err("tcp:// needs host:port".into()),
+                false => Err(ClamdAddressError::Tcp),
             };
         }
         if let Some(path) = s.strip_prefix("unix://") {
             return match path.starts_with('/') {
                 true => Ok(ClamdAddress::Unix(path.to_string())),
-                false => {
-                    Err("unix:// needs an absolute path (unix:///run/clamav/clamd.ctl)".into())
-                }
+                false => Err(ClamdAddressError::Unix),
             };
         }
-        Err("must be tcp://host:port or unix:///path".into())
+        Err(ClamdAddressError::Scheme)
     }
 }
 
@@ -75,7 +84,7 @@ impl AntivirusConfig {
         if let Some(a) = &self.clamd
             && let Err(e) = ClamdAddress::parse(a)
         {
-            return err("clamd", e);
+            return err("clamd", e.to_string());
         }
         if !(1..=60_000).contains(&self.connect_timeout_ms) {
             return err("connect_timeout_ms", "must be between 1 and 60000".into());

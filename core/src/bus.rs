@@ -157,12 +157,36 @@ pub fn stream_configs(cfg: &NatsConfig) -> Vec<stream::Config> {
     ]
 }
 
+/// Why the streams and buckets could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("stream {name}: {source}")]
+    Stream {
+        name: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("KV bucket {bucket}: {source}")]
+    Bucket {
+        bucket: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl BusError {
+    /// NATS did not answer in time or refused for now: trying again later may work.
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
+
 /// Creates or updates every stream, retrying until NATS answers or `deadline` passes.
 pub async fn ensure_streams(
     js: &jetstream::Context,
     cfg: &NatsConfig,
     deadline: Duration,
-) -> Result<(), String> {
+) -> Result<(), BusError> {
     let until = tokio::time::Instant::now() + deadline;
     for sc in stream_configs(cfg) {
         loop {
@@ -172,7 +196,12 @@ pub async fn ensure_streams(
                     tracing::warn!(stream = %sc.name, error = %e, "JetStream is not ready; retrying");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                Err(e) => return Err(format!("stream {}: {e}", sc.name)),
+                Err(e) => {
+                    return Err(BusError::Stream {
+                        name: sc.name.clone(),
+                        source: Box::new(e),
+                    });
+                }
             }
         }
     }
@@ -196,7 +225,12 @@ pub async fn ensure_streams(
                     tracing::warn!(bucket, error = %e, "JetStream is not ready; retrying");
                     tokio::time::sleep(Duration::from_millis(250)).await;
                 }
-                Err(e) => return Err(format!("KV bucket {bucket}: {e}")),
+                Err(e) => {
+                    return Err(BusError::Bucket {
+                        bucket,
+                        source: Box::new(e),
+                    });
+                }
             }
         }
     }

@@ -67,8 +67,19 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// Why a duration does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("{0:?} is not a duration like 5s, 5m, 2h")]
+    NotANumber(String),
+    #[error("{0:?}: unit must be ms, s, m, h or d")]
+    Unit(String),
+    #[error("{0:?} is out of range")]
+    OutOfRange(String),
+}
+
 /// Parses `250ms`, `5s`, `5m`, `2h`, `1d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')
@@ -76,16 +87,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (num, unit) = t.split_at(split);
     let n: f64 = num
         .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 5s, 5m, 2h"))?;
+        .map_err(|_| DurationError::NotANumber(text.to_string()))?;
     let secs = match unit {
         "ms" => n / 1000.0,
         "s" => n,
         "m" => n * 60.0,
         "h" => n * 3600.0,
         "d" => n * 86_400.0,
-        _ => return Err(format!("{text:?}: unit must be ms, s, m, h or d")),
+        _ => return Err(DurationError::Unit(text.to_string())),
     };
-    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is out of range"))
+    Duration::try_from_secs_f64(secs).map_err(|_| DurationError::OutOfRange(text.to_string()))
 }
 
 impl DeliveryConfig {
@@ -114,7 +125,7 @@ impl DeliveryConfig {
         let err = |k: &str, m: String| Err(ConfigError::new(format!("delivery.{k}"), m));
         for (i, s) in self.retry_schedule.iter().enumerate() {
             if let Err(m) = parse_duration(s) {
-                return err(&format!("retry_schedule[{i}]"), m);
+                return err(&format!("retry_schedule[{i}]"), m.to_string());
             }
         }
         if !(0.0..1.0).contains(&self.retry_jitter) {

@@ -21,6 +21,38 @@ use crate::routing::Router;
 use crate::tenant_config::TenantConfig;
 use crate::{bus, envelope};
 
+/// Why the live configuration could not be read or seeded.
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("the config bucket {bucket}: {source}")]
+    Open {
+        bucket: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("reading the config bucket: {0}")]
+    Read(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("writing the config bucket: {0}")]
+    Write(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("encoding a tenant: {0}")]
+    Encode(#[source] serde_json::Error),
+}
+
+impl LiveError {
+    /// NATS trouble may pass; a tenant that does not encode will not.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, LiveError::Encode(_))
+    }
+
+    fn read(e: impl std::error::Error + Send + Sync + 'static) -> LiveError {
+        LiveError::Read(Box::new(e))
+    }
+
+    fn write(e: impl std::error::Error + Send + Sync + 'static) -> LiveError {
+        LiveError::Write(Box::new(e))
+    }
+}
+
 /// Who wrote a tenant's configuration last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -116,19 +148,19 @@ pub fn compose(
 }
 
 /// Reads every tenant in the bucket; returns them and the bucket's last sequence.
-pub async fn read_all(kv: &kv::Store) -> Result<(BTreeMap<String, StoredTenant>, u64), String> {
+pub async fn read_all(kv: &kv::Store) -> Result<(BTreeMap<String, StoredTenant>, u64), LiveError> {
     let last = kv
         .status()
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(LiveError::read)?
         .info
         .state
         .last_sequence;
-    let mut keys = kv.keys().await.map_err(|e| e.to_string())?;
+    let mut keys = kv.keys().await.map_err(LiveError::read)?;
     let mut out = BTreeMap::new();
     while let Some(key) = keys.next().await {
-        let key = key.map_err(|e| e.to_string())?;
-        if let Some(v) = kv.get(&key).await.map_err(|e| e.to_string())? {
+        let key = key.map_err(LiveError::read)?;
+        if let Some(v) = kv.get(&key).await.map_err(LiveError::read)? {
             match serde_json::from_slice::<StoredTenant>(&v) {
                 Ok(t) => {
                     out.insert(key, t);
@@ -143,12 +175,12 @@ pub async fn read_all(kv: &kv::Store) -> Result<(BTreeMap<String, StoredTenant>,
 }
 
 /// Writes the file's tenants into the bucket (see the module documentation for the rule).
-async fn seed(kv: &kv::Store, base: &Config) -> Result<(), String> {
+async fn seed(kv: &kv::Store, base: &Config) -> Result<(), LiveError> {
     for (name, t) in &base.tenants {
-        let entry = kv.entry(name).await.map_err(|e| e.to_string())?;
+        let entry = kv.entry(name).await.map_err(LiveError::read)?;
         let stored = StoredTenant::new(t.clone(), Source::File, "config file");
         let body: bytes::Bytes = serde_json::to_vec(&stored)
-            .map_err(|e| e.to_string())?
+            .map_err(LiveError::Encode)?
             .into();
         let result = match entry {
             Some(e) if e.operation == kv::Operation::Put => {
@@ -165,7 +197,7 @@ async fn seed(kv: &kv::Store, base: &Config) -> Result<(), String> {
                         .update(name, body, e.revision)
                         .await
                         .map(|_| ())
-                        .map_err(|e| e.to_string()),
+                        .map_err(LiveError::write),
                 }
             }
             // Absent, deleted or purged: the file brings it (back).
@@ -173,12 +205,12 @@ async fn seed(kv: &kv::Store, base: &Config) -> Result<(), String> {
                 .update(name, body, e.revision)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(LiveError::write),
             None => kv
                 .create(name, body)
                 .await
                 .map(|_| ())
-                .map_err(|e| e.to_string()),
+                .map_err(LiveError::write),
         };
         if let Err(e) = result {
             // Another node seeding at the same time wins; what it wrote is the same file.
@@ -190,11 +222,17 @@ async fn seed(kv: &kv::Store, base: &Config) -> Result<(), String> {
 
 /// Seeds the bucket from `base`, loads it and keeps this node's configuration in step with
 /// it until the process ends.
-pub async fn start(js: &jetstream::Context, base: Arc<Config>) -> Result<Arc<LiveConfig>, String> {
+pub async fn start(
+    js: &jetstream::Context,
+    base: Arc<Config>,
+) -> Result<Arc<LiveConfig>, LiveError> {
     let kv = js
         .get_key_value(bus::KV_TENANTS)
         .await
-        .map_err(|e| format!("the config bucket {}: {e}", bus::KV_TENANTS))?;
+        .map_err(|e| LiveError::Open {
+            bucket: bus::KV_TENANTS,
+            source: Box::new(e),
+        })?;
     seed(&kv, &base).await?;
     let (stored, last) = read_all(&kv).await?;
     let tenants = stored.into_iter().map(|(k, v)| (k, v.config)).collect();

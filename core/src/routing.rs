@@ -14,23 +14,36 @@ pub enum Pattern {
     Any,
 }
 
+/// Why a recipient pattern does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("{0:?} has no @")]
+    NoAt(String),
+    #[error("{0:?} needs a literal domain")]
+    Domain(String),
+    #[error("{0:?} has an empty local part")]
+    EmptyLocal(String),
+    #[error("{0:?}: only a whole local part may be *")]
+    PartialWildcard(String),
+}
+
 impl Pattern {
-    pub fn parse(p: &str) -> Result<Pattern, String> {
+    pub fn parse(p: &str) -> Result<Pattern, PatternError> {
         let p = p.trim();
         if p == "*" {
             return Ok(Pattern::Any);
         }
         let (local, domain) = p
             .rsplit_once('@')
-            .ok_or_else(|| format!("{p:?} has no @"))?;
+            .ok_or_else(|| PatternError::NoAt(p.to_string()))?;
         if domain.is_empty() || domain.contains('*') {
-            return Err(format!("{p:?} needs a literal domain"));
+            return Err(PatternError::Domain(p.to_string()));
         }
         let domain = domain.to_ascii_lowercase();
         match local {
             "*" => Ok(Pattern::AnyLocal { domain }),
-            "" => Err(format!("{p:?} has an empty local part")),
-            l if l.contains('*') => Err(format!("{p:?}: only a whole local part may be *")),
+            "" => Err(PatternError::EmptyLocal(p.to_string())),
+            l if l.contains('*') => Err(PatternError::PartialWildcard(p.to_string())),
             l => Ok(Pattern::Exact {
                 local: l.to_ascii_lowercase(),
                 domain,

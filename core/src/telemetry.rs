@@ -39,12 +39,13 @@ fn otlp_configured() -> bool {
     !disabled && (set("OTEL_EXPORTER_OTLP_ENDPOINT") || set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 }
 
-fn tracer_provider(role: &str) -> Result<SdkTracerProvider, String> {
+fn tracer_provider(
+    role: &str,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let service = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| format!("postwire-{role}"));
     let resource = opentelemetry_sdk::Resource::builder()
         .with_service_name(service)

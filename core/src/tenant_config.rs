@@ -98,16 +98,33 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// Why an endpoint's secret or signing schemes cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error("must start with whsec_")]
+    Prefix,
+    #[error("not base64 after whsec_: {0}")]
+    Base64(#[source] base64::DecodeError),
+    #[error("key is {0} bytes, must be 24 to 64")]
+    Length(usize),
+    #[error("environment variable {0} is not set")]
+    EnvUnset(String),
+    #[error("set only one of secret and secret_env")]
+    Both,
+    #[error("the endpoint has no secret or secret_env")]
+    Missing,
+    #[error("an endpoint needs secret, secret_env or a signing scheme")]
+    NoScheme,
+}
+
 /// Decodes a `whsec_` secret into key bytes.
-pub fn decode_whsec(secret: &str) -> Result<Vec<u8>, String> {
-    let b64 = secret
-        .strip_prefix("whsec_")
-        .ok_or("must start with whsec_")?;
+pub fn decode_whsec(secret: &str) -> Result<Vec<u8>, SecretError> {
+    let b64 = secret.strip_prefix("whsec_").ok_or(SecretError::Prefix)?;
     let key = base64::engine::general_purpose::STANDARD
         .decode(b64)
-        .map_err(|e| format!("not base64 after whsec_: {e}"))?;
+        .map_err(SecretError::Base64)?;
     if !(24..=64).contains(&key.len()) {
-        return Err(format!("key is {} bytes, must be 24 to 64", key.len()));
+        return Err(SecretError::Length(key.len()));
     }
     Ok(key)
 }
@@ -115,28 +132,26 @@ pub fn decode_whsec(secret: &str) -> Result<Vec<u8>, String> {
 impl EndpointConfig {
     /// The `whsec_` secret, read from the file or the environment; `None` when the endpoint
     /// has neither (it then signs only with its `signing` schemes).
-    pub fn secret_text(&self) -> Result<Option<String>, String> {
+    pub fn secret_text(&self) -> Result<Option<String>, SecretError> {
         match (&self.secret, &self.secret_env) {
             (Some(s), None) => Ok(Some(s.trim().to_string())),
             (None, Some(var)) => std::env::var(var)
                 .map(|s| Some(s.trim().to_string()))
-                .map_err(|_| format!("environment variable {var} is not set")),
-            (Some(_), Some(_)) => Err("set only one of secret and secret_env".into()),
+                .map_err(|_| SecretError::EnvUnset(var.clone())),
+            (Some(_), Some(_)) => Err(SecretError::Both),
             (None, None) => Ok(None),
         }
     }
 
     /// The secret's key bytes.
-    pub fn secret_key(&self) -> Result<Vec<u8>, String> {
-        let secret = self
-            .secret_text()?
-            .ok_or("the endpoint has no secret or secret_env")?;
+    pub fn secret_key(&self) -> Result<Vec<u8>, SecretError> {
+        let secret = self.secret_text()?.ok_or(SecretError::Missing)?;
         decode_whsec(&secret)
     }
 
     /// Every scheme this endpoint signs with: `signing`, plus Standard Webhooks `v1` with
     /// the secret when there is one.
-    pub fn signing_configs(&self) -> Result<Vec<postwire_sign::SigningConfig>, String> {
+    pub fn signing_configs(&self) -> Result<Vec<postwire_sign::SigningConfig>, SecretError> {
         let mut all = self.signing.clone();
         if let Some(secret) = self.secret_text()? {
             decode_whsec(&secret)?;
@@ -146,14 +161,16 @@ impl EndpointConfig {
             );
         }
         if all.is_empty() {
-            return Err("an endpoint needs secret, secret_env or a signing scheme".into());
+            return Err(SecretError::NoScheme);
         }
         Ok(all)
     }
 
-    /// The signer for this endpoint (validates every key source).
+    /// The signer for this endpoint (validates every key source). The error is text: the
+    /// deliver worker keeps it per endpoint (see docs/decisions.md).
     pub fn signer(&self) -> Result<postwire_sign::Signer, String> {
-        postwire_sign::Signer::from_config(&self.signing_configs()?).map_err(|e| e.to_string())
+        let configs = self.signing_configs().map_err(|e| e.to_string())?;
+        postwire_sign::Signer::from_config(&configs).map_err(|e| e.to_string())
     }
 }
 
@@ -271,8 +288,9 @@ impl TenantConfig {
                 ));
             }
             for (pi, p) in r.recipients.iter().enumerate() {
-                let pat = Pattern::parse(p)
-                    .map_err(|m| ConfigError::new(format!("{rp}.recipients[{pi}]"), m))?;
+                let pat = Pattern::parse(p).map_err(|m| {
+                    ConfigError::new(format!("{rp}.recipients[{pi}]"), m.to_string())
+                })?;
                 if !pat.within(&t.domains) {
                     return Err(ConfigError::new(
                         format!("{rp}.recipients[{pi}]"),

@@ -1,11 +1,12 @@
-//! What every SMTP session shares: limits, routing (or the live configuration), the
-//! publisher, TLS, timeouts, inline verification and the spool for streamed DATA.
+//! What every SMTP session shares: limits, the live configuration (routing and tenant
+//! settings, read per connection and per transaction), the publisher, TLS, timeouts,
+//! inline verification and the spool for streamed DATA.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use postwire_core::Config;
-use postwire_core::routing::Router;
+use postwire_core::live::LiveConfig;
 use tokio_rustls::TlsAcceptor;
 
 use crate::limits::ClientLimits;
@@ -16,7 +17,6 @@ use crate::verify::InlineVerifier;
 /// Everything a session needs, shared by all connections.
 pub struct IngestDeps<P> {
     pub limits: Arc<SessionLimits>,
-    pub router: Arc<Router>,
     pub clients: Arc<ClientLimits>,
     pub publisher: Arc<P>,
     pub tls: Option<TlsAcceptor>,
@@ -26,11 +26,13 @@ pub struct IngestDeps<P> {
     pub greeting_delay: Duration,
     pub proxy_protocol: bool,
     pub shutdown_grace: Duration,
-    /// Inline authentication checks (tenants on `reject`); none: accept without checking.
+    /// Inline authentication checks (it decides per transaction whether they apply);
+    /// none: accept without checking.
     pub verifier: Option<Arc<dyn InlineVerifier>>,
-    /// The live tenant configuration: each new connection takes its domains, routes and
-    /// `require_tls` from it (instead of `router` and `limits.require_tls`).
-    pub live: Option<Arc<postwire_core::live::LiveConfig>>,
+    /// The tenant configuration: each new connection takes its domains, routes and
+    /// `require_tls` from it (instead of `limits.require_tls`). Fixed to the file's unless
+    /// [`IngestDeps::with_live`] gave the live one.
+    pub live: Arc<LiveConfig>,
     /// Object storage and the inline limit: content beyond the limit is streamed there
     /// during DATA. None: messages are held in memory until the end of DATA.
     pub spool: Option<(Arc<dyn ClaimCheck>, usize)>,
@@ -39,8 +41,8 @@ pub struct IngestDeps<P> {
 impl<P> IngestDeps<P> {
     /// Follows the live tenant configuration (a domain added through the admin API is
     /// accepted from the next connection on).
-    pub fn with_live(mut self, live: Arc<postwire_core::live::LiveConfig>) -> Self {
-        self.live = Some(live);
+    pub fn with_live(mut self, live: Arc<LiveConfig>) -> Self {
+        self.live = live;
         self
     }
 
@@ -82,7 +84,6 @@ impl<P> IngestDeps<P> {
         }
         IngestDeps {
             limits: Arc::new(limits),
-            router: Arc::new(cfg.router()),
             clients: Arc::new(ClientLimits::new(s)),
             publisher: Arc::new(publisher),
             tls,
@@ -93,7 +94,7 @@ impl<P> IngestDeps<P> {
             proxy_protocol: s.proxy_protocol,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_secs),
             verifier: None,
-            live: None,
+            live: LiveConfig::fixed(Arc::new(cfg.clone())),
             spool: None,
         }
     }

@@ -25,5 +25,33 @@ mod test_config;
 pub use deps::IngestDeps;
 pub use publish::{JetStreamPublisher, PublishFailure, Publisher};
 pub use server::run;
-pub use spool::{ClaimCheck, Spooled, Upload};
+pub use spool::{ClaimCheck, SpoolError, Spooled, Upload};
 pub use verify::{InlineVerdict, InlineVerifier};
+
+/// The sans-IO rule, checked: nothing under `smtp/` imports from the rest of the crate or
+/// touches sockets, files or the runtime.
+#[cfg(test)]
+mod layering {
+    #[test]
+    fn the_smtp_module_imports_nothing_from_above_it_and_does_no_io() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/smtp");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let code = line.trim_start();
+                if code.starts_with("//") {
+                    continue;
+                }
+                let above = code.contains("crate::") && !code.contains("crate::smtp");
+                let io = ["tokio", "std::fs", "std::net::Tcp", "std::io", "async fn"]
+                    .iter()
+                    .any(|w| code.contains(w));
+                assert!(!above && !io, "{}:{}: {line}", path.display(), n + 1);
+            }
+            checked += 1;
+        }
+        assert!(checked >= 5);
+    }
+}

@@ -126,6 +126,16 @@ impl ClientLimits {
     }
 }
 
+impl crate::smtp::Admission for ClientLimits {
+    fn allow_message(&self, ip: IpAddr) -> bool {
+        ClientLimits::allow_message(self, ip)
+    }
+
+    fn allow_recipient(&self, ip: IpAddr) -> bool {
+        ClientLimits::allow_recipient(self, ip)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

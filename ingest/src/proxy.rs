@@ -23,6 +23,11 @@ pub enum Parsed {
 #[error("invalid PROXY protocol header: {0}")]
 pub struct ProxyError(&'static str);
 
+impl ProxyError {
+    /// The client sent no complete header within the deadline.
+    pub const TIMEOUT: ProxyError = ProxyError("no PROXY header in time");
+}
+
 pub fn parse(buf: &[u8]) -> Result<Parsed, ProxyError> {
     if buf.len() < 12 {
         let v1 = b"PROXY ".starts_with(&buf[..buf.len().min(6)]);

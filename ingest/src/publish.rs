@@ -16,19 +16,10 @@ use async_nats::jetstream::{self, context::PublishErrorKind};
 use postwire_core::bus;
 use postwire_core::envelope::{Envelope, now_rfc3339};
 
+pub use crate::smtp::PublishFailure;
 use crate::smtp::Transaction;
+use crate::smtp::received::Trace;
 pub use crate::spool::ClaimCheck;
-
-/// Why a transaction could not be made durable; both are temporary for the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum PublishFailure {
-    /// The bus is down or slow: 451 4.3.0.
-    #[error("the message bus did not acknowledge the message")]
-    Unavailable,
-    /// The MAIL stream is full: 452 4.3.1.
-    #[error("the MAIL stream is full")]
-    Full,
-}
 
 /// Makes transactions durable. Returns the mail ids on success.
 pub trait Publisher: Send + Sync + 'static {
@@ -66,44 +57,7 @@ impl JetStreamPublisher {
 
 /// The `Received:` trace header (RFC 5321 §4.4) ingest prepends.
 pub fn received_header(tx: &Transaction, hostname: &str, mail_id: &str, date: &str) -> String {
-    let trace = Trace {
-        helo: &tx.helo,
-        client_ip: tx.client_ip,
-        smtputf8: tx.params.smtputf8,
-        tls: tx.tls.is_some(),
-    };
-    trace.received(hostname, mail_id, date)
-}
-
-/// What the `Received:` line says about the client.
-pub struct Trace<'a> {
-    pub helo: &'a str,
-    pub client_ip: std::net::IpAddr,
-    pub smtputf8: bool,
-    pub tls: bool,
-}
-
-impl Trace<'_> {
-    /// The `Received:` line, `date` in RFC 2822 form.
-    pub fn received(&self, hostname: &str, mail_id: &str, date: &str) -> String {
-        // RFC 3848 / RFC 6531 "with" protocol types.
-        let with = match (self.smtputf8, self.tls) {
-            (true, true) => "UTF8SMTPS",
-            (true, false) => "UTF8SMTP",
-            (false, true) => "ESMTPS",
-            (false, false) => "ESMTP",
-        };
-        let helo: String = self
-            .helo
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(255)
-            .collect();
-        format!(
-            "Received: from {helo} ([{}])\r\n\tby {hostname} (postwire) with {with} id {mail_id};\r\n\t{date}\r\n",
-            self.client_ip
-        )
-    }
+    Trace::of(tx).received(hostname, mail_id, date)
 }
 
 /// Now, as a `Received:` line writes it.
@@ -181,17 +135,7 @@ impl JetStreamPublisher {
                 Some(sp) if i == 0 => sp.mail_id.clone(),
                 _ => postwire_core::ids::new_mail_id(),
             };
-            let envelope = Envelope {
-                mail_from: tx.mail_from.clone(),
-                rcpt_to: rcpts,
-                helo: tx.helo.clone(),
-                client_ip: tx.client_ip.to_string(),
-                tls: tx.tls.clone(),
-                body: tx.params.body.clone(),
-                smtputf8: tx.params.smtputf8,
-                received_at: now_rfc3339(),
-                ses: tx.ses.clone(),
-            };
+            let envelope = tx.envelope(rcpts, now_rfc3339());
             let mut headers = HeaderMap::new();
             headers.insert(
                 bus::HEADER_MSG_ID,
@@ -201,7 +145,7 @@ impl JetStreamPublisher {
             headers.insert(bus::HEADER_TENANT, tenant);
             headers.insert(bus::HEADER_ENVELOPE, envelope.to_header().as_str());
             if let Some(auth) = &tx.auth {
-                headers.insert(bus::HEADER_AUTH, auth.as_str());
+                headers.insert(bus::HEADER_AUTH, auth.to_header().as_str());
             }
             // One trace per mail starts here, inside the SMTP transaction's span.
             let span = tracing::info_span!(

@@ -12,7 +12,31 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
+pub use crate::smtp::Spooled;
 use crate::smtp::{Session, Transaction};
+
+/// Why storing a message failed. The client is answered 451 and retries.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The object store failed (unreachable, refused, out of space).
+    #[error("object storage: {0}")]
+    Storage(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The upload never started (storing had failed before).
+    #[error("no upload in progress")]
+    NotStarted,
+}
+
+impl SpoolError {
+    /// An object store failure.
+    pub fn storage(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> SpoolError {
+        SpoolError::Storage(e.into())
+    }
+
+    /// Whether trying again later may succeed (for the client: always 451, never 5xx).
+    pub fn is_retryable(&self) -> bool {
+        true
+    }
+}
 
 /// A boxed future, for the object-safe storage seam.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -25,10 +49,13 @@ pub const SPILL_CHUNK: usize = 256 * 1024;
 /// over the stages' object store, so ingest does not depend on it.
 pub trait ClaimCheck: Send + Sync + 'static {
     /// Stores a whole message (`bytes`, already in memory) for `tenant`; returns the key.
-    fn put<'a>(&'a self, tenant: &'a str, bytes: &'a [u8])
-    -> BoxFuture<'a, Result<String, String>>;
+    fn put<'a>(
+        &'a self,
+        tenant: &'a str,
+        bytes: &'a [u8],
+    ) -> BoxFuture<'a, Result<String, SpoolError>>;
     /// Starts streaming a message to a temporary object.
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn Upload>, String>>;
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn Upload>, SpoolError>>;
     /// Gives the finished temporary object `temp` its key for `tenant` (content-addressed by
     /// `sha256`, the hash of all its bytes); returns that key.
     fn adopt<'a>(
@@ -36,45 +63,28 @@ pub trait ClaimCheck: Send + Sync + 'static {
         temp: &'a str,
         tenant: &'a str,
         sha256: &'a str,
-    ) -> BoxFuture<'a, Result<String, String>>;
+    ) -> BoxFuture<'a, Result<String, SpoolError>>;
     /// Deletes a temporary object (best effort).
     fn discard<'a>(&'a self, temp: &'a str) -> BoxFuture<'a, ()>;
     /// Reads an object back (inline verification of a streamed message).
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>>;
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, SpoolError>>;
 }
 
 /// One upload in progress.
 pub trait Upload: Send {
     /// Appends bytes (waits while the previous part is being uploaded).
-    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), String>>;
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), SpoolError>>;
     /// Completes the upload; returns the temporary key.
-    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<String, String>>;
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<String, SpoolError>>;
     /// Abandons the upload and deletes what was uploaded.
     fn abort(self: Box<Self>) -> BoxFuture<'static, ()>;
-}
-
-/// A message streamed to storage, as the publisher sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spooled {
-    /// The temporary object (`_incoming/<id>`).
-    pub temp_key: String,
-    /// sha256 (hex) of the stored bytes: `Received:` line and content.
-    pub sha256: String,
-    /// sha256 (hex) of the content alone (the idempotency key hashes this).
-    pub body_sha256: String,
-    /// Stored bytes.
-    pub size: u64,
-    /// Length of the `Received:` line at the start of the object.
-    pub prefix_len: usize,
-    /// The mail id named in the `Received:` line (the first tenant's mail id).
-    pub mail_id: String,
 }
 
 /// A message being streamed during DATA. A storage failure does not stop the session
 /// reading: the content is then discarded and the end of DATA answered with 451.
 pub struct Streaming {
     upload: Option<Box<dyn Upload>>,
-    failure: Option<String>,
+    failure: Option<SpoolError>,
     raw: Sha256,
     body: Sha256,
     size: u64,
@@ -108,7 +118,7 @@ impl Streaming {
         s
     }
 
-    async fn fail(&mut self, e: String) {
+    async fn fail(&mut self, e: SpoolError) {
         tracing::warn!(error = %e, "Streaming a large message to storage failed; it will be deferred with 451.");
         postwire_core::metrics::inc(
             "postwire_smtp_spool_failures_total",
@@ -137,12 +147,12 @@ impl Streaming {
     }
 
     /// Completes the upload.
-    pub async fn finish(mut self) -> Result<Spooled, String> {
+    pub async fn finish(mut self) -> Result<Spooled, SpoolError> {
         if let Some(e) = self.failure.take() {
             return Err(e);
         }
         let Some(u) = self.upload.take() else {
-            return Err("no upload".into());
+            return Err(SpoolError::NotStarted);
         };
         let temp_key = u.finish().await?;
         Ok(Spooled {
@@ -259,16 +269,16 @@ mod tests {
     struct MemUpload(Arc<Memory>, String, Vec<u8>);
 
     impl Upload for MemUpload {
-        fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
+        fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), SpoolError>> {
             Box::pin(async move {
                 if self.0.fail_writes {
-                    return Err("disk full".into());
+                    return Err(SpoolError::storage("disk full"));
                 }
                 self.2.extend_from_slice(bytes);
                 Ok(())
             })
         }
-        fn finish(self: Box<Self>) -> BoxFuture<'static, Result<String, String>> {
+        fn finish(self: Box<Self>) -> BoxFuture<'static, Result<String, SpoolError>> {
             Box::pin(async move {
                 self.0
                     .objects
@@ -288,10 +298,10 @@ mod tests {
     struct Claim(Arc<Memory>);
 
     impl ClaimCheck for Claim {
-        fn put<'a>(&'a self, _: &'a str, _: &'a [u8]) -> BoxFuture<'a, Result<String, String>> {
-            Box::pin(async { Err("unused".into()) })
+        fn put<'a>(&'a self, _: &'a str, _: &'a [u8]) -> BoxFuture<'a, Result<String, SpoolError>> {
+            Box::pin(async { Err(SpoolError::storage("unused")) })
         }
-        fn begin(&self) -> BoxFuture<'_, Result<Box<dyn Upload>, String>> {
+        fn begin(&self) -> BoxFuture<'_, Result<Box<dyn Upload>, SpoolError>> {
             let m = self.0.clone();
             Box::pin(async move {
                 Ok(Box::new(MemUpload(m, "_incoming/1".into(), Vec::new())) as Box<dyn Upload>)
@@ -302,14 +312,14 @@ mod tests {
             _: &'a str,
             _: &'a str,
             _: &'a str,
-        ) -> BoxFuture<'a, Result<String, String>> {
-            Box::pin(async { Err("unused".into()) })
+        ) -> BoxFuture<'a, Result<String, SpoolError>> {
+            Box::pin(async { Err(SpoolError::storage("unused")) })
         }
         fn discard<'a>(&'a self, _: &'a str) -> BoxFuture<'a, ()> {
             Box::pin(async {})
         }
-        fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
-            Box::pin(async { Err("unused".into()) })
+        fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<Vec<u8>, SpoolError>> {
+            Box::pin(async { Err(SpoolError::storage("unused")) })
         }
     }
 

@@ -11,6 +11,28 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
+/// Why the STARTTLS certificate cannot be used (a configuration problem at start; at a
+/// reload, the old certificate is kept).
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("{path}: {source}")]
+    Pem {
+        path: String,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{path}: no certificate found")]
+    NoCertificate { path: String },
+    #[error("{path}: {source}")]
+    Key {
+        path: String,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("{0}")]
+    Config(#[source] rustls::Error),
+}
+
 /// How often the certificate files are checked for changes.
 const RECHECK: Duration = Duration::from_secs(2);
 
@@ -33,26 +55,34 @@ fn mtime(p: &PathBuf) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-fn load(cert_file: &PathBuf, key_file: &PathBuf) -> Result<Arc<CertifiedKey>, String> {
+fn load(cert_file: &PathBuf, key_file: &PathBuf) -> Result<Arc<CertifiedKey>, TlsError> {
+    let pem = |path: &PathBuf| {
+        let path = path.display().to_string();
+        move |source| TlsError::Pem { path, source }
+    };
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert_file)
-        .map_err(|e| format!("{}: {e}", cert_file.display()))?
+        .map_err(pem(cert_file))?
         .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert_file.display()))?;
+        .map_err(pem(cert_file))?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate found", cert_file.display()));
+        return Err(TlsError::NoCertificate {
+            path: cert_file.display().to_string(),
+        });
     }
-    let key = PrivateKeyDer::from_pem_file(key_file)
-        .map_err(|e| format!("{}: {e}", key_file.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key_file).map_err(pem(key_file))?;
     let provider = rustls::crypto::ring::default_provider();
     let signing = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|e| format!("{}: {e}", key_file.display()))?;
+        .map_err(|source| TlsError::Key {
+            path: key_file.display().to_string(),
+            source,
+        })?;
     Ok(Arc::new(CertifiedKey::new(certs, signing)))
 }
 
 impl ReloadingCert {
-    pub fn new(cert_file: PathBuf, key_file: PathBuf) -> Result<ReloadingCert, String> {
+    pub fn new(cert_file: PathBuf, key_file: PathBuf) -> Result<ReloadingCert, TlsError> {
         let key = load(&cert_file, &key_file)?;
         let stamp = (mtime(&cert_file), mtime(&key_file));
         Ok(ReloadingCert {
@@ -105,20 +135,22 @@ impl ResolvesServerCert for ReloadingCert {
 }
 
 /// A TLS acceptor for STARTTLS from certificate and key files.
-pub fn acceptor(cert_file: &str, key_file: &str) -> Result<TlsAcceptor, String> {
+pub fn acceptor(cert_file: &str, key_file: &str) -> Result<TlsAcceptor, TlsError> {
     let resolver = ReloadingCert::new(cert_file.into(), key_file.into())?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-    .map_err(|e| e.to_string())?
+    .map_err(TlsError::Config)?
     .with_no_client_auth()
     .with_cert_resolver(Arc::new(resolver));
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The STARTTLS acceptor the config asks for, if any.
-pub fn from_config(cfg: &postwire_core::config::SmtpConfig) -> Result<Option<TlsAcceptor>, String> {
+pub fn from_config(
+    cfg: &postwire_core::config::SmtpConfig,
+) -> Result<Option<TlsAcceptor>, TlsError> {
     match (&cfg.tls_cert_file, &cfg.tls_key_file) {
         (Some(c), Some(k)) => acceptor(c, k).map(Some),
         _ => Ok(None),

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use postwire_stages::store::{BlobStore, fs_url};
 use tokio::net::TcpListener;
 
+use crate::NodeError;
+
 #[derive(Clone)]
 struct Blobs {
     store: Arc<BlobStore>,
@@ -74,10 +76,12 @@ async fn get(
 
 /// The URL signing key of the filesystem backend: from the environment, or (for `dev`)
 /// a fresh random one when `allow_random`.
-pub fn signing_key(env: &str, allow_random: bool) -> Result<Option<Vec<u8>>, String> {
+pub fn signing_key(env: &str, allow_random: bool) -> Result<Option<Vec<u8>>, NodeError> {
     match std::env::var(env) {
         Ok(k) if k.len() >= 32 => Ok(Some(k.into_bytes())),
-        Ok(_) => Err(format!("{env} must hold at least 32 characters")),
+        Ok(_) => Err(NodeError::Config(format!(
+            "{env} must hold at least 32 characters"
+        ))),
         Err(_) if allow_random => Ok(Some(
             postwire_core::ids::hex(&rand::random::<[u8; 32]>()).into_bytes(),
         )),

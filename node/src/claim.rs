@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use postwire_ingest::SpoolError;
 use postwire_stages::store::BlobStore;
 
 /// Lets ingest store large messages through the stages' object store (claim check), whole
@@ -16,18 +17,18 @@ impl postwire_ingest::ClaimCheck for Claim {
         &'a self,
         tenant: &'a str,
         bytes: &'a [u8],
-    ) -> BoxFuture<'a, Result<String, String>> {
+    ) -> BoxFuture<'a, Result<String, SpoolError>> {
         Box::pin(async move {
             self.0
                 .put_raw(tenant, bytes)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(SpoolError::storage)
         })
     }
 
-    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn postwire_ingest::Upload>, String>> {
+    fn begin(&self) -> BoxFuture<'_, Result<Box<dyn postwire_ingest::Upload>, SpoolError>> {
         Box::pin(async move {
-            let u = self.0.begin_upload().await.map_err(|e| e.to_string())?;
+            let u = self.0.begin_upload().await.map_err(SpoolError::storage)?;
             Ok(Box::new(Upload(u)) as Box<dyn postwire_ingest::Upload>)
         })
     }
@@ -37,12 +38,12 @@ impl postwire_ingest::ClaimCheck for Claim {
         temp: &'a str,
         tenant: &'a str,
         sha256: &'a str,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    ) -> BoxFuture<'a, Result<String, SpoolError>> {
         Box::pin(async move {
             self.0
                 .adopt(temp, tenant, sha256)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(SpoolError::storage)
         })
     }
 
@@ -50,13 +51,13 @@ impl postwire_ingest::ClaimCheck for Claim {
         Box::pin(self.0.discard(temp))
     }
 
-    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, String>> {
+    fn get<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Vec<u8>, SpoolError>> {
         Box::pin(async move {
             self.0
                 .get(key)
                 .await
                 .map(|b| b.to_vec())
-                .map_err(|e| e.to_string())
+                .map_err(SpoolError::storage)
         })
     }
 }
@@ -64,12 +65,12 @@ impl postwire_ingest::ClaimCheck for Claim {
 struct Upload(postwire_stages::store::spool::RawUpload);
 
 impl postwire_ingest::Upload for Upload {
-    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move { self.0.write(bytes).await.map_err(|e| e.to_string()) })
+    fn write<'a>(&'a mut self, bytes: &'a [u8]) -> BoxFuture<'a, Result<(), SpoolError>> {
+        Box::pin(async move { self.0.write(bytes).await.map_err(SpoolError::storage) })
     }
 
-    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<String, String>> {
-        Box::pin(async move { self.0.finish().await.map_err(|e| e.to_string()) })
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<String, SpoolError>> {
+        Box::pin(async move { self.0.finish().await.map_err(SpoolError::storage) })
     }
 
     fn abort(self: Box<Self>) -> BoxFuture<'static, ()> {

@@ -1,5 +1,6 @@
 //! The ingest role: SMTP listeners, the publisher (with the claim check when `[storage]` is
-//! set), SMTP-time verification, and the SES endpoint.
+//! set), SMTP-time verification, and the SES endpoint. Every tenant setting they use (domains,
+//! routes, `require_tls`, `auth.policy`) comes from the live configuration.
 
 use std::sync::Arc;
 
@@ -49,20 +50,17 @@ pub async fn spawn(
         }
         None => Some(js.client().server_info().max_payload as u64),
     };
-    let mut deps = IngestDeps::new(cfg, publisher, tls, max_payload).with_live(live);
+    let mut deps = IngestDeps::new(cfg, publisher, tls, max_payload).with_live(live.clone());
     if let Some(c) = claim {
         deps = deps.with_spool(c, limit);
     }
-    if let Some(v) = crate::inline::MailAuthInline::for_config(cfg).map_err(NodeError::Config)? {
+    if let Some(v) = crate::inline::MailAuthInline::for_config(cfg, live.clone())? {
         deps = deps.with_verifier(v);
     }
     if let Some(addr) = &cfg.ses.listen {
-        let intake = postwire_ingest::ses::SesIntake::new(
-            &cfg.ses,
-            deps.router.clone(),
-            deps.publisher.clone(),
-        )
-        .map_err(|e| NodeError::Config(format!("ses: {e}")))?;
+        let intake =
+            postwire_ingest::ses::SesIntake::new(&cfg.ses, live.clone(), deps.publisher.clone())
+                .map_err(|e| NodeError::Config(format!("ses: {e}")))?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|e| NodeError::Unavailable(format!("cannot listen for SES on {addr}: {e}")))?;

@@ -80,14 +80,10 @@ pub async fn admin(
     ))
 }
 
-/// The local webhook sink of `postwire dev`: accepts the secrets of every endpoint.
-pub fn sink(cfg: &Config, listener: TcpListener, stop: &Shutdown) -> Task {
-    let keys = cfg
-        .tenants
-        .values()
-        .flat_map(|t| t.endpoints.values())
-        .filter_map(|e| e.secret_key().ok())
-        .collect::<Vec<_>>();
+/// The local webhook sink of `postwire dev`: accepts the secrets of every endpoint, as the
+/// live configuration has them.
+pub fn sink(live: &Arc<LiveConfig>, listener: TcpListener, stop: &Shutdown) -> Task {
+    let keys = crate::sink::Keys::Live(live.clone());
     spawn_ok(crate::sink::serve(listener, keys, stop.clone().wait()))
 }
 
@@ -112,8 +108,7 @@ pub async fn blobs(
     let s = &cfg.storage;
     let key = match key.given {
         Some(k) => Some(k),
-        None => crate::blob_server::signing_key(&s.signing_key_env, key.random)
-            .map_err(NodeError::Config)?,
+        None => crate::blob_server::signing_key(&s.signing_key_env, key.random)?,
     };
     if s.backend == Backend::Fs && key.is_none() {
         return Err(NodeError::Config(format!(

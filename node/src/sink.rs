@@ -1,5 +1,7 @@
-//! The sink (`postwire sink`, and inside `postwire dev`): a local webhook receiver for trying postwire out. It verifies the
-//! Standard Webhooks signature of every request and prints each delivery.
+//! The sink (`postwire sink`, and inside `postwire dev`): a local webhook receiver for trying
+//! postwire out. It verifies the Standard Webhooks signature of every request and prints each
+//! delivery. Inside `postwire dev` it takes the endpoints' secrets from the live configuration
+//! per request, so an endpoint added through the admin API is verified too.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,15 +9,40 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
+use postwire_core::live::LiveConfig;
 use postwire_stages::deliver::verify;
 use tokio::net::TcpListener;
 
 /// Signatures older or newer than this are refused (replay protection).
 const TOLERANCE_SECS: i64 = 5 * 60;
 
+/// The secrets the sink accepts.
+pub enum Keys {
+    /// Given on the command line (`postwire sink --secret`).
+    Fixed(Vec<Vec<u8>>),
+    /// Every endpoint's secret, as the configuration is now (`postwire dev`).
+    Live(Arc<LiveConfig>),
+}
+
+impl Keys {
+    fn now(&self) -> Vec<Vec<u8>> {
+        match self {
+            Keys::Fixed(k) => k.clone(),
+            Keys::Live(live) => live
+                .get()
+                .cfg
+                .tenants
+                .values()
+                .flat_map(|t| t.endpoints.values())
+                .filter_map(|e| e.secret_key().ok())
+                .collect(),
+        }
+    }
+}
+
 pub async fn serve(
     listener: TcpListener,
-    keys: Vec<Vec<u8>>,
+    keys: Keys,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let app = axum::Router::new()
@@ -30,7 +57,7 @@ pub async fn serve(
 }
 
 async fn receive(
-    State(keys): State<Arc<Vec<Vec<u8>>>>,
+    State(keys): State<Arc<Keys>>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -39,7 +66,7 @@ async fn receive(
     let id = get(verify::HEADER_ID).unwrap_or("-");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let verdict = verify::verify(
-        &keys,
+        &keys.now(),
         get(verify::HEADER_ID),
         get(verify::HEADER_TIMESTAMP),
         get(verify::HEADER_SIGNATURE),

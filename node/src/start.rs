@@ -150,10 +150,10 @@ pub async fn start(cfg: Arc<Config>, opts: Options, stop: Shutdown) -> Result<Ru
         (true, None) => ingest::bind_smtp(&cfg).await?,
     };
     let smtp_addrs = smtp.iter().filter_map(|l| l.local_addr().ok()).collect();
-    if let Some(listener) = opts.sink {
-        tasks.push(("sink", listeners::sink(&cfg, listener, &stop)));
-    }
     let live = connect::live_config(&cfg, &js).await?;
+    if let Some(listener) = opts.sink {
+        tasks.push(("sink", listeners::sink(&live, listener, &stop)));
+    }
     let mut admin = None;
     if roles.admin || (opts.dev && cfg.admin.token().is_some()) {
         let (addr, t) = listeners::admin(&cfg, &js, &live, &stop).await?;

@@ -56,4 +56,4 @@ pub use config::{ConfigError, SigningConfig};
 pub use error::{KeyError, SignError, VerifyError};
 pub use request::{ContentDigest, RequestParts};
 pub use signer::Signer;
-pub use verify::{Scheme, Verified, Verifier};
+pub use verify::{Scheme, UnknownScheme, Verified, Verifier};

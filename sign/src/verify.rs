@@ -60,14 +60,19 @@ impl Scheme {
 }
 
 impl std::str::FromStr for Scheme {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownScheme;
+    fn from_str(s: &str) -> Result<Self, UnknownScheme> {
         Scheme::ALL
             .into_iter()
             .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown scheme {s:?}"))
+            .ok_or_else(|| UnknownScheme(s.to_string()))
     }
 }
+
+/// A scheme name that is none of [`Scheme::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown scheme {0:?}")]
+pub struct UnknownScheme(pub String);
 
 /// What a verified request proved.
 #[derive(Debug, Clone, PartialEq, Eq)]

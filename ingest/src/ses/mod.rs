@@ -11,7 +11,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use object_store::ObjectStoreExt as _;
 use postwire_core::config::SesConfig;
-use postwire_core::routing::Router;
+use postwire_core::live::LiveConfig;
 use serde_json::{Value, json};
 
 use self::sns::{SnsError, SnsMessage, SnsVerifier};
@@ -32,32 +32,66 @@ pub enum Answer {
     Unavailable(String),
 }
 
+/// Why the SES intake could not be set up (a configuration problem: nothing starts).
+#[derive(Debug, thiserror::Error)]
+pub enum SesSetupError {
+    #[error("ses.ca_file {path}: {source}")]
+    CaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("ses.ca_file {path}: {source}")]
+    Certificates {
+        path: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("building the HTTPS client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
 pub struct SesIntake<P> {
     cfg: SesConfig,
     verifier: SnsVerifier,
     client: reqwest::Client,
-    router: Arc<Router>,
+    /// Routing as it is now, read per notification: a domain added through the admin API
+    /// is routed from the next one.
+    live: Arc<LiveConfig>,
     publisher: Arc<P>,
 }
 
 impl<P: Publisher> SesIntake<P> {
-    pub fn new(cfg: &SesConfig, router: Arc<Router>, publisher: Arc<P>) -> Result<Self, String> {
+    pub fn new(
+        cfg: &SesConfig,
+        live: Arc<LiveConfig>,
+        publisher: Arc<P>,
+    ) -> Result<Self, SesSetupError> {
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(10))
             .https_only(true);
         if let Some(path) = &cfg.ca_file {
-            let pem = std::fs::read(path).map_err(|e| format!("ses.ca_file {path}: {e}"))?;
-            for c in reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| e.to_string())? {
+            let pem = std::fs::read(path).map_err(|source| SesSetupError::CaFile {
+                path: path.clone(),
+                source,
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| {
+                SesSetupError::Certificates {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+            for c in certs {
                 b = b.add_root_certificate(c);
             }
         }
-        let client = b.build().map_err(|e| e.to_string())?;
+        let client = b.build().map_err(SesSetupError::Client)?;
         Ok(SesIntake {
             verifier: SnsVerifier::new(cfg.cert_hosts.clone(), client.clone()),
             cfg: cfg.clone(),
             client,
-            router,
+            live,
             publisher,
         })
     }
@@ -111,13 +145,14 @@ impl<P: Publisher> SesIntake<P> {
             Err(a) => return a,
         };
         let mail = &n["mail"];
+        let router = self.live.get().router.clone();
         let rcpts: Vec<_> = n["receipt"]["recipients"]
             .as_array()
             .or(mail["destination"].as_array())
             .into_iter()
             .flatten()
             .filter_map(|r| r.as_str())
-            .filter_map(|r| match self.router.resolve(r) {
+            .filter_map(|r| match router.resolve(r) {
                 Ok(dest) => Some((r.to_string(), dest)),
                 Err(_) => {
                     tracing::info!("An SES recipient matches no route here; skipping it.");

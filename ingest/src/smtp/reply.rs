@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use super::command::ParseError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
@@ -39,6 +41,28 @@ impl Reply {
             let _ = write!(out, "{}{}{}\r\n", self.code, sep, clean);
         }
         out
+    }
+}
+
+/// The reply to a command that does not parse.
+impl From<ParseError> for Reply {
+    fn from(e: ParseError) -> Reply {
+        match e {
+            ParseError::Unknown => Reply::new(500, "5.5.1", "Command unrecognized"),
+            ParseError::Syntax => Reply::new(500, "5.5.2", "Syntax error"),
+            ParseError::BadArguments(why) => {
+                Reply::new(501, "5.5.4", format!("Syntax error: {why}"))
+            }
+            ParseError::BadAddress { rcpt: false, why } => {
+                Reply::new(501, "5.1.7", format!("Bad sender address: {why}"))
+            }
+            ParseError::BadAddress { rcpt: true, why } => {
+                Reply::new(501, "5.1.3", format!("Bad recipient address: {why}"))
+            }
+            ParseError::UnsupportedParam(p) => {
+                Reply::new(555, "5.5.4", format!("Unsupported parameter {p}"))
+            }
+        }
     }
 }
 

@@ -6,33 +6,15 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use postwire_core::envelope::TlsInfo;
-use postwire_core::routing::{Destination, Refusal, Router};
+use postwire_core::routing::{Destination, Router};
 
-use crate::limits::ClientLimits;
-
-use super::command::{self, Command, MailParams, ParseError};
+use super::admission::Admission;
+use super::command::{self, Command, MailParams};
 use super::data::DataReader;
+use super::received::Trace;
 use super::reply::Reply;
 pub use super::session_limits::SessionLimits;
-
-/// A complete message ready to be made durable.
-#[derive(Debug, Clone)]
-pub struct Transaction {
-    pub helo: String,
-    pub client_ip: IpAddr,
-    pub mail_from: String,
-    pub params: MailParams,
-    pub rcpts: Vec<(String, Destination)>,
-    pub body: Vec<u8>,
-    /// Verdicts from inline verification (compact JSON), carried to the worker.
-    pub auth: Option<String>,
-    pub tls: Option<TlsInfo>,
-    /// Set for mail received from Amazon SES instead of SMTP.
-    pub ses: Option<serde_json::Value>,
-    /// The message was streamed to storage during DATA: `body` holds nothing, the object
-    /// holds our `Received:` line and the content.
-    pub spooled: Option<crate::spool::Spooled>,
-}
+use super::transaction::Transaction;
 
 #[derive(Debug)]
 pub enum Step {
@@ -60,7 +42,7 @@ enum State {
 pub struct Session {
     limits: Arc<SessionLimits>,
     router: Arc<Router>,
-    clients: Arc<ClientLimits>,
+    clients: Arc<dyn Admission>,
     client_ip: IpAddr,
     tls: Option<TlsInfo>,
     state: State,
@@ -74,7 +56,7 @@ impl Session {
     pub fn new(
         limits: Arc<SessionLimits>,
         router: Arc<Router>,
-        clients: Arc<ClientLimits>,
+        clients: Arc<dyn Admission>,
         client_ip: IpAddr,
     ) -> Session {
         Session {
@@ -137,7 +119,7 @@ impl Session {
 
     /// The `Received:` line for the transaction in progress.
     pub fn received_line(&self, mail_id: &str, date: &str) -> String {
-        let trace = crate::publish::Trace {
+        let trace = Trace {
             helo: self.helo.as_deref().unwrap_or_default(),
             client_ip: self.client_ip,
             smtputf8: self.mail.as_ref().is_some_and(|(_, p)| p.smtputf8),
@@ -213,25 +195,7 @@ impl Session {
     fn command(&mut self, line: &[u8]) -> Step {
         let cmd = match command::parse(line) {
             Ok(c) => c,
-            Err(e) => {
-                let reply = match e {
-                    ParseError::Unknown => Reply::new(500, "5.5.1", "Command unrecognized"),
-                    ParseError::Syntax => Reply::new(500, "5.5.2", "Syntax error"),
-                    ParseError::BadArguments(why) => {
-                        Reply::new(501, "5.5.4", format!("Syntax error: {why}"))
-                    }
-                    ParseError::BadAddress { rcpt: false, why } => {
-                        Reply::new(501, "5.1.7", format!("Bad sender address: {why}"))
-                    }
-                    ParseError::BadAddress { rcpt: true, why } => {
-                        Reply::new(501, "5.1.3", format!("Bad recipient address: {why}"))
-                    }
-                    ParseError::UnsupportedParam(p) => {
-                        Reply::new(555, "5.5.4", format!("Unsupported parameter {p}"))
-                    }
-                };
-                return self.error(reply);
-            }
+            Err(e) => return self.error(Reply::from(e)),
         };
         match cmd {
             Command::Ehlo(name) => {
@@ -322,88 +286,6 @@ impl Session {
         Step::StartTls(Reply::new(220, "2.0.0", "Ready to start TLS"))
     }
 
-    fn mail_from(&mut self, from: String, params: MailParams) -> Step {
-        if self.helo.is_none() {
-            return self.error(Reply::new(503, "5.5.1", "Send EHLO or HELO first"));
-        }
-        if self.mail.is_some() {
-            return self.error(Reply::new(503, "5.5.1", "Nested MAIL command"));
-        }
-        if !from.is_ascii() && !params.smtputf8 {
-            return self.error(Reply::new(
-                553,
-                "5.6.7",
-                "Non-ASCII address requires SMTPUTF8",
-            ));
-        }
-        if params
-            .size
-            .is_some_and(|s| s > self.limits.max_message_bytes)
-        {
-            return Step::Reply(Reply::new(
-                552,
-                "5.3.4",
-                "Message size exceeds fixed maximum message size",
-            ));
-        }
-        if !self.clients.allow_message(self.client_ip) {
-            return Step::Reply(Reply::new(
-                451,
-                "4.7.1",
-                "Too many messages from your address, try again later",
-            ));
-        }
-        self.mail = Some((from, params));
-        Step::Reply(Reply::new(250, "2.1.0", "Sender OK"))
-    }
-
-    fn rcpt_to(&mut self, to: String) -> Step {
-        let Some((_, params)) = &self.mail else {
-            return self.error(Reply::new(503, "5.5.1", "Send MAIL FROM first"));
-        };
-        if !to.is_ascii() && !params.smtputf8 {
-            return self.error(Reply::new(
-                553,
-                "5.6.7",
-                "Non-ASCII address requires SMTPUTF8",
-            ));
-        }
-        if self.rcpts.len() >= self.limits.max_recipients {
-            return Step::Reply(Reply::new(452, "4.5.3", "Too many recipients"));
-        }
-        match self.router.resolve(&to) {
-            Ok(dest) if self.tls.is_none() && self.limits.require_tls.contains(&dest.tenant) => {
-                self.error(Reply::new(
-                    530,
-                    "5.7.0",
-                    "Must issue a STARTTLS command first",
-                ))
-            }
-            Ok(_) if !self.clients.allow_recipient(self.client_ip) => Step::Reply(Reply::new(
-                451,
-                "4.7.1",
-                "Too many recipients from your address, try again later",
-            )),
-            Ok(dest) => {
-                if !self.rcpts.iter().any(|(a, _)| a.eq_ignore_ascii_case(&to)) {
-                    self.rcpts.push((to, dest));
-                }
-                Step::Reply(Reply::new(250, "2.1.5", "Recipient OK"))
-            }
-            Err(Refusal::NotOurDomain) => self.error(Reply::new(
-                550,
-                "5.7.1",
-                "Relaying denied: not a domain handled here",
-            )),
-            Err(Refusal::NoSuchUser) => {
-                self.error(Reply::new(550, "5.1.1", "No such recipient here"))
-            }
-            Err(Refusal::BadAddress) => {
-                self.error(Reply::new(501, "5.1.3", "Bad recipient address"))
-            }
-        }
-    }
-
     fn end_of_data(&mut self, reader: DataReader) -> Step {
         let (from, params) = self.mail.take().unwrap_or_default();
         let rcpts = std::mem::take(&mut self.rcpts);
@@ -430,36 +312,10 @@ impl Session {
             spooled: None,
         }))
     }
-
-    /// The reply to the end of DATA when inline authentication refused the transaction
-    /// (`defer`: DNS could not decide).
-    pub fn refuse(&mut self, defer: bool, why: &str) -> Reply {
-        if defer {
-            Reply::new(
-                451,
-                "4.7.5",
-                "Cannot verify the sender's authentication now, try again later",
-            )
-        } else {
-            Reply::new(550, "5.7.1", format!("Message rejected: {why}"))
-        }
-    }
-
-    /// The reply to the end of DATA once the transaction was (or was not) made durable.
-    pub fn finish(&mut self, outcome: Result<Vec<String>, crate::PublishFailure>) -> Reply {
-        match outcome {
-            Ok(ids) => Reply::new(250, "2.0.0", format!("OK: queued as {}", ids.join(","))),
-            Err(crate::PublishFailure::Full) => {
-                Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
-            }
-            Err(crate::PublishFailure::Unavailable) => Reply::new(
-                451,
-                "4.3.0",
-                "Temporary failure storing the message, try again later",
-            ),
-        }
-    }
 }
+
+#[path = "session_envelope.rs"]
+mod envelope;
 
 #[cfg(test)]
 #[path = "session_tests.rs"]

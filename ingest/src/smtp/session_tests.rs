@@ -5,7 +5,7 @@ use super::*;
 fn session() -> Session {
     let cfg = crate::test_config::acme();
     let limits = SessionLimits::new(&cfg);
-    let clients = Arc::new(ClientLimits::new(&cfg.smtp));
+    let clients = Arc::new(crate::smtp::admission::Unlimited);
     Session::new(
         Arc::new(limits),
         Arc::new(cfg.router()),
@@ -48,10 +48,10 @@ fn pipelined_transaction_in_one_read() {
 
 #[test]
 fn finish_maps_publish_failures() {
-    let mut s = session();
-    assert_eq!(s.finish(Ok(vec!["m1".into()])).code, 250);
-    assert_eq!(s.finish(Err(crate::PublishFailure::Unavailable)).code, 451);
-    assert_eq!(s.finish(Err(crate::PublishFailure::Full)).code, 452);
+    use crate::smtp::transaction::{PublishFailure, finished};
+    assert_eq!(finished(&Ok(vec!["m1".into()])).code, 250);
+    assert_eq!(finished(&Err(PublishFailure::Unavailable)).code, 451);
+    assert_eq!(finished(&Err(PublishFailure::Full)).code, 452);
 }
 
 #[test]

@@ -5,10 +5,14 @@
 //! - [`resolver`]: the DNS resolver from `[verify]` (configured servers or the system's).
 //! - [`verdict`]: mail-auth outputs → payload verdicts.
 //! - [`policy`]: tenant policy × verdicts → deliver, quarantine or reject.
+//! - [`at_smtp`]: the same checks at SMTP time (ingest, for tenants on `reject`), and what
+//!   they mean for the reply. One verifier, two callers: the worker never verifies again a
+//!   mail verified at SMTP time (its verdicts travel in `Postwire-Auth`).
 //!
 //! Verdicts are data. DNS trouble shows as `temperror` ([`Auth::undecided`]): callers retry
 //! or answer 4xx; it is never reported as a failure.
 
+pub mod at_smtp;
 pub mod policy;
 pub mod resolver;
 pub mod verdict;
@@ -22,6 +26,7 @@ use postwire_core::config::VerifyConfig;
 use postwire_core::envelope::Envelope;
 use postwire_core::event::{ArcVerdict, Auth, DmarcVerdict, IprevVerdict, Verdict};
 
+pub use at_smtp::AtSmtp;
 pub use policy::{Action, decide};
 
 /// Runs the checks. Cheap to clone (the resolver and its cache are shared).
@@ -31,6 +36,8 @@ pub struct Verifier {
     hostname: String,
     arc: bool,
     iprev: bool,
+    /// Where it runs, for the metric: `worker` or `smtp`.
+    at: &'static str,
 }
 
 impl Verifier {
@@ -41,11 +48,23 @@ impl Verifier {
             hostname: hostname.to_string(),
             arc: cfg.arc,
             iprev: cfg.iprev,
+            at: "worker",
         })
+    }
+
+    /// The same verifier, counted as verifying at SMTP time.
+    pub fn at_smtp(mut self) -> Verifier {
+        self.at = "smtp";
+        self
     }
 
     /// Verifies a raw message received with `env`.
     pub async fn verify(&self, raw: &[u8], env: &Envelope) -> Auth {
+        postwire_core::metrics::inc(
+            "postwire_auth_verifications_total",
+            "Messages verified (SPF, DKIM, DMARC, ARC), by where: at SMTP time or in the worker.",
+            &[("at", self.at)],
+        );
         let ip: IpAddr = env.client_ip.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]));
         let helo = env.helo.as_str();
         let mail_from = env.mail_from.as_str();
