@@ -41,7 +41,7 @@ pub async fn command(a: Args<'_>) -> Result<(), Failure> {
         }
         None => (VerifyConfig::default(), "localhost".to_string()),
     };
-    let verifier = Verifier::new(&cfg, &hostname).map_err(Failure::Failed)?;
+    let verifier = Verifier::new(&cfg, &hostname).map_err(|e| Failure::Failed(e.to_string()))?;
     let env = Envelope {
         mail_from: a.mail_from.to_string(),
         helo: a.helo.to_string(),

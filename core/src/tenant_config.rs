@@ -99,6 +99,15 @@ pub fn is_valid_name(name: &str) -> bool {
 }
 
 /// Why an endpoint's secret or signing schemes cannot be used.
+/// Why an endpoint cannot sign.
+#[derive(Debug, thiserror::Error)]
+pub enum SignerError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Signing(#[from] postwire_sign::ConfigError),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     #[error("must start with whsec_")]
@@ -168,9 +177,9 @@ impl EndpointConfig {
 
     /// The signer for this endpoint (validates every key source). The error is text: the
     /// deliver worker keeps it per endpoint (see docs/decisions.md).
-    pub fn signer(&self) -> Result<postwire_sign::Signer, String> {
-        let configs = self.signing_configs().map_err(|e| e.to_string())?;
-        postwire_sign::Signer::from_config(&configs).map_err(|e| e.to_string())
+    pub fn signer(&self) -> Result<postwire_sign::Signer, SignerError> {
+        let configs = self.signing_configs()?;
+        Ok(postwire_sign::Signer::from_config(&configs)?)
     }
 }
 
@@ -251,7 +260,7 @@ impl TenantConfig {
                 ));
             }
             e.signer()
-                .map_err(|m| ConfigError::new(format!("{ep}.secret"), m))?;
+                .map_err(|m| ConfigError::new(format!("{ep}.secret"), m.to_string()))?;
         }
         for (pi, p) in t.plugins.iter().enumerate() {
             let pp = format!("{tp}.plugins[{pi}]");

@@ -40,7 +40,10 @@ impl Signers {
         {
             return signer.clone();
         }
-        let signer = ep.signer().map(Arc::new).map_err(SignError::Config);
+        let signer = ep
+            .signer()
+            .map(Arc::new)
+            .map_err(|e| SignError::Config(e.to_string()));
         if let Err(SignError::Config(e)) = &signer {
             tracing::error!(tenant, endpoint, error = %e, "An endpoint cannot sign; its deliveries will be dead-lettered.");
         }

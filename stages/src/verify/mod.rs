@@ -42,7 +42,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// `hostname` names this server in `Authentication-Results`.
-    pub fn new(cfg: &VerifyConfig, hostname: &str) -> Result<Verifier, String> {
+    pub fn new(cfg: &VerifyConfig, hostname: &str) -> Result<Verifier, resolver::ResolverError> {
         Ok(Verifier {
             auth: resolver::authenticator(cfg)?,
             hostname: hostname.to_string(),

@@ -10,13 +10,25 @@ use mail_auth::hickory_resolver::config::{
 use mail_auth::hickory_resolver::system_conf::read_system_conf;
 use postwire_core::config::VerifyConfig;
 
+/// Why the verifier's DNS resolver cannot be built (a configuration or system problem:
+/// never worth retrying).
+#[derive(Debug, thiserror::Error)]
+pub enum ResolverError {
+    #[error("verify.dns_servers[{index}]: {message}")]
+    DnsServer { index: usize, message: String },
+    #[error("reading the system's DNS configuration: {0}")]
+    SystemConf(String),
+    #[error("building the DNS resolver: {0}")]
+    Build(String),
+}
+
 /// Builds the authenticator from `[verify]`.
-pub fn authenticator(cfg: &VerifyConfig) -> Result<MessageAuthenticator, String> {
+pub fn authenticator(cfg: &VerifyConfig) -> Result<MessageAuthenticator, ResolverError> {
     let servers = cfg
         .dns_server_addrs()
-        .map_err(|(i, m)| format!("verify.dns_servers[{i}]: {m}"))?;
+        .map_err(|(index, message)| ResolverError::DnsServer { index, message })?;
     let (config, mut opts) = if servers.is_empty() {
-        read_system_conf().map_err(|e| format!("reading the system's DNS configuration: {e}"))?
+        read_system_conf().map_err(|e| ResolverError::SystemConf(e.to_string()))?
     } else {
         let name_servers = servers
             .iter()
@@ -38,5 +50,5 @@ pub fn authenticator(cfg: &VerifyConfig) -> Result<MessageAuthenticator, String>
     opts.cache_size = cfg.dns_cache_entries;
     // Names are always absolute here: never try search domains.
     opts.ndots = 0;
-    MessageAuthenticator::new(config, opts).map_err(|e| format!("building the DNS resolver: {e}"))
+    MessageAuthenticator::new(config, opts).map_err(|e| ResolverError::Build(e.to_string()))
 }
