@@ -242,6 +242,9 @@ async fn ingest_task(
     live: Arc<LiveConfig>,
     stop: Shutdown,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
+    postwire_core::durability::ensure_synced(&cfg.nats)
+        .await
+        .map_err(|e| Failure::Usage(format!("{e}. {}", e.advice())))?;
     let tls = postwire_ingest::tls::from_config(&cfg.smtp)
         .map_err(|e| Failure::Usage(format!("smtp TLS: {e}")))?;
     let mut publisher = JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone());

@@ -10,3 +10,4 @@ mod plugins;
 mod retries;
 mod smtp_conversation;
 mod smtp_edge;
+mod synced;
