@@ -179,6 +179,8 @@ apt_install() { # apt_install COMMAND PACKAGE
 apt_install swaks swaks
 apt_install postfix postfix
 apt_install chromium chromium
+# FUSE 3 (fusermount3 and libfuse3) for the power-cut test's filesystem (tests/py/lazyfs.py).
+apt_install fusermount3 fuse3
 # The Debian package starts a system postfix on port 25; the tests run their own instance.
 if [[ -x /usr/sbin/postfix ]] && [[ ! -e $TOOLS/.postfix-system-stopped ]]; then
     { /usr/sbin/postfix stop >/dev/null 2>&1 || true; } && : >"$TOOLS/.postfix-system-stopped"

@@ -26,8 +26,11 @@ from support import (
     attach_logs,
     child_env,
     free_port,
+    monitor_urls_for,
+    nats_conf,
     nats_server_path,
     postwire_path,
+    register_monitor,
 )
 
 
@@ -49,23 +52,29 @@ class Nats:
     port: int
     url: str
     process: Process
+    monitor_url: str = ""
 
 
 @pytest.fixture
 def nats(request, tmp_path):
-    """A nats-server with JetStream on a free port, storing in the test's tmp dir."""
-    port = free_port()
+    """A nats-server with JetStream on a free port, storing in the test's tmp dir; durable
+    (`sync_interval: always`) with its monitoring endpoint on, as deployed."""
+    port, mport = free_port(), free_port()
     store = tmp_path / "nats-store"
     store.mkdir()
     process = Process(
         "nats-server",
-        [nats_server_path(), "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        [nats_server_path(), "-c", str(nats_conf(tmp_path)), "-js", "-a", "127.0.0.1",
+         "-p", str(port), "-m", str(mport), "-sd", str(store)],
         tmp_path,
     )
     attach_logs(request, process)
+    url, monitor = f"nats://127.0.0.1:{port}", f"http://127.0.0.1:{mport}"
+    register_monitor(url, monitor)
     try:
         process.wait_for_port(port, timeout=15)
-        yield Nats(port=port, url=f"nats://127.0.0.1:{port}", process=process)
+        process.wait_for_port(mport, timeout=15)
+        yield Nats(port=port, url=url, process=process, monitor_url=monitor)
     finally:
         process.stop(signal.SIGTERM)
 
@@ -204,11 +213,13 @@ def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRE
                extra_delivery: str = "", admin_port: int = 0,
                verify: str = "[verify]\nenabled = false\n", auth_policy: str = "tag") -> str:
     """The test config. `verify` is the whole `[verify]` section (off by default: the auth
-    tests turn it on against their own DNS server)."""
+    tests turn it on against their own DNS server). `nats.monitor_url` lists the monitoring
+    endpoints of the servers the tests started among `nats_url`."""
     admin = f'[admin]\nlisten = "127.0.0.1:{admin_port}"\n' if admin_port else ""
     return f"""\
 {admin}[nats]
 url = "{nats_url}"
+monitor_url = "{monitor_urls_for(nats_url)}"
 
 [smtp]
 listen = "127.0.0.1:{smtp_port}"

@@ -66,6 +66,35 @@ def postwire_path() -> str:
     return path
 
 
+# --- nats-server as deployed ------------------------------------------------------------------
+
+# Every nats-server the tests start syncs each write before acknowledging it, as the configs
+# postwire ships do (docs/operations.md, "Durability"): `postwire ingest` and `dev` refuse a
+# server that does not, reading its monitoring endpoint (`-m <port>`) at start.
+NATS_DURABLE_CONF = "jetstream {\n    sync_interval: always\n}\n"
+
+# nats URL -> its monitoring URL, filled by whoever starts a server; dev_config() and the
+# tests' own configs take `nats.monitor_url` from here.
+_MONITORS: dict[str, str] = {}
+
+
+def nats_conf(directory: Path, text: str = NATS_DURABLE_CONF) -> Path:
+    """Writes a nats-server config file (for `-c`, beside the command-line flags)."""
+    path = directory / "nats-durable.conf"
+    path.write_text(text)
+    return path
+
+
+def register_monitor(nats_url: str, monitor_url: str) -> None:
+    _MONITORS[nats_url] = monitor_url
+
+
+def monitor_urls_for(nats_urls: str) -> str:
+    """The monitoring URLs (comma separated) of the known servers among `nats_urls`."""
+    found = [_MONITORS[u.strip()] for u in nats_urls.split(",") if u.strip() in _MONITORS]
+    return ",".join(found)
+
+
 # --- small helpers ----------------------------------------------------------------------------
 
 

@@ -31,8 +31,11 @@ from support import (
     attach_logs,
     child_env,
     free_port,
+    monitor_urls_for,
+    nats_conf,
     nats_server_path,
     postwire_path,
+    register_monitor,
 )
 
 MESSAGES = 200  # sent at least; more until the last RECOVERED after the kill were all 250
@@ -77,7 +80,8 @@ def start_cluster(request, tmp_path, size: int = 3) -> list[Node]:
         process = Process(
             f"nats-{name}",
             [
-                nats_server_path(), "-js",
+                # sync_interval: always, as the cluster config in docs/operations.md
+                nats_server_path(), "-c", str(nats_conf(tmp_path)), "-js",
                 "-a", "127.0.0.1", "-p", str(client), "-m", str(http),
                 "-sd", str(store),
                 "--server_name", name,
@@ -88,6 +92,7 @@ def start_cluster(request, tmp_path, size: int = 3) -> list[Node]:
             tmp_path,
         )
         attach_logs(request, process)
+        register_monitor(f"nats://127.0.0.1:{client}", f"http://127.0.0.1:{http}")
         nodes.append(Node(name, client, cluster, http, process))
     return nodes
 
@@ -265,6 +270,8 @@ def test_node_killed_mid_run_loses_and_duplicates_nothing(request, tmp_path, clu
                           extra_delivery="ack_wait_secs = 10")
         for line, replacement in [
             (f'url = "{seed.url}"\n', f'url = "{servers}"\nstream_replicas = 3\n'),
+            (f'monitor_url = "{monitor_urls_for(seed.url)}"\n',
+             f'monitor_url = "{monitor_urls_for(servers)}"\n'),
             ('retry_schedule = ["200ms", "1s"]\n',
              'retry_schedule = ["200ms", "1s", "2s", "5s", "10s"]\n'),
         ]:

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from support import SECRET, Process, attach_logs, child_env, free_port, make_ca_and_cert, postwire_path
+from support import monitor_urls_for, SECRET, Process, attach_logs, child_env, free_port, make_ca_and_cert, postwire_path
 
 
 def config(nats_url, smtp_port, hook_url, cert, key, require_tls=False, also=None):
@@ -22,6 +22,7 @@ def config(nats_url, smtp_port, hook_url, cert, key, require_tls=False, also=Non
     return f"""
 [nats]
 url = "{nats_url}"
+monitor_url = "{monitor_urls_for(nats_url)}"
 [smtp]
 listen = "127.0.0.1:{smtp_port}"
 {also_listen}

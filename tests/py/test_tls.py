@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from support import SECRET, Process, attach_logs, child_env, free_port, make_ca_and_cert, postwire_path
+from support import monitor_urls_for, SECRET, Process, attach_logs, child_env, free_port, make_ca_and_cert, postwire_path
 
 
 class TlsReceiver:
@@ -48,6 +48,7 @@ def config(nats_url, smtp_port, port, ca_file=None):
     return f"""
 [nats]
 url = "{nats_url}"
+monitor_url = "{monitor_urls_for(nats_url)}"
 [smtp]
 listen = "127.0.0.1:{smtp_port}"
 [delivery]
