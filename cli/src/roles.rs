@@ -242,9 +242,6 @@ async fn ingest_task(
     live: Arc<LiveConfig>,
     stop: Shutdown,
 ) -> Result<tokio::task::JoinHandle<()>, Failure> {
-    postwire_core::durability::ensure_synced(&cfg.nats)
-        .await
-        .map_err(|e| Failure::Usage(format!("{e}. {}", e.advice())))?;
     let tls = postwire_ingest::tls::from_config(&cfg.smtp)
         .map_err(|e| Failure::Usage(format!("smtp TLS: {e}")))?;
     let mut publisher = JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone());
@@ -306,6 +303,9 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-dev").await?;
+    postwire_core::durability::ensure_synced(&cfg.nats)
+        .await
+        .map_err(|e| Failure::Usage(e.explain()))?;
     let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     let smtp = bind_smtp(&cfg).await?;
     let sink = match &sink_listen {
@@ -387,6 +387,9 @@ pub async fn ingest(path: &Path) -> Result<(), Failure> {
     let cfg = load(path)?;
     let stop = Shutdown::on_signals();
     let js = jetstream(&cfg, "postwire-ingest").await?;
+    postwire_core::durability::ensure_synced(&cfg.nats)
+        .await
+        .map_err(|e| Failure::Usage(e.explain()))?;
     let _metrics = spawn_metrics(&cfg, &js, &stop).await?;
     let smtp = bind_smtp(&cfg).await?;
     tracing::info!(listen = %cfg.smtp.listen, "SMTP ingest is listening.");

@@ -42,6 +42,11 @@ pub enum DurabilityError {
 }
 
 impl DurabilityError {
+    /// The problem and what to do about it: the message `ingest` and `dev` exit with.
+    pub fn explain(&self) -> String {
+        format!("{self}. {}", self.advice())
+    }
+
     /// What to do about it, for the message at start.
     pub fn advice(&self) -> &'static str {
         match self {
