@@ -66,15 +66,16 @@ $(PLUGINS_OUT)/%.wasm: plugins/js/%/plugin.js $(WIT)
 	mv $@.tmp.wasm $@
 
 test: tools plugins ## build, then run cargo test and the Python end-to-end suite in parallel
-	cargo test --workspace --no-run
-	cargo build -p postwire
+	# One build of everything, the binary included, with the features the tests unify (a
+	# separate `cargo build -p postwire` would rebuild wasmtime and others a second time).
+	cargo build --workspace --all-targets
 	@scripts/test.sh
 
 test-rust: plugins ## only cargo test --workspace
 	cargo test --workspace
 
 test-py: tools ## only the Python end-to-end suite (builds the binary first)
-	cargo build -p postwire
+	cargo build --workspace --all-targets
 	python -m pytest tests/py
 
 bench: tools plugins ## benchmarks vs Haraka, aiosmtpd, Postfix -> docs/benchmarks.md (BENCH_* vars: bench/run.py)

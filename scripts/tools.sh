@@ -151,9 +151,13 @@ fi
 # chromium (the headless browser of the dashboard test, driven by playwright-core) ----------
 # Installed with apt-get when this runs as root (or with password-less sudo). When that is
 # impossible the tests that need them are skipped with the reason, and this warns once.
-apt_install() { # apt_install COMMAND PACKAGE
+apt_install() { # apt_install COMMAND PACKAGE (COMMAND perl:Module checks for a Perl module)
     local cmd=$1 pkg=$2 marker=$TOOLS/.$2-unavailable
-    command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] && return 0
+    if [[ $cmd == perl:* ]]; then
+        perl -M"${cmd#perl:}" -e1 >/dev/null 2>&1 && return 0
+    else
+        command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] && return 0
+    fi
     [[ -e $marker ]] && return 0
     local sudo=()
     if [[ $(id -u) != 0 ]]; then
@@ -177,6 +181,9 @@ apt_install() { # apt_install COMMAND PACKAGE
     say "         Delete $marker to make this script try again."
 }
 apt_install swaks swaks
+# swaks speaks STARTTLS through Net::SSLeay and IO::Socket::SSL, which it only recommends.
+apt_install perl:Net::SSLeay libnet-ssleay-perl
+apt_install perl:IO::Socket::SSL libio-socket-ssl-perl
 apt_install postfix postfix
 apt_install chromium chromium
 # FUSE 3 (fusermount3 and libfuse3) for the power-cut test's filesystem (tests/py/lazyfs.py).

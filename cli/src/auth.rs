@@ -36,7 +36,7 @@ pub async fn command(a: Args<'_>) -> Result<(), Failure> {
     }
     let (cfg, hostname) = match a.config {
         Some(p) => {
-            let c = crate::roles::load(p)?;
+            let c = postwire_node::connect::load(p)?;
             (c.verify.clone(), c.smtp.hostname.clone())
         }
         None => (VerifyConfig::default(), "localhost".to_string()),

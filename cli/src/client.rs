@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::Value;
 
+use postwire_admin::client::{Client, ClientError, enc};
+
 use crate::tools::Failure;
 
 #[derive(clap::Args, Clone)]
@@ -54,61 +56,19 @@ pub enum TenantsCommand {
     },
 }
 
-struct Client {
-    base: String,
-    token: String,
-    http: reqwest::Client,
+fn client(args: &ApiArgs) -> Result<Client, Failure> {
+    let token = std::env::var("POSTWIRE_TOKEN")
+        .or_else(|_| std::env::var("POSTWIRE_ADMIN_TOKEN"))
+        .map_err(|_| Failure::Usage("set POSTWIRE_TOKEN to an admin API token".into()))?;
+    Client::new(&args.api, token).map_err(|e| Failure::Usage(e.to_string()))
 }
 
-impl Client {
-    fn new(args: &ApiArgs) -> Result<Client, Failure> {
-        let token = std::env::var("POSTWIRE_TOKEN")
-            .or_else(|_| std::env::var("POSTWIRE_ADMIN_TOKEN"))
-            .map_err(|_| Failure::Usage("set POSTWIRE_TOKEN to an admin API token".into()))?;
-        let base = args.api.trim_end_matches('/').to_string();
-        url::Url::parse(&base).map_err(|e| Failure::Usage(format!("--api {base:?}: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .map_err(|e| Failure::Failed(e.to_string()))?;
-        Ok(Client { base, token, http })
-    }
-
-    /// Calls the API; a problem document becomes a readable error.
-    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Failure> {
-        let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| Failure::Usage(format!("{method:?} is not an HTTP method")))?;
-        let mut req = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&b).map_err(|e| Failure::Usage(e.to_string()))?);
+impl From<ClientError> for Failure {
+    fn from(e: ClientError) -> Failure {
+        match e {
+            ClientError::Usage(m) => Failure::Usage(m),
+            e => Failure::Failed(e.to_string()),
         }
-        let resp = req.send().await.map_err(|e| {
-            Failure::Failed(format!("cannot reach the admin API at {}: {e}", self.base))
-        })?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| Failure::Failed(format!("reading the answer: {e}")))?;
-        let value: Value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text))
-        };
-        if status.is_success() {
-            return Ok(value);
-        }
-        let s = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("");
-        let mut msg = format!("{} {}: {}", status.as_u16(), s("title"), s("detail"));
-        if !s("field").is_empty() {
-            msg.push_str(&format!(" (at {})", s("field")));
-        }
-        Err(Failure::Failed(msg))
     }
 }
 
@@ -116,12 +76,8 @@ fn print(v: &Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
-fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
 pub async fn tenants(args: ApiArgs, cmd: TenantsCommand) -> Result<(), Failure> {
-    let c = Client::new(&args)?;
+    let c = client(&args)?;
     match cmd {
         TenantsCommand::List { json } => {
             let v = c.call("GET", "/api/v1/tenants", None).await?;
@@ -228,7 +184,7 @@ pub async fn raw(
             )
         }
     };
-    let c = Client::new(&args)?;
+    let c = client(&args)?;
     let v = c.call(&method, &path, body).await?;
     if !v.is_null() {
         print(&v);

@@ -6,22 +6,19 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod api;
+mod args;
 mod auth;
-mod blobs;
 mod client;
-mod inline;
 mod keys;
-mod metrics_http;
 mod ops;
 mod plugin;
-mod quarantine;
-mod roles;
-mod ses_http;
-mod shutdown;
-mod sink;
+mod run;
 mod tools;
 mod verify;
+
+use postwire_node::Roles;
+
+use crate::args::*;
 
 /// Receive email over SMTP and deliver it as verified, signed JSON webhooks.
 #[derive(Parser)]
@@ -213,168 +210,6 @@ enum Command {
     },
 }
 
-#[derive(Subcommand)]
-enum PluginCommand {
-    /// Runs a plugin over an event in the real host; prints the outcome and the time taken.
-    ///
-    /// Exit code 1 when the plugin fails (trap, deadline, memory limit, its own error).
-    ///
-    /// Example: postwire plugin test plugins/build/slack.wasm event.json --config '{"style":"discord"}'
-    Test {
-        /// The plugin component (`.wasm`).
-        plugin: PathBuf,
-        /// The event (JSON, schema postwire.email.v1; `-` for standard input), or a raw
-        /// message (`.eml`), turned into the event `postwire parse` prints.
-        event: PathBuf,
-        /// The plugin's config as JSON text, or `@file.json`.
-        #[arg(long)]
-        config: Option<String>,
-        /// Wall-clock limit of the call.
-        #[arg(long, default_value_t = 100)]
-        deadline_ms: u64,
-        /// Memory limit of the instance.
-        #[arg(long, default_value_t = 128 << 20)]
-        memory_limit_bytes: usize,
-        /// Compile the plugin now instead of using `$XDG_CACHE_HOME/postwire/plugin-cache`.
-        #[arg(long)]
-        no_cache: bool,
-    },
-}
-
-#[derive(clap::Args)]
-struct DlqFilter {
-    /// Only this tenant's dead letters.
-    #[arg(long)]
-    tenant: Option<String>,
-    /// Only those that failed since this time (RFC 3339) or age (`2h`, `3d`).
-    #[arg(long)]
-    since: Option<String>,
-    /// One delivery id, mail id or stream sequence number.
-    #[arg(long)]
-    id: Option<String>,
-    #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-    config: PathBuf,
-}
-
-#[derive(Subcommand)]
-enum DlqCommand {
-    /// Lists dead letters.
-    ///
-    /// Example: postwire dlq list --tenant acme --since 2h
-    List {
-        #[command(flatten)]
-        filter: DlqFilter,
-        /// Print JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Shows dead letters in full, payload included.
-    ///
-    /// Example: postwire dlq show msg_1ba951f173e87ac344486264e791dea0
-    Show {
-        /// A delivery id, mail id or stream sequence number.
-        id: String,
-        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-        config: PathBuf,
-    },
-    /// Sends dead letters again, with the same webhook-id.
-    ///
-    /// Example: postwire dlq replay --tenant acme --since 1d
-    Replay {
-        #[command(flatten)]
-        filter: DlqFilter,
-    },
-}
-
-#[derive(Subcommand)]
-enum DeliveriesCommand {
-    /// Every delivery attempt of one mail: time, status, duration, error.
-    ///
-    /// Example: postwire deliveries show 01a20951-c5e9-73cc-8a02-b68605f36b85
-    Show {
-        mail_id: String,
-        #[arg(long)]
-        json: bool,
-        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-        config: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum EndpointsCommand {
-    /// Re-enables an endpoint disabled after a 410.
-    ///
-    /// Example: postwire endpoints enable acme main
-    Enable {
-        tenant: String,
-        endpoint: String,
-        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-        config: PathBuf,
-    },
-    /// Says whether an endpoint is enabled.
-    ///
-    /// Example: postwire endpoints status acme main
-    Status {
-        tenant: String,
-        endpoint: String,
-        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-        config: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum QuarantineCommand {
-    /// Lists quarantined mail: sequence, tenant, mail id, time, sender, reason.
-    ///
-    /// Example: postwire quarantine list --config postwire.toml --tenant acme
-    List {
-        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-        config: PathBuf,
-        /// Only this tenant's mail.
-        #[arg(long)]
-        tenant: Option<String>,
-        /// One JSON object per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Releases quarantined mail (by sequence number) for delivery with its verdicts.
-    ///
-    /// Example: postwire quarantine release --config postwire.toml 12 13
-    Release {
-        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-        config: PathBuf,
-        #[arg(required = true)]
-        seq: Vec<u64>,
-    },
-}
-
-#[derive(Subcommand)]
-enum StorageCommand {
-    /// Deletes raw messages older than storage.raw_retention_days (or --before), and
-    /// uploads left in _incoming/ for more than a day. Attachments are kept. The process
-    /// worker runs the same sweep every storage.sweep_interval_secs.
-    ///
-    /// Example: postwire storage sweep --config postwire.toml --before 2026-01-01T00:00:00Z
-    Sweep {
-        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-        config: PathBuf,
-        /// Delete raw messages last modified before this time (RFC 3339) instead.
-        #[arg(long)]
-        before: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum ConfigCommand {
-    /// Validates a config file; exit code 2 and the bad key's path when it is wrong.
-    ///
-    /// Example: postwire config check --config postwire.toml
-    Check {
-        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
-        config: PathBuf,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let role = match &cli.command {
@@ -402,22 +237,18 @@ fn main() -> ExitCode {
                 config,
                 sink_listen,
                 no_sink,
-            } => roles::dev(&config, (!no_sink).then_some(sink_listen)).await,
-            Command::Ingest { config } => roles::ingest(&config).await,
-            Command::Worker { config } => roles::worker(&config).await,
-            Command::Deliver { config } => roles::deliver(&config).await,
-            Command::Doctor { config } => match roles::load(&config) {
-                Ok(cfg) => {
-                    let report = postwire_core::doctor::report(&cfg).await;
-                    println!("{report}");
-                    match report.durable() {
-                        true => Ok(()),
-                        false => Err(tools::Failure::Failed("not durable".into())),
-                    }
-                }
-                Err(e) => Err(e),
-            },
-            Command::Sink { listen, secrets } => sink::command(&listen, &secrets).await,
+            } => run::dev(&config, (!no_sink).then_some(sink_listen)).await,
+            Command::Ingest { config } => {
+                run::role(&config, "postwire-ingest", Roles::INGEST).await
+            }
+            Command::Worker { config } => {
+                run::role(&config, "postwire-worker", Roles::WORKER).await
+            }
+            Command::Deliver { config } => {
+                run::role(&config, "postwire-deliver", Roles::DELIVER).await
+            }
+            Command::Doctor { config } => run::doctor(&config).await,
+            Command::Sink { listen, secrets } => run::sink(&listen, &secrets).await,
             Command::Parse { file } => tools::parse(&file),
             Command::Config {
                 command: ConfigCommand::Check { config },
@@ -438,33 +269,11 @@ fn main() -> ExitCode {
                 })
                 .await
             }
-            Command::Quarantine {
-                command:
-                    QuarantineCommand::List {
-                        config,
-                        tenant,
-                        json,
-                    },
-            } => quarantine::list(&config, tenant.as_deref(), json).await,
-            Command::Quarantine {
-                command: QuarantineCommand::Release { config, seq },
-            } => quarantine::release(&config, &seq).await,
+            Command::Quarantine { command } => ops::quarantine(command).await,
             Command::Storage {
                 command: StorageCommand::Sweep { config, before },
-            } => blobs::sweep(&config, before.as_deref()).await,
-            Command::Dlq { command } => match command {
-                DlqCommand::List { filter: f, json } => {
-                    match ops::filter(f.tenant, f.since, f.id) {
-                        Ok(filter) => ops::dlq_list(&f.config, filter, json).await,
-                        Err(e) => Err(e),
-                    }
-                }
-                DlqCommand::Show { id, config } => ops::dlq_show(&config, id).await,
-                DlqCommand::Replay { filter: f } => match ops::filter(f.tenant, f.since, f.id) {
-                    Ok(filter) => ops::dlq_replay(&f.config, filter).await,
-                    Err(e) => Err(e),
-                },
-            },
+            } => ops::storage_sweep(&config, before.as_deref()).await,
+            Command::Dlq { command } => ops::dlq(command).await,
             Command::Deliveries {
                 command:
                     DeliveriesCommand::Show {
@@ -473,19 +282,8 @@ fn main() -> ExitCode {
                         config,
                     },
             } => ops::deliveries_show(&config, mail_id, json).await,
-            Command::Endpoints { command } => match command {
-                EndpointsCommand::Enable {
-                    tenant,
-                    endpoint,
-                    config,
-                } => ops::endpoint_enable(&config, tenant, endpoint).await,
-                EndpointsCommand::Status {
-                    tenant,
-                    endpoint,
-                    config,
-                } => ops::endpoint_status(&config, tenant, endpoint).await,
-            },
-            Command::Admin { config } => roles::admin(&config).await,
+            Command::Endpoints { command } => ops::endpoints(command).await,
+            Command::Admin { config } => run::role(&config, "postwire-admin", Roles::ADMIN).await,
             Command::Tenants { api, command } => client::tenants(api, command).await,
             Command::Api {
                 api,
@@ -497,23 +295,8 @@ fn main() -> ExitCode {
             Command::Verify(args) => verify::command(args).await,
             Command::SignRequest(args) => verify::sign_request(args),
             Command::Plugin {
-                command:
-                    PluginCommand::Test {
-                        plugin,
-                        event,
-                        config,
-                        deadline_ms,
-                        memory_limit_bytes,
-                        no_cache,
-                    },
-            } => plugin::test(plugin::TestArgs {
-                plugin,
-                event,
-                config,
-                deadline_ms,
-                memory_limit_bytes,
-                no_cache,
-            }),
+                command: PluginCommand::Test(args),
+            } => plugin::test(args),
         }
     });
     match result {

@@ -1,55 +1,82 @@
-//! Operator commands on the bus: `dlq list|show|replay`, `deliveries show`,
-//! `endpoints enable|status`.
+//! Operator commands on the bus: `dlq list|show|replay`, `quarantine list|release`,
+//! `deliveries show`, `endpoints enable|status`, `storage sweep`.
 
 use std::io::Write;
 use std::path::Path;
 
-use postwire_core::bus;
-use postwire_stages::deliver::{audit, dlq, state};
+use postwire_stages::deliver::{audit, state};
+use postwire_stages::held::{dlq, quarantine};
 
+use crate::args::{DlqCommand, EndpointsCommand, QuarantineCommand};
 use crate::tools::Failure;
+
+pub async fn dlq(command: DlqCommand) -> Result<(), Failure> {
+    match command {
+        DlqCommand::List { filter: f, json } => {
+            dlq_list(&f.config, filter(f.tenant, f.since, f.id)?, json).await
+        }
+        DlqCommand::Show { id, config } => dlq_show(&config, id).await,
+        DlqCommand::Replay { filter: f } => {
+            dlq_replay(&f.config, filter(f.tenant, f.since, f.id)?).await
+        }
+    }
+}
+
+pub async fn endpoints(command: EndpointsCommand) -> Result<(), Failure> {
+    match command {
+        EndpointsCommand::Enable {
+            tenant,
+            endpoint,
+            config,
+        } => endpoint_enable(&config, tenant, endpoint).await,
+        EndpointsCommand::Status {
+            tenant,
+            endpoint,
+            config,
+        } => endpoint_status(&config, tenant, endpoint).await,
+    }
+}
+
+pub async fn quarantine(command: QuarantineCommand) -> Result<(), Failure> {
+    match command {
+        QuarantineCommand::List {
+            config,
+            tenant,
+            json,
+        } => quarantine_list(&config, tenant.as_deref(), json).await,
+        QuarantineCommand::Release { config, seq } => quarantine_release(&config, &seq).await,
+    }
+}
 
 /// Connects for a short command (no waiting for a server that is not there).
 pub async fn connect(config: &Path) -> Result<async_nats::jetstream::Context, Failure> {
-    let cfg = crate::roles::load(config)?;
-    let client = async_nats::ConnectOptions::new()
-        .name("postwire-cli")
-        .connection_timeout(std::time::Duration::from_secs(5))
-        .connect(cfg.nats.servers())
-        .await
-        .map_err(|e| Failure::Failed(format!("cannot connect to NATS at {}: {e}", cfg.nats.url)))?;
-    Ok(bus::jetstream(client, &cfg.nats))
+    let cfg = postwire_node::connect::load(config)?;
+    Ok(postwire_node::connect::jetstream_now(&cfg).await?)
 }
 
-/// `--since`: RFC 3339 (`2026-11-23T10:00:00Z`) or an age (`90m`, `2h`, `3d`).
-pub fn parse_since(text: &str) -> Result<time::OffsetDateTime, Failure> {
-    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-    {
-        return Ok(t);
-    }
-    let age = postwire_core::delivery_config::parse_duration(text).map_err(|_| {
-        Failure::Usage(format!(
-            "--since {text:?}: give a time like 2026-11-23T10:00:00Z or an age like 2h"
-        ))
-    })?;
-    Ok(time::OffsetDateTime::now_utc() - age)
+fn failed(e: impl std::fmt::Display) -> Failure {
+    Failure::Failed(e.to_string())
 }
 
-pub fn filter(
+fn filter(
     tenant: Option<String>,
     since: Option<String>,
     id: Option<String>,
 ) -> Result<dlq::Filter, Failure> {
     Ok(dlq::Filter {
         tenant,
-        since: since.as_deref().map(parse_since).transpose()?,
+        since: since
+            .as_deref()
+            .map(postwire_core::since::parse)
+            .transpose()
+            .map_err(|e| Failure::Usage(format!("--since {e}")))?,
         id,
     })
 }
 
-pub async fn dlq_list(config: &Path, f: dlq::Filter, json: bool) -> Result<(), Failure> {
+async fn dlq_list(config: &Path, f: dlq::Filter, json: bool) -> Result<(), Failure> {
     let js = connect(config).await?;
-    let items = dlq::list(&js, &f).await.map_err(Failure::Failed)?;
+    let items = dlq::list(&js, &f).await.map_err(failed)?;
     if json {
         println!(
             "{}",
@@ -82,7 +109,7 @@ pub async fn dlq_list(config: &Path, f: dlq::Filter, json: bool) -> Result<(), F
     Ok(())
 }
 
-pub async fn dlq_show(config: &Path, id: String) -> Result<(), Failure> {
+async fn dlq_show(config: &Path, id: String) -> Result<(), Failure> {
     let js = connect(config).await?;
     let items = dlq::list(
         &js,
@@ -92,7 +119,7 @@ pub async fn dlq_show(config: &Path, id: String) -> Result<(), Failure> {
         },
     )
     .await
-    .map_err(Failure::Failed)?;
+    .map_err(failed)?;
     if items.is_empty() {
         return Err(Failure::Failed(format!("no dead letter matches {id}")));
     }
@@ -104,14 +131,14 @@ pub async fn dlq_show(config: &Path, id: String) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn dlq_replay(config: &Path, f: dlq::Filter) -> Result<(), Failure> {
+async fn dlq_replay(config: &Path, f: dlq::Filter) -> Result<(), Failure> {
     if f.tenant.is_none() && f.since.is_none() && f.id.is_none() {
         return Err(Failure::Usage(
             "say what to replay: --tenant, --since and/or --id".into(),
         ));
     }
     let js = connect(config).await?;
-    let items = dlq::list(&js, &f).await.map_err(Failure::Failed)?;
+    let items = dlq::list(&js, &f).await.map_err(failed)?;
     let total = items.len();
     let mut failed = 0;
     for (i, d) in items.iter().enumerate() {
@@ -144,9 +171,7 @@ fn progress(done: usize, total: usize) {
 
 pub async fn deliveries_show(config: &Path, mail_id: String, json: bool) -> Result<(), Failure> {
     let js = connect(config).await?;
-    let records = audit::attempts(&js, &mail_id)
-        .await
-        .map_err(Failure::Failed)?;
+    let records = audit::attempts(&js, &mail_id).await.map_err(failed)?;
     if json {
         println!(
             "{}",
@@ -180,15 +205,11 @@ pub async fn deliveries_show(config: &Path, mail_id: String, json: bool) -> Resu
     Ok(())
 }
 
-pub async fn endpoint_enable(
-    config: &Path,
-    tenant: String,
-    endpoint: String,
-) -> Result<(), Failure> {
+async fn endpoint_enable(config: &Path, tenant: String, endpoint: String) -> Result<(), Failure> {
     let js = connect(config).await?;
     let was = state::enable(&js, &tenant, &endpoint)
         .await
-        .map_err(Failure::Failed)?;
+        .map_err(failed)?;
     println!(
         "{tenant}/{endpoint}: {}",
         if was {
@@ -200,21 +221,81 @@ pub async fn endpoint_enable(
     Ok(())
 }
 
-pub async fn endpoint_status(
-    config: &Path,
-    tenant: String,
-    endpoint: String,
-) -> Result<(), Failure> {
+async fn endpoint_status(config: &Path, tenant: String, endpoint: String) -> Result<(), Failure> {
     let js = connect(config).await?;
-    match state::get(&js, &tenant, &endpoint)
-        .await
-        .map_err(Failure::Failed)?
-    {
+    match state::get(&js, &tenant, &endpoint).await.map_err(failed)? {
         Some(s) => println!(
             "{tenant}/{endpoint}: disabled since {} ({})",
             s.at, s.reason
         ),
         None => println!("{tenant}/{endpoint}: enabled"),
     }
+    Ok(())
+}
+
+/// Prints one line per quarantined mail (oldest first), or one JSON object per line.
+async fn quarantine_list(config: &Path, tenant: Option<&str>, json: bool) -> Result<(), Failure> {
+    let js = connect(config).await?;
+    let all = quarantine::entries(&js, tenant)
+        .await
+        .map_err(|e| Failure::Failed(format!("cannot read the QUARANTINE stream: {e}")))?;
+    for q in &all {
+        if json {
+            println!("{}", serde_json::to_string(q).unwrap_or_default());
+        } else {
+            println!(
+                "{}\t{}\t{}\t{}\t<{}>\t{}",
+                q.seq, q.tenant, q.mail_id, q.received_at, q.mail_from, q.reason
+            );
+        }
+    }
+    if !json {
+        eprintln!("{} quarantined mail(s)", all.len());
+    }
+    Ok(())
+}
+
+/// Releases the mails with these stream sequence numbers.
+async fn quarantine_release(config: &Path, seqs: &[u64]) -> Result<(), Failure> {
+    let js = connect(config).await?;
+    for &seq in seqs {
+        let (tenant, mail_id) = quarantine::release_one(&js, seq).await.map_err(failed)?;
+        println!("released {seq} ({tenant} {mail_id})");
+    }
+    Ok(())
+}
+
+/// `postwire storage sweep`: one retention sweep now.
+pub async fn storage_sweep(config: &Path, before: Option<&str>) -> Result<(), Failure> {
+    let cfg = postwire_node::connect::load(config)?;
+    let cutoff = match before {
+        Some(t) => Some(
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|e| Failure::Usage(format!("--before {t:?}: {e} (want RFC 3339)")))?
+                .unix_timestamp(),
+        ),
+        None if cfg.storage.raw_retention_days == 0 => None,
+        None => {
+            let keep = i64::try_from(cfg.storage.raw_retention_days.saturating_mul(86_400))
+                .unwrap_or(i64::MAX);
+            Some(
+                time::OffsetDateTime::now_utc()
+                    .unix_timestamp()
+                    .saturating_sub(keep),
+            )
+        }
+    };
+    // The sweep never signs URLs: any key will do for the filesystem backend.
+    let store = postwire_stages::store::BlobStore::from_config(&cfg.storage, Some(Vec::new()))
+        .map_err(|e| Failure::Usage(format!("storage: {e}")))?
+        .ok_or_else(|| Failure::Usage("storage.backend is \"none\": nothing to sweep".into()))?;
+    let swept = store
+        .sweep(cutoff)
+        .await
+        .map_err(|e| Failure::Failed(format!("the sweep failed: {e}")))?;
+    println!(
+        "deleted {} raw message(s) and {} leftover upload(s)",
+        swept.raw, swept.incoming
+    );
     Ok(())
 }

@@ -10,12 +10,24 @@ use postwire_stages::transform::{
 
 use crate::tools::Failure;
 
+#[derive(clap::Args)]
 pub struct TestArgs {
+    /// The plugin component (`.wasm`).
     pub plugin: PathBuf,
+    /// The event (JSON, schema postwire.email.v1; `-` for standard input), or a raw
+    /// message (`.eml`), turned into the event `postwire parse` prints.
     pub event: PathBuf,
+    /// The plugin's config as JSON text, or `@file.json`.
+    #[arg(long)]
     pub config: Option<String>,
+    /// Wall-clock limit of the call.
+    #[arg(long, default_value_t = 100)]
     pub deadline_ms: u64,
+    /// Memory limit of the instance.
+    #[arg(long, default_value_t = 128 << 20)]
     pub memory_limit_bytes: usize,
+    /// Compile the plugin now instead of using `$XDG_CACHE_HOME/postwire/plugin-cache`.
+    #[arg(long)]
     pub no_cache: bool,
 }
 

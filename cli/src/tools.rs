@@ -15,6 +15,15 @@ pub enum Failure {
     Failed(String),
 }
 
+impl From<postwire_node::NodeError> for Failure {
+    fn from(e: postwire_node::NodeError) -> Failure {
+        match e.is_config() {
+            true => Failure::Usage(e.to_string()),
+            false => Failure::Failed(e.to_string()),
+        }
+    }
+}
+
 pub fn parse(file: &Path) -> Result<(), Failure> {
     let mut raw = Vec::new();
     let read = if file.as_os_str() == "-" {

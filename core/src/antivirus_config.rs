@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 /// Where `clamd` listens.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -38,6 +38,9 @@ pub const HEADER_QUARANTINE_REASON: &str = "Postwire-Quarantine-Reason";
 /// Claim check: the raw message is in object storage under this key (the payload is empty).
 pub const HEADER_RAW_KEY: &str = "Postwire-Raw-Key";
 pub const HEADER_RAW_SIZE: &str = "Postwire-Raw-Size";
+/// What a dead letter holds: `delivery`, or raw mail that could not be processed
+/// (`unrouted`, `plugin`). Older dead letters lack it and are told by their route.
+pub const HEADER_DEAD_KIND: &str = "Postwire-Dead-Kind";
 
 /// KV bucket of endpoint state shared by every worker (`<tenant>.<endpoint>` → JSON).
 pub const KV_ENDPOINTS: &str = "postwire_endpoints";

@@ -5,34 +5,19 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 pub use crate::admin_config::{AdminConfig, AdminToken, TokenGrant};
 
+pub use crate::config_error::ConfigError;
 pub use crate::delivery_config::DeliveryConfig;
 pub use crate::nats_config::NatsConfig;
+pub use crate::plugin_config::{PluginConfig, PluginFailure, PluginHostConfig};
 use crate::routing::Router;
 pub use crate::tenant_config::{
     EndpointConfig, RouteConfig, TenantConfig, decode_whsec, is_valid_name,
 };
 pub use crate::verify_config::{AuthPolicy, TenantAuthConfig, VerifyConfig};
-
-/// A configuration problem, with the dotted path of the offending key.
-#[derive(Debug, thiserror::Error)]
-#[error("config: {path}: {message}")]
-pub struct ConfigError {
-    pub path: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -93,85 +78,12 @@ impl Default for SesConfig {
     }
 }
 
-/// Limits and the compiled-component cache of the WebAssembly plugin host.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PluginHostConfig {
-    /// Wall-clock limit of one plugin call (epoch deadline), 1 to 60000.
-    pub deadline_ms: u64,
-    /// Linear memory one plugin instance may grow to, 1 MiB to 4 GiB.
-    pub memory_limit_bytes: usize,
-    /// Where precompiled plugins are kept (Python and JavaScript plugins take seconds to
-    /// compile, milliseconds to load from here). Empty: compile at every start.
-    pub cache_dir: String,
-    /// Where plugins uploaded through the admin API are kept on each node
-    /// (`<upload_dir>/<tenant>/<name>/<sha256>.wasm`, fetched from the JetStream object store
-    /// `postwire_plugins` when missing).
-    pub upload_dir: String,
-}
-
-impl PluginHostConfig {
-    /// The local file of an uploaded plugin version.
-    pub fn uploaded_path(&self, tenant: &str, name: &str, sha256: &str) -> std::path::PathBuf {
-        std::path::Path::new(&self.upload_dir)
-            .join(tenant)
-            .join(name)
-            .join(format!("{sha256}.wasm"))
-    }
-
-    /// The object name (`<tenant>/<name>/<sha256>.wasm`) of a path under `upload_dir`.
-    pub fn uploaded_object(&self, path: &std::path::Path) -> Option<String> {
-        let rest = path.strip_prefix(&self.upload_dir).ok()?;
-        let parts: Vec<&str> = rest.iter().filter_map(|p| p.to_str()).collect();
-        match parts.as_slice() {
-            [t, n, f] if f.ends_with(".wasm") => Some(format!("{t}/{n}/{f}")),
-            _ => None,
-        }
-    }
-}
-
-impl Default for PluginHostConfig {
-    fn default() -> Self {
-        Self {
-            deadline_ms: 100,
-            memory_limit_bytes: 128 << 20,
-            cache_dir: "data/plugin-cache".into(),
-            upload_dir: "data/plugins".into(),
-        }
-    }
-}
-
 /// The Prometheus endpoint (`GET /metrics`).
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct MetricsConfig {
     /// Address to serve `/metrics` on; off when unset. Each role process serves its own.
     pub listen: Option<String>,
-}
-
-/// One plugin of a tenant's chain.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PluginConfig {
-    /// The component (`.wasm`); relative paths are relative to the config file. Replacing
-    /// the file takes effect with the next message.
-    #[schema(value_type = String)]
-    pub path: std::path::PathBuf,
-    /// Given to the plugin as JSON (host function `config`).
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub config: Option<serde_json::Value>,
-}
-
-/// What happens to a mail when a plugin traps, times out, runs out of memory or fails.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum PluginFailure {
-    /// Deliver the event untransformed and write an audit record.
-    FailOpen,
-    /// Deliver nothing; keep the mail in the DLQ (`dlq.<tenant>._plugin`) with the error.
-    #[default]
-    FailClosed,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::config::ConfigError;
+use crate::config_error::ConfigError;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -85,10 +85,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "d" => n * 86_400.0,
         _ => return Err(format!("{text:?}: unit must be ms, s, m, h or d")),
     };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("{text:?} is out of range"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("{text:?} is out of range"))
 }
 
 impl DeliveryConfig {

@@ -232,6 +232,18 @@ pub struct ArcVerdict {
 }
 
 impl Auth {
+    /// The verdicts as they travel with a mail on the bus (`Postwire-Auth`): made once, at
+    /// SMTP time or by the worker, and never recomputed. serde_json escapes control
+    /// characters, so the value never holds CR or LF.
+    pub fn to_header(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads [`Auth::to_header`]'s value back.
+    pub fn from_header(value: &str) -> Result<Auth, serde_json::Error> {
+        serde_json::from_str(value)
+    }
+
     /// True when some verdict could not be decided because of DNS trouble.
     pub fn undecided(&self) -> bool {
         let t = Verdict::TempError;

@@ -8,11 +8,13 @@
 //! - [`process`]: the worker that consumes `MAIL` and runs parse → prepare.
 //! - [`runner`]: the consuming loop every worker shares (consumer setup, reconnects, acks
 //!   stay with the stage).
+//! - [`held`]: the dead-letter stream and the quarantine (one writer, one way back).
 //! - [`deliver`]: the worker that consumes `OUTBOX`, signs each attempt and POSTs it, with
 //!   retries, backoff and the dead-letter stream.
 
 pub mod antivirus;
 pub mod deliver;
+pub mod held;
 pub mod parse;
 pub mod prepare;
 pub mod process;
@@ -30,6 +32,15 @@ pub enum StageError {
     /// The input can never succeed (bad headers from a foreign publisher, …).
     #[error("permanent failure: {0}")]
     Permanent(String),
+}
+
+impl From<crate::held::HeldError> for StageError {
+    fn from(e: crate::held::HeldError) -> StageError {
+        match e.is_retryable() {
+            true => StageError::Temporary(e.to_string()),
+            false => StageError::Permanent(e.to_string()),
+        }
+    }
 }
 
 impl StageError {

@@ -20,10 +20,13 @@ use tracing::Instrument as _;
 
 use crate::StageError;
 use crate::antivirus::Antivirus;
+use crate::held::dlq::{self, Dead, RawReason};
+use crate::held::quarantine;
 use crate::prepare::{self, MailInput};
 use crate::store::BlobStore;
 use crate::transform::{self, Transformer};
 use crate::verify::{self, Action, Verifier};
+use postwire_core::event::Auth;
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
@@ -164,14 +167,6 @@ pub async fn run_live(
     Ok(())
 }
 
-/// A NATS header value: one line, bounded.
-fn header_value(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(500)
-        .collect()
-}
-
 fn header<'a>(msg: &'a jetstream::Message, name: &str) -> Option<&'a str> {
     msg.headers.as_ref()?.get(name).map(|v| v.as_str())
 }
@@ -228,7 +223,7 @@ async fn process(
     };
     let auth = match verifier {
         None => None,
-        Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| serde_json::from_str(h).ok()) {
+        Some(v) => match header(msg, bus::HEADER_AUTH).and_then(|h| Auth::from_header(h).ok()) {
             Some(auth) => Some(auth),
             None => Some(with_progress(msg, v.verify(raw, &envelope)).await),
         },
@@ -347,23 +342,30 @@ async fn process(
             .map_err(|e| StageError::Temporary(format!("publishing to AUDIT: {e}")))?;
         acks.push(ack);
     }
+    for ack in acks {
+        ack.await
+            .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
+    }
     // The MAIL sequence in the dead letters' ids: a redelivered MAIL message writes its dead
     // letter once, a replayed copy (a new sequence) that fails again writes a new one.
     let mail_seq = msg.info().map(|i| i.stream_sequence).unwrap_or(0);
+    let held = msg.headers.clone().unwrap_or_default();
     for a in &transformed.dead {
         // fail-closed: keep the raw mail, with the plugin's error, where an operator looks.
-        let mut h = msg.headers.clone().unwrap_or_default();
-        h.insert(
-            bus::HEADER_MSG_ID,
-            format!("{mail_id}:plugin:{}:{mail_seq}", a.route).as_str(),
-        );
-        h.insert(bus::HEADER_ROUTE, a.route.as_str());
-        h.insert(bus::HEADER_LAST_ERROR, header_value(&a.reason).as_str());
-        let ack = js
-            .publish_with_headers(bus::subject_dlq(tenant, "_plugin"), h, msg.payload.clone())
-            .await
-            .map_err(|e| StageError::Temporary(format!("publishing to DLQ: {e}")))?;
-        acks.push(ack);
+        dlq::write(
+            js,
+            Dead::RawMail {
+                headers: &held,
+                payload: msg.payload.clone(),
+                tenant,
+                mail_id,
+                reason: RawReason::Plugin,
+                route: Some(&a.route),
+                error: &a.reason,
+                mail_seq,
+            },
+        )
+        .await?;
     }
     if !prepared.unrouted.is_empty() {
         // Never drop accepted mail silently: keep it, raw, where an operator will look.
@@ -371,25 +373,20 @@ async fn process(
             count = prepared.unrouted.len(),
             "Recipients no longer match any route; keeping the mail in the DLQ."
         );
-        let mut h = msg.headers.clone().unwrap_or_default();
-        h.insert(
-            bus::HEADER_MSG_ID,
-            format!("{mail_id}:unrouted:{mail_seq}").as_str(),
-        );
-        h.insert(bus::HEADER_LAST_ERROR, "no route matches these recipients");
-        let ack = js
-            .publish_with_headers(
-                bus::subject_dlq(tenant, "_unrouted"),
-                h,
-                msg.payload.clone(),
-            )
-            .await
-            .map_err(|e| StageError::Temporary(format!("publishing to DLQ: {e}")))?;
-        acks.push(ack);
-    }
-    for ack in acks {
-        ack.await
-            .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
+        dlq::write(
+            js,
+            Dead::RawMail {
+                headers: &held,
+                payload: msg.payload.clone(),
+                tenant,
+                mail_id,
+                reason: RawReason::Unrouted,
+                route: None,
+                error: "no route matches these recipients",
+                mail_seq,
+            },
+        )
+        .await?;
     }
     tracing::info!(deliveries = prepared.deliveries.len(), "Processed a mail.");
     Ok(Outcome::Done)
@@ -419,23 +416,21 @@ async fn quarantine(
     msg: &jetstream::Message,
     mail_id: &str,
     tenant: &str,
-    auth: Option<&postwire_core::event::Auth>,
+    auth: Option<&Auth>,
     reason: &str,
 ) -> Result<(), StageError> {
     tracing::info!(reason = %reason, "Quarantined a mail under the tenant's policy.");
-    let mut h = msg.headers.clone().unwrap_or_default();
-    h.insert(bus::HEADER_MSG_ID, format!("{mail_id}:quarantine").as_str());
-    if let Some(auth) = auth {
-        let auth_json = serde_json::to_string(auth)
-            .map_err(|e| StageError::Permanent(format!("serialising the verdicts: {e}")))?;
-        h.insert(bus::HEADER_AUTH, auth_json.as_str());
-    }
-    h.insert(bus::HEADER_QUARANTINE_REASON, header_value(reason).as_str());
-    js.publish_with_headers(bus::subject_quarantine(tenant), h, msg.payload.clone())
-        .await
-        .map_err(|e| StageError::Temporary(format!("publishing to QUARANTINE: {e}")))?
-        .await
-        .map_err(|e| StageError::Temporary(format!("waiting for the PubAck: {e}")))?;
+    let held = msg.headers.clone().unwrap_or_default();
+    quarantine::hold(
+        js,
+        &held,
+        msg.payload.clone(),
+        tenant,
+        mail_id,
+        auth,
+        reason,
+    )
+    .await?;
     // Best effort, like the delivery attempts: the quarantine itself is already durable.
     let record = serde_json::json!({
         "mail_id": mail_id, "action": "quarantine", "reason": reason, "auth": auth,

@@ -1,6 +1,7 @@
 //! End-to-end tests of postwire with real components: a nats-server per test, SMTP over
 //! real sockets (raw lines and the lettre client), an HTTP receiver.
 
+mod claim_check;
 mod corpus;
 mod delivery;
 mod durability;

@@ -5,9 +5,20 @@
 //! reads at start. [`NatsServer::start_unsynced`] starts one with nats-server's default
 //! (a sync every two minutes) for the tests that show it is refused.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+/// Client URL → monitoring URL of every server started here, for [`monitor_url_for`].
+static MONITORS: Mutex<BTreeMap<String, String>> = Mutex::new(BTreeMap::new());
+
+/// The monitoring URL of a server this process started (by its client URL): what
+/// `nats.monitor_url` must say for ingest's start-up check to read its settings.
+pub fn monitor_url_for(nats_url: &str) -> Option<String> {
+    MONITORS.lock().ok()?.get(nats_url).cloned()
+}
 
 pub struct NatsServer {
     child: Option<Child>,
@@ -64,6 +75,9 @@ impl NatsServer {
             dir,
         };
         s.spawn();
+        if let Ok(mut m) = MONITORS.lock() {
+            m.insert(s.url(), s.monitor_url());
+        }
         s
     }
 

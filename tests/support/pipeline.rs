@@ -1,31 +1,33 @@
 //! The whole postwire pipeline (ingest, process, deliver) started in-process against a real
-//! nats-server, with a config the test may adjust.
+//! nats-server through the same wiring as the binary (`postwire_node::start`), with a config
+//! the test may adjust.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_nats::jetstream;
-use postwire_core::{Config, bus};
-use postwire_ingest::{IngestDeps, JetStreamPublisher};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use postwire_core::Config;
+use postwire_node::{Options, Roles, Running, Shutdown, Trigger};
 
 pub struct Pipeline {
     pub smtp: SocketAddr,
     pub cfg: Arc<Config>,
     pub js: jetstream::Context,
-    stop: watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    stop: Trigger,
+    running: Running,
 }
 
 /// A config for tenant `acme` (domain acme.test; route `support` for support@acme.test and
 /// route `sales` for sales@acme.test, both to endpoint `hook` at `hook_url`) with short retry
-/// delays.
+/// delays. `nats.monitor_url` is the monitoring endpoint of the test's server (ingest reads
+/// its sync setting at start).
 pub fn config(nats_url: &str, hook_url: &str) -> Config {
+    let monitor_url = crate::nats::monitor_url_for(nats_url).unwrap_or_default();
     let text = format!(
         r#"
 [nats]
 url = "{nats_url}"
+monitor_url = "{monitor_url}"
 publish_timeout_ms = 1500
 [smtp]
 hostname = "mx.test"
@@ -57,68 +59,54 @@ secret = "{secret}"
     Config::from_toml(&text).expect("test config parses")
 }
 
-fn ingest_deps(cfg: &Config, js: &jetstream::Context) -> IngestDeps<JetStreamPublisher> {
-    let tls = postwire_ingest::tls::from_config(&cfg.smtp).expect("TLS config");
-    let max_payload = Some(js.client().server_info().max_payload as u64);
-    IngestDeps::new(
-        cfg,
-        JetStreamPublisher::new(js.clone(), cfg.smtp.hostname.clone()),
-        tls,
-        max_payload,
-    )
-}
-
-async fn wait(mut rx: watch::Receiver<bool>) {
-    let _ = rx.wait_for(|s| *s).await;
-}
-
 impl Pipeline {
     pub async fn start(cfg: Config) -> Pipeline {
-        let mut p = Pipeline::ingest_only(cfg).await;
-        let rx = p.stop.subscribe();
-        let (js2, cfg2, rx2) = (p.js.clone(), p.cfg.clone(), rx.clone());
-        p.tasks.push(tokio::spawn(async move {
-            postwire_stages::process::run(js2, cfg2, wait(rx2))
-                .await
-                .expect("process worker");
-        }));
-        let (js3, cfg3) = (p.js.clone(), p.cfg.clone());
-        p.tasks.push(tokio::spawn(async move {
-            postwire_stages::deliver::run(js3, cfg3, wait(rx))
-                .await
-                .expect("deliver worker");
-        }));
-        p
+        Pipeline::with_roles(cfg, Roles::PIPELINE).await
     }
 
     /// Only the SMTP ingest (no workers): for conversation tests that inspect the MAIL stream.
     pub async fn ingest_only(cfg: Config) -> Pipeline {
+        Pipeline::with_roles(cfg, Roles::INGEST).await
+    }
+
+    /// A node running `roles` (ingest always, so there is an SMTP address) on `cfg`.
+    pub async fn with_roles(cfg: Config, roles: Roles) -> Pipeline {
+        Pipeline::launch(cfg, roles, None).await
+    }
+
+    /// A node running `roles` with `[storage]` on the filesystem backend, its URLs signed
+    /// with `blob_key`.
+    pub async fn with_blob_key(cfg: Config, roles: Roles, blob_key: &[u8]) -> Pipeline {
+        Pipeline::launch(cfg, roles, Some(blob_key.to_vec())).await
+    }
+
+    async fn launch(cfg: Config, roles: Roles, blob_key: Option<Vec<u8>>) -> Pipeline {
         cfg.validate().expect("test config validates");
         let cfg = Arc::new(cfg);
-        let client = bus::connect(&cfg.nats, "postwire-test")
-            .await
-            .expect("connect");
-        let js = bus::jetstream(client, &cfg.nats);
-        bus::ensure_streams(&js, &cfg.nats, std::time::Duration::from_secs(10))
-            .await
-            .expect("streams");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let smtp = listener.local_addr().expect("addr");
-        let (stop, rx) = watch::channel(false);
-        let deps = ingest_deps(&cfg, &js);
-        let tasks = vec![tokio::spawn(postwire_ingest::run(
-            vec![listener],
-            deps,
-            wait(rx),
-        ))];
+        let mut opts = Options::new(
+            "postwire-test",
+            Roles {
+                ingest: true,
+                ..roles
+            },
+        );
+        opts.smtp = Some(vec![listener]);
+        opts.blob_key = blob_key;
+        opts.start_deadline = std::time::Duration::from_secs(10);
+        let (stop, shutdown) = Shutdown::manual();
+        let running = postwire_node::start(cfg.clone(), opts, shutdown)
+            .await
+            .expect("the node starts");
         Pipeline {
             smtp,
             cfg,
-            js,
+            js: running.js.clone(),
             stop,
-            tasks,
+            running,
         }
     }
 
@@ -143,13 +131,15 @@ impl Pipeline {
 
     /// Asks every part to stop, without waiting.
     pub fn begin_shutdown(&self) {
-        let _ = self.stop.send(true);
+        self.stop.fire();
     }
 
+    /// Stops every part and waits for it; a part that failed fails the test.
     pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        self.stop.fire();
+        self.running
+            .wait()
+            .await
+            .expect("every part stopped cleanly");
     }
 }

@@ -7,7 +7,6 @@
 //! (disabled endpoints, alerts), [`dlq`], [`audit`], [`scan`] (reading streams back).
 
 pub mod audit;
-pub mod dlq;
 pub mod http;
 pub mod limits;
 pub mod retry;
@@ -31,6 +30,7 @@ use tracing::Instrument as _;
 use self::audit::AttemptRecord;
 use self::retry::Outcome;
 use crate::StageError;
+use crate::held::dlq::{self, Dead};
 
 /// Runs the deliver worker until `shutdown` resolves; in-flight deliveries finish first.
 pub async fn run(
@@ -449,11 +449,18 @@ impl Worker {
         }
         let error = error.unwrap_or_default();
         tracing::warn!(status, error = %error, attempts = attempt, "Delivery gave up; moving it to the dead-letter stream.");
-        match dlq::write(
-            &self.js, msg, ids.tenant, ids.route, attempt, status, &error, seq,
-        )
-        .await
-        {
+        let held = msg.headers.clone().unwrap_or_default();
+        let dead = Dead::Delivery {
+            headers: &held,
+            body: msg.payload.clone(),
+            tenant: ids.tenant,
+            route: ids.route,
+            attempts: attempt,
+            status,
+            error: &error,
+            outbox_seq: seq,
+        };
+        match dlq::write(&self.js, dead).await {
             Ok(()) => {
                 metrics::inc(
                     "postwire_dlq_messages_total",

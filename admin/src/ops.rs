@@ -1,5 +1,5 @@
 //! Operations: endpoint health and state, signing keys, and the audit trail of
-//! configuration changes (the DLQ and quarantine are in [`super::dlq`]).
+//! configuration changes (the DLQ and quarantine are in [`crate::dlq`]).
 
 use std::collections::HashMap;
 
@@ -12,10 +12,10 @@ use postwire_stages::deliver::{scan, state};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::deliveries::time_arg;
-use super::dlq::TenantQuery;
-use super::problem::{ApiResult, Body, P, Q};
-use super::{Api, Caller, Problem};
+use crate::deliveries::time_arg;
+use crate::dlq::TenantQuery;
+use crate::problem::{ApiResult, Body, P, Q};
+use crate::{Api, Caller, Problem};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct EndpointHealth {
@@ -201,7 +201,7 @@ pub async fn keys(
     Extension(c): Extension<Caller>,
 ) -> ApiResult<Json<KeyList>> {
     c.require_global()?;
-    let now = crate::keys::now();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut keyrings = Vec::new();
     for dir in a.keyrings.iter() {
         match postwire_sign::keydir::KeyDir::load(dir) {
@@ -264,7 +264,7 @@ pub async fn keys_rotate(
     if !(0..=365 * 86_400).contains(&overlap) {
         return Err(Problem::invalid("overlap_secs", "0 to 31536000"));
     }
-    let now = crate::keys::now();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut kd = postwire_sign::keydir::KeyDir::load(dir)
         .map_err(|e| Problem::unavailable(format!("key directory: {e}")))?;
     let selector = format!("pw{now}");

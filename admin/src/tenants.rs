@@ -16,9 +16,9 @@ use postwire_core::tenant_config::{TenantConfig, is_valid_name};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::problem::{ApiResult, Body, P};
-use super::secrets::{redact, server_refs, unredact};
-use super::{Api, Caller, Problem};
+use crate::problem::{ApiResult, Body, P};
+use crate::secrets::{redact, server_refs, unredact};
+use crate::{Api, Caller, Problem};
 
 pub(super) fn redacted<T: Serialize>(t: &T) -> Value {
     let mut v = serde_json::to_value(t).unwrap_or(Value::Null);

@@ -18,8 +18,8 @@ use postwire_core::config::PluginConfig;
 use postwire_stages::transform::{TransformSettings, Transformer};
 use serde::{Deserialize, Serialize};
 
-use super::problem::{ApiResult, P, Q};
-use super::{Api, Caller, Problem};
+use crate::problem::{ApiResult, P, Q};
+use crate::{Api, Caller, Problem};
 
 /// The largest plugin accepted (Python and JavaScript components are 10–20 MB).
 pub const MAX_PLUGIN_BYTES: usize = 64 << 20;
@@ -160,7 +160,7 @@ pub async fn upload(
         let prefix = format!("{tenant}/{name}/");
         let ph = a.base.plugin_host.clone();
         let what = format!("activate plugin {name} {}", &version[..12]);
-        super::tenants::change(&a, &c, &tenant, &what, &headers, |old| {
+        crate::tenants::change(&a, &c, &tenant, &what, &headers, |old| {
             let mut t = old.ok_or_else(|| Problem::not_found(format!("no tenant {tenant:?}")))?;
             let same = |p: &PluginConfig| {
                 ph.uploaded_object(&p.path)

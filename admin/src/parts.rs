@@ -1,5 +1,5 @@
 //! A tenant's endpoints, routes and domains, each changed on its own (read, change,
-//! validate, write, audit: [`super::tenants::change`]).
+//! validate, write, audit: [`crate::tenants::change`]).
 
 use axum::Extension;
 use axum::Json;
@@ -9,10 +9,10 @@ use axum::response::Response;
 use postwire_core::tenant_config::{EndpointConfig, RouteConfig, TenantConfig};
 use serde_json::Value;
 
-use super::problem::{ApiResult, Body, P};
-use super::secrets::unredact;
-use super::tenants::{TenantDoc, change, name_ok, one, parse, redacted, respond};
-use super::{Api, Caller, Problem};
+use crate::problem::{ApiResult, Body, P};
+use crate::secrets::unredact;
+use crate::tenants::{TenantDoc, change, name_ok, one, parse, redacted, respond};
+use crate::{Api, Caller, Problem};
 
 fn existing(old: Option<TenantConfig>, tenant: &str) -> ApiResult<TenantConfig> {
     old.ok_or_else(|| Problem::not_found(format!("no tenant {tenant:?}")))

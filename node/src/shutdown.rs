@@ -1,11 +1,27 @@
-//! One shutdown signal (Ctrl-C or SIGTERM) fanned out to every part of the process.
+//! One shutdown signal (Ctrl-C or SIGTERM, or a [`Trigger`] in tests) fanned out to every
+//! part of the process.
 
 use tokio::sync::watch;
 
 #[derive(Clone)]
 pub struct Shutdown(watch::Receiver<bool>);
 
+/// Asks every part holding the matching [`Shutdown`] to stop (also when dropped).
+pub struct Trigger(watch::Sender<bool>);
+
+impl Trigger {
+    pub fn fire(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
 impl Shutdown {
+    /// A shutdown asked for by the returned [`Trigger`] rather than by a signal.
+    pub fn manual() -> (Trigger, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (Trigger(tx), Shutdown(rx))
+    }
+
     /// Starts listening for Ctrl-C and SIGTERM.
     pub fn on_signals() -> Shutdown {
         let (tx, rx) = watch::channel(false);
@@ -17,9 +33,14 @@ impl Shutdown {
         Shutdown(rx)
     }
 
-    /// Resolves once shutdown was asked.
+    /// Resolves once shutdown was asked (or its trigger is gone).
     pub async fn wait(mut self) {
         let _ = self.0.wait_for(|s| *s).await;
+    }
+
+    /// Whether shutdown was asked.
+    pub fn is_asked(&self) -> bool {
+        *self.0.borrow()
     }
 }
 

@@ -8,14 +8,15 @@ use axum::Json;
 use axum::extract::State;
 use postwire_core::bus;
 use postwire_stages::deliver::audit::AttemptRecord;
-use postwire_stages::deliver::{dlq, scan};
+use postwire_stages::deliver::scan;
+use postwire_stages::held::dlq;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::problem::{ApiResult, P, Q};
-use super::{Api, Caller, Problem, Scope};
+use crate::problem::{ApiResult, P, Q};
+use crate::{Api, Caller, Problem, Scope};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
@@ -76,7 +77,7 @@ pub struct ListQuery {
 }
 
 pub fn time_arg(name: &str, text: &str) -> ApiResult<OffsetDateTime> {
-    crate::ops::parse_since(text).map_err(|_| {
+    postwire_core::since::parse(text).map_err(|_| {
         Problem::bad_request(format!(
             "{name}={text:?}: give a time like 2026-11-23T10:00:00Z or an age like 2h"
         ))

@@ -1,4 +1,4 @@
-//! `postwire sink`: a local webhook receiver for trying postwire out. It verifies the
+//! The sink (`postwire sink`, and inside `postwire dev`): a local webhook receiver for trying postwire out. It verifies the
 //! Standard Webhooks signature of every request and prints each delivery.
 
 use std::future::Future;
@@ -10,30 +10,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use postwire_stages::deliver::sign;
 use tokio::net::TcpListener;
 
-use crate::shutdown::Shutdown;
-use crate::tools::Failure;
-
 /// Signatures older or newer than this are refused (replay protection).
 const TOLERANCE_SECS: i64 = 5 * 60;
-
-pub async fn command(listen: &str, secrets: &[String]) -> Result<(), Failure> {
-    let keys = secrets
-        .iter()
-        .map(|s| {
-            postwire_core::config::decode_whsec(s.trim())
-                .map_err(|e| Failure::Usage(format!("--secret: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| Failure::Failed(format!("cannot listen on {listen}: {e}")))?;
-    eprintln!(
-        "postwire sink listening on http://{listen}/ ({} secret(s))",
-        keys.len()
-    );
-    serve(listener, keys, Shutdown::on_signals().wait()).await;
-    Ok(())
-}
 
 pub async fn serve(
     listener: TcpListener,

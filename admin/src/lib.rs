@@ -7,6 +7,7 @@
 //! [`deliveries`] (deliveries, stats), [`dlq`] (DLQ, quarantine), [`ops`] (endpoints, keys,
 //! audit), [`plugins`] (versions, uploads), [`ui`] (the dashboard's static files).
 
+pub mod client;
 pub mod deliveries;
 pub mod dlq;
 pub mod ops;

@@ -4,14 +4,14 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use postwire_core::bus;
-use postwire_stages::deliver::dlq;
+use postwire_stages::held::dlq;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::deliveries::{held_headers, time_arg, token_ok};
-use super::problem::{ApiResult, Body, P, Q};
-use super::{Api, Caller, Problem};
-use crate::quarantine::{self, Quarantined};
+use crate::deliveries::{held_headers, time_arg, token_ok};
+use crate::problem::{ApiResult, Body, P, Q};
+use crate::{Api, Caller, Problem};
+use postwire_stages::held::quarantine::{self, Quarantined};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct DeadLetterView {
@@ -188,7 +188,7 @@ pub async fn dlq_replay(
     for d in &items {
         match dlq::replay(&a.js, d).await {
             Ok(()) => replayed.push(d.delivery_id.clone()),
-            Err(e) => failed.push(json!({"seq": d.seq, "error": e})),
+            Err(e) => failed.push(json!({"seq": d.seq, "error": e.to_string()})),
         }
     }
     tracing::info!(by = %c.name, replayed = replayed.len(), failed = failed.len(), "Dead letters replayed through the admin API.");
@@ -287,7 +287,7 @@ pub async fn quarantine_show(
         .ok_or_else(missing)?;
     Ok(Json(QuarantinedView {
         mail,
-        auth: auth.and_then(|h| serde_json::from_str(&h).ok()),
+        auth: auth.and_then(|a| serde_json::to_value(a).ok()),
     }))
 }
 
@@ -332,7 +332,7 @@ async fn each_quarantined(
         };
         match r {
             Ok(()) => done.push(seq),
-            Err(e) => failed.push(json!({"seq": seq, "error": e})),
+            Err(e) => failed.push(json!({"seq": seq, "error": e.to_string()})),
         }
     }
     tracing::info!(by = %c.name, release, done = done.len(), "Quarantine changed through the admin API.");
