@@ -79,9 +79,13 @@ _MONITORS: dict[str, str] = {}
 
 
 def nats_conf(directory: Path, text: str = NATS_DURABLE_CONF) -> Path:
-    """Writes a nats-server config file (for `-c`, beside the command-line flags)."""
+    """Writes a nats-server config file (for `-c`, beside the command-line flags). Never
+    rewrites it in place: a server started a moment ago may be reading it."""
     path = directory / "nats-durable.conf"
-    path.write_text(text)
+    if not path.exists() or path.read_text() != text:
+        tmp = directory / f".nats-durable.conf.{os.getpid()}"
+        tmp.write_text(text)
+        os.replace(tmp, path)
     return path
 
 

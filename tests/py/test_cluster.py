@@ -73,6 +73,8 @@ def start_cluster(request, tmp_path, size: int = 3) -> list[Node]:
     ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
     routes = ",".join(f"nats://127.0.0.1:{cluster}" for _, cluster, _ in ports)
     nodes = []
+    # sync_interval: always, as the cluster config in docs/operations.md
+    conf = str(nats_conf(tmp_path))
     for i, (client, cluster, http) in enumerate(ports, start=1):
         name = f"n{i}"
         store = tmp_path / f"nats-{name}"
@@ -80,8 +82,7 @@ def start_cluster(request, tmp_path, size: int = 3) -> list[Node]:
         process = Process(
             f"nats-{name}",
             [
-                # sync_interval: always, as the cluster config in docs/operations.md
-                nats_server_path(), "-c", str(nats_conf(tmp_path)), "-js",
+                nats_server_path(), "-c", conf, "-js",
                 "-a", "127.0.0.1", "-p", str(client), "-m", str(http),
                 "-sd", str(store),
                 "--server_name", name,
