@@ -7,7 +7,9 @@ Settings (environment variables, defaults in brackets):
   BENCH_MESSAGES_LARGE [1000]  messages per throughput run, 100 KB
   BENCH_SECONDS [20]           length of each latency run (paced at half the throughput)
   BENCH_SESSIONS [20]          concurrent SMTP sessions
-  BENCH_SYSTEMS [postwire,haraka,aiosmtpd,postfix]
+  BENCH_SYSTEMS [postwire,postwire-unsynced,haraka,aiosmtpd,postfix]
+                               (postwire-unsynced: nats-server's default sync timer instead of
+                               sync_interval: always, to show what durability costs)
   BENCH_SIZES [2048,102400]    message sizes in bytes
   BENCH_WORKERS [1,2,4]        postwire process-worker counts for the scaling run
   BENCH_PARTS [e2e,scaling,plugins,rss,profile,wasm]
@@ -51,7 +53,7 @@ CFG = {
     "messages_large": int(os.environ.get("BENCH_MESSAGES_LARGE", 1000)),
     "seconds": float(os.environ.get("BENCH_SECONDS", 20)),
     "sessions": int(os.environ.get("BENCH_SESSIONS", 20)),
-    "systems": env_list("BENCH_SYSTEMS", "postwire,haraka,aiosmtpd,postfix"),
+    "systems": env_list("BENCH_SYSTEMS", "postwire,postwire-unsynced,haraka,aiosmtpd,postfix"),
     "sizes": [int(s) for s in env_list("BENCH_SIZES", "2048,102400")],
     "workers": [int(s) for s in env_list("BENCH_WORKERS", "1,2,4")],
     "parts": env_list("BENCH_PARTS", "e2e,scaling,plugins,rss,profile,wasm"),
@@ -98,9 +100,9 @@ class Bench:
 
     def system(self, kind: str, **kw):
         url, logs = self.nginx.url, self.logs
-        if kind == "postwire":
+        if kind in ("postwire", "postwire-unsynced"):
             return Postwire(POSTWIRE, NATS, url, self.dns.address, logs, plugin_cache=PLUGIN_CACHE,
-                            **kw)
+                            durable=kind == "postwire", **kw)
         if kind == "haraka":
             return Haraka(HARAKA, url, logs)
         if kind == "aiosmtpd":

@@ -2,8 +2,9 @@
 # `make run`: everything on a laptop in one terminal.
 #
 #   1. installs the tools (scripts/tools.sh) and builds the postwire binary,
-#   2. starts nats-server with JetStream on 127.0.0.1:4222, storing under ./data/nats
-#      (its log goes to ./data/nats.log),
+#   2. starts nats-server with deploy/nats/dev.conf: JetStream on 127.0.0.1:4222, monitoring
+#      on 127.0.0.1:8222, every write synced to disk before it is acknowledged, storing under
+#      ./data/nats (its log goes to ./data/nats.log),
 #   3. runs `postwire dev --config ${POSTWIRE_CONFIG:-postwire.example.toml}` until Ctrl-C.
 #
 # Ctrl-C (or SIGTERM to this script) stops postwire, then nats-server, and waits for both:
@@ -14,6 +15,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 NATS_PORT=4222
+NATS_MONITOR_PORT=8222  # both as in deploy/nats/dev.conf
 CONFIG=${POSTWIRE_CONFIG:-postwire.example.toml}
 TOOLS=${POSTWIRE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/postwire}
 export POSTWIRE_TOOLS=$TOOLS
@@ -30,6 +32,10 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 if port_open "$NATS_PORT"; then
     say "port $NATS_PORT on 127.0.0.1 is already in use: is another nats-server (or 'make run')"
     say "running? Stop it first ('ss -ltnp' shows which process holds the port)."
+    exit 2
+fi
+if port_open "$NATS_MONITOR_PORT"; then
+    say "port $NATS_MONITOR_PORT on 127.0.0.1 (NATS monitoring) is already in use; stop what holds it"
     exit 2
 fi
 
@@ -78,8 +84,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 mkdir -p data/nats
-say "starting nats-server on 127.0.0.1:$NATS_PORT (JetStream store ./data/nats, log ./data/nats.log)"
-"$NATS_SERVER" -js -a 127.0.0.1 -p "$NATS_PORT" -sd ./data/nats >>data/nats.log 2>&1 &
+say "starting nats-server on 127.0.0.1:$NATS_PORT (deploy/nats/dev.conf: JetStream store ./data/nats, log ./data/nats.log)"
+"$NATS_SERVER" -c deploy/nats/dev.conf >>data/nats.log 2>&1 &
 nats_pid=$!
 
 for ((i = 0; i < 100; i++)); do

@@ -186,6 +186,8 @@ apt_install perl:Net::SSLeay libnet-ssleay-perl
 apt_install perl:IO::Socket::SSL libio-socket-ssl-perl
 apt_install postfix postfix
 apt_install chromium chromium
+# FUSE 3 (fusermount3 and libfuse3) for the power-cut test's filesystem (tests/py/lazyfs.py).
+apt_install fusermount3 fuse3
 # The Debian package starts a system postfix on port 25; the tests run their own instance.
 if [[ -x /usr/sbin/postfix ]] && [[ ! -e $TOOLS/.postfix-system-stopped ]]; then
     { /usr/sbin/postfix stop >/dev/null 2>&1 || true; } && : >"$TOOLS/.postfix-system-stopped"

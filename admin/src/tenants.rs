@@ -242,6 +242,10 @@ pub(crate) async fn change(
                     "tenant {tenant} changed meanwhile ({e}): read it again"
                 ))
             })?;
+            // Read your writes: the answer comes once this node's configuration has it.
+            a.live
+                .wait_seen(rev, std::time::Duration::from_secs(5))
+                .await;
             Some(Entry {
                 stored,
                 revision: rev,

@@ -11,8 +11,11 @@ import re
 import subprocess
 from pathlib import Path
 
+from .report_durability import durability_section
+
 SIZE_NAMES = {2048: "2 KB", 102400: "100 KB"}
-SYSTEM_ORDER = ["postwire", "haraka", "aiosmtpd+aiohttp", "postfix+pipe+curl"]
+SYSTEM_ORDER = ["postwire", "postwire (unsynced)", "haraka", "aiosmtpd+aiohttp",
+                "postfix+pipe+curl"]
 
 
 def _sh(*cmd: str) -> str:
@@ -315,6 +318,8 @@ def write(res: dict, out: Path, root: Path, bins: dict) -> None:
         w("")
         if "latency-cdf.png" in made:
             w("![latency distribution](benchmarks/latency-cdf.png)\n")
+
+        durability_section(w, e2e, cfg, f, ms, size_name)
 
         w("## 2. CPU per message, by process and by stage\n")
         w("CPU time (user + system, from `/proc/<pid>/stat`, children included) of each "

@@ -45,6 +45,8 @@ class System:
 POSTWIRE_CONFIG = """\
 [nats]
 url = "nats://127.0.0.1:{nats_port}"
+monitor_url = "http://127.0.0.1:{monitor_port}"
+allow_unsynced = {allow_unsynced}
 
 [smtp]
 listen = "127.0.0.1:{port}"
@@ -85,28 +87,41 @@ secret = "{secret}"
 """
 
 
+# nats-server's JetStream settings: as shipped (every write fsynced before the PubAck), and
+# nats-server's default (a sync every two minutes), which postwire only accepts with
+# nats.allow_unsynced; the pair shows what durability costs (docs/operations.md).
+NATS_DURABLE = "jetstream {\n    sync_interval: always\n}\n"
+NATS_UNSYNCED = "jetstream {}\n"
+
+
 class Postwire(System):
-    """nats-server + `postwire ingest` + `workers` x `postwire worker` + `postwire deliver`."""
+    """nats-server + `postwire ingest` + `workers` x `postwire worker` + `postwire deliver`.
+    `durable=False`: nats-server with its default sync timer (the comparison run)."""
 
     def __init__(self, binary: Path, nats_server: str, url: str, dns: str, logdir: Path,
                  workers: int = 1, plugins: list[Path] = (), plugin_cache: Path | None = None,
-                 log_level: str = "warn") -> None:
-        self.name = "postwire"
+                 log_level: str = "warn", durable: bool = True) -> None:
+        self.name = "postwire" if durable else "postwire (unsynced)"
         self.root = Path(tempfile.mkdtemp(prefix="pwbench-postwire-"))
         self.port = free_port()
-        nats_port = free_port()
+        nats_port, monitor_port = free_port(), free_port()
         (self.root / "nats").mkdir()
+        conf = self.root / "nats.conf"
+        conf.write_text(NATS_DURABLE if durable else NATS_UNSYNCED)
         self.procs: dict[str, list[Proc]] = {}
-        self.nats = Proc("nats-server", [nats_server, "-js", "-a", "127.0.0.1", "-p",
-                                         str(nats_port), "-sd", str(self.root / "nats")], logdir)
+        self.nats = Proc("nats-server", [nats_server, "-c", str(conf), "-js", "-a", "127.0.0.1",
+                                         "-p", str(nats_port), "-m", str(monitor_port),
+                                         "-sd", str(self.root / "nats")], logdir)
         wait_port(nats_port, 15, "nats-server", self.nats)
+        wait_port(monitor_port, 15, "nats-server monitoring", self.nats)
         # Stored objects: in the temp folder, or under BENCH_STORAGE_DIR.
         self.blobs = Path(tempfile.mkdtemp(prefix="pwbench-blobs-",
                                            dir=os.environ.get("BENCH_STORAGE_DIR")))
         BLOB_DIRS.append(self.blobs)
         config = self.root / "postwire.toml"
         config.write_text(POSTWIRE_CONFIG.format(
-            nats_port=nats_port, port=self.port, dns=dns, root=self.root, blobs=self.blobs, blob_port=free_port(),
+            nats_port=nats_port, monitor_port=monitor_port,
+            allow_unsynced="false" if durable else "true", port=self.port, dns=dns, root=self.root, blobs=self.blobs, blob_port=free_port(),
             plugin_cache=plugin_cache or self.root / "plugin-cache", url=url, secret=SECRET,
             plugins=", ".join(f'{{ path = "{p}" }}' for p in plugins)))
         env = {"POSTWIRE_BLOB_KEY": "bench-url-signing-key-0123456789abcdef",

@@ -47,6 +47,9 @@ enum Command {
     },
     /// The SMTP ingest role: accepts mail and publishes it to JetStream.
     ///
+    /// Refuses to start (exit code 2) unless NATS syncs every write before acknowledging it
+    /// (`sync_interval: always`, read from nats.monitor_url), or nats.allow_unsynced is set.
+    ///
     /// Example: postwire ingest --config /etc/postwire/postwire.toml
     Ingest {
         #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
@@ -63,6 +66,16 @@ enum Command {
     ///
     /// Example: postwire deliver --config /etc/postwire/postwire.toml
     Deliver {
+        #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
+        config: PathBuf,
+    },
+    /// Is an accepted mail on disk? Prints each NATS server's sync policy and storage room,
+    /// and the storage, replicas and persistence of every postwire stream.
+    ///
+    /// Exit code 0 when the deployment is durable, 1 when it is not, 2 on a config error.
+    ///
+    /// Example: postwire doctor --config /etc/postwire/postwire.toml
+    Doctor {
         #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
         config: PathBuf,
     },
@@ -234,6 +247,7 @@ fn main() -> ExitCode {
             Command::Deliver { config } => {
                 run::role(&config, "postwire-deliver", Roles::DELIVER).await
             }
+            Command::Doctor { config } => run::doctor(&config).await,
             Command::Sink { listen, secrets } => run::sink(&listen, &secrets).await,
             Command::Parse { file } => tools::parse(&file),
             Command::Config {

@@ -1,5 +1,5 @@
 //! The long-running commands: `dev`, `ingest`, `worker`, `deliver`, `admin`, `sink`. Each
-//! loads the configuration and starts a node with its roles (postwire-node).
+//! loads the configuration and starts a node with its roles (postwire-node). And `doctor`.
 
 use std::path::Path;
 
@@ -51,6 +51,18 @@ pub async fn dev(path: &Path, sink_listen: Option<String>) -> Result<(), Failure
     running.wait().await?;
     eprintln!("postwire dev stopped.");
     Ok(())
+}
+
+/// `postwire doctor`: prints the durability of the deployment (postwire_core::doctor);
+/// exit 1 when it is not durable.
+pub async fn doctor(path: &Path) -> Result<(), Failure> {
+    let cfg = connect::load(path)?;
+    let report = postwire_core::doctor::report(&cfg).await;
+    println!("{report}");
+    match report.durable() {
+        true => Ok(()),
+        false => Err(Failure::Failed("not durable".into())),
+    }
 }
 
 /// `postwire sink`: verifies and prints deliveries signed with one of `secrets`.

@@ -152,6 +152,7 @@ pub fn stream_configs(cfg: &NatsConfig) -> Vec<stream::Config> {
         stream::Config {
             max_age: Duration::from_secs(cfg.dlq_max_age_secs),
             description: Some("Delivery attempts and other audit records".into()),
+            persist_mode: audit_persist_mode(cfg),
             ..base(STREAM_AUDIT, "audit.>")
         },
     ]
@@ -181,6 +182,26 @@ impl BusError {
     }
 }
 
+/// How AUDIT is written. Audit records are written after the mail they describe is safe
+/// (they are history, not mail): on a single server they need not wait for an fsync, so
+/// AUDIT opts out of `sync_interval: always` (`persist_mode: async`, R1 only). Replicated
+/// streams have the other replicas instead and keep the default. See docs/operations.md.
+pub fn audit_persist_mode(cfg: &NatsConfig) -> Option<stream::PersistenceMode> {
+    (cfg.stream_replicas == 1).then_some(stream::PersistenceMode::Async)
+}
+
+/// A stream's persistence mode cannot change once created: an existing stream keeps its own
+/// (a deployment upgraded from an earlier postwire keeps a synced AUDIT).
+async fn keep_persist_mode(js: &jetstream::Context, sc: &mut stream::Config) {
+    if let Ok(mut existing) = js.get_stream(&sc.name).await
+        && let Ok(info) = existing.info().await
+        && info.config.persist_mode.unwrap_or_default() != sc.persist_mode.unwrap_or_default()
+    {
+        tracing::info!(stream = %sc.name, "The stream keeps the persistence mode it was created with.");
+        sc.persist_mode = info.config.persist_mode;
+    }
+}
+
 /// Creates or updates every stream, retrying until NATS answers or `deadline` passes.
 pub async fn ensure_streams(
     js: &jetstream::Context,
@@ -188,7 +209,8 @@ pub async fn ensure_streams(
     deadline: Duration,
 ) -> Result<(), BusError> {
     let until = tokio::time::Instant::now() + deadline;
-    for sc in stream_configs(cfg) {
+    for mut sc in stream_configs(cfg) {
+        keep_persist_mode(js, &mut sc).await;
         loop {
             match js.create_or_update_stream(sc.clone()).await {
                 Ok(_) => break,

@@ -11,6 +11,7 @@ pub use crate::admin_config::{AdminConfig, AdminToken, TokenGrant};
 
 pub use crate::config_error::ConfigError;
 pub use crate::delivery_config::DeliveryConfig;
+pub use crate::nats_config::NatsConfig;
 pub use crate::plugin_config::{PluginConfig, PluginFailure, PluginHostConfig};
 use crate::routing::Router;
 pub use crate::tenant_config::{
@@ -83,51 +84,6 @@ impl Default for SesConfig {
 pub struct MetricsConfig {
     /// Address to serve `/metrics` on; off when unset. Each role process serves its own.
     pub listen: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NatsConfig {
-    /// Server URL(s), comma separated.
-    pub url: String,
-    /// Replicas of each stream (3 on a cluster).
-    pub stream_replicas: usize,
-    /// How long a publish waits for the JetStream PubAck before SMTP answers 451.
-    pub publish_timeout_ms: u64,
-    /// Window in which a repeated `Nats-Msg-Id` is dropped as a duplicate.
-    pub duplicate_window_secs: u64,
-    /// Cap of the MAIL stream in bytes (-1: unlimited). When full, SMTP answers 452 4.3.1.
-    pub mail_max_bytes: i64,
-    /// How long raw mail stays in the MAIL stream.
-    pub mail_max_age_secs: u64,
-    /// How long dead letters are kept.
-    pub dlq_max_age_secs: u64,
-}
-
-impl NatsConfig {
-    /// The server URLs of `url` (comma separated).
-    pub fn servers(&self) -> Vec<String> {
-        self.url
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(String::from)
-            .collect()
-    }
-}
-
-impl Default for NatsConfig {
-    fn default() -> Self {
-        Self {
-            url: "nats://127.0.0.1:4222".into(),
-            stream_replicas: 1,
-            publish_timeout_ms: 5_000,
-            duplicate_window_secs: 1_200,
-            mail_max_bytes: -1,
-            mail_max_age_secs: 7 * 86_400,
-            dlq_max_age_secs: 30 * 86_400,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,7 +192,8 @@ impl Config {
         }
     }
 
-    /// `POSTWIRE_NATS_URL` and `POSTWIRE_SMTP_LISTEN` override the file.
+    /// `POSTWIRE_NATS_URL`, `POSTWIRE_NATS_MONITOR_URL` and `POSTWIRE_SMTP_LISTEN` override
+    /// the file.
     pub fn apply_env(&mut self) {
         if let Ok(v) = std::env::var("POSTWIRE_NATS_URL") {
             self.nats.url = v;
@@ -244,10 +201,14 @@ impl Config {
         if let Ok(v) = std::env::var("POSTWIRE_SMTP_LISTEN") {
             self.smtp.listen = v;
         }
+        if let Ok(v) = std::env::var("POSTWIRE_NATS_MONITOR_URL") {
+            self.nats.monitor_url = v;
+        }
     }
 
     /// Checks everything that can be checked without the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.nats.validate()?;
         self.delivery.validate()?;
         self.storage.validate()?;
         self.antivirus.validate()?;

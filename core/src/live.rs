@@ -93,6 +93,8 @@ pub struct Snapshot {
 pub struct LiveConfig {
     current: RwLock<Arc<Snapshot>>,
     changed: tokio::sync::watch::Sender<u64>,
+    /// The last bucket revision this node has seen (applied, or refused as invalid).
+    seen: tokio::sync::watch::Sender<u64>,
 }
 
 impl LiveConfig {
@@ -106,7 +108,17 @@ impl LiveConfig {
                 version: 0,
             })),
             changed: tokio::sync::watch::channel(0).0,
+            seen: tokio::sync::watch::channel(0).0,
         })
+    }
+
+    /// Waits (at most `timeout`) until this node has seen bucket revision `revision`, so a
+    /// change written through this node is read back by it. False when the time ran out.
+    pub async fn wait_seen(&self, revision: u64, timeout: std::time::Duration) -> bool {
+        let mut rx = self.seen.subscribe();
+        tokio::time::timeout(timeout, rx.wait_for(|seen| *seen >= revision))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// The configuration now. Cheap: a lock and a reference count.
@@ -243,6 +255,7 @@ pub async fn start(
             LiveConfig::fixed(base.clone())
         }
     };
+    live.seen.send_replace(last);
     tokio::spawn(watch(kv, base, live.clone(), last));
     Ok(live)
 }
@@ -276,6 +289,7 @@ async fn watch(kv: kv::Store, base: Arc<Config>, live: Arc<LiveConfig>, mut from
                     }
                     Err(e) => {
                         tracing::error!(tenant = %entry.key, error = %e, "A tenant change is not valid JSON; not applied.");
+                        live.seen.send_replace(entry.revision);
                         continue;
                     }
                 },
@@ -293,6 +307,7 @@ async fn watch(kv: kv::Store, base: Arc<Config>, live: Arc<LiveConfig>, mut from
                     tracing::error!(tenant = %entry.key, error = %e, "A tenant change does not validate; keeping the previous configuration.");
                 }
             }
+            live.seen.send_replace(entry.revision);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -138,6 +138,12 @@ fn stopped(name: &'static str) -> impl Fn(postwire_stages::StageError) -> NodeEr
 pub async fn start(cfg: Arc<Config>, opts: Options, stop: Shutdown) -> Result<Running, NodeError> {
     let roles = opts.roles;
     let js = connect::jetstream(&cfg, &opts.name, opts.start_deadline).await?;
+    if roles.ingest {
+        // A 250 waits for the PubAck: refuse a server that acknowledges unsynced writes.
+        postwire_core::durability::ensure_synced(&cfg.nats)
+            .await
+            .map_err(|e| NodeError::Config(e.explain()))?;
+    }
     let mut tasks: Vec<(&'static str, JoinHandle<Result<(), NodeError>>)> = Vec::new();
     if !(roles.admin && !roles.ingest && !roles.process && !roles.deliver) {
         if let Some(t) = listeners::metrics(&cfg, &js, &stop).await? {

@@ -12,3 +12,4 @@ mod plugins;
 mod retries;
 mod smtp_conversation;
 mod smtp_edge;
+mod synced;

@@ -28,8 +28,11 @@ from support import (
     dev_config,
     free_port,
     monitor,
+    monitor_urls_for,
+    nats_conf,
     nats_server_path,
     postwire_path,
+    register_monitor,
     streams,
     wait_idle,
 )
@@ -54,6 +57,7 @@ class Nats:
     url: str
     process: Process
     monitor_port: int
+    monitor_url: str = ""
 
     def streams(self) -> dict:
         """Stream name → {"state": …, "consumers": {name: info}} (support.streams)."""
@@ -70,23 +74,26 @@ class Nats:
 
 @pytest.fixture
 def nats(request, tmp_path):
-    """A nats-server with JetStream on a free port, storing in the test's tmp dir, with its
-    monitoring endpoint (for the JetStream state tests check instead of sleeping)."""
+    """A nats-server with JetStream on a free port, storing in the test's tmp dir; durable
+    (`sync_interval: always`) with its monitoring endpoint on, as deployed (tests check the
+    JetStream state there instead of sleeping)."""
     port, monitor_port = free_port(), free_port()
     store = tmp_path / "nats-store"
     store.mkdir()
     process = Process(
         "nats-server",
-        [nats_server_path(), "-js", "-a", "127.0.0.1", "-p", str(port), "-m", str(monitor_port),
-         "-sd", str(store)],
+        [nats_server_path(), "-c", str(nats_conf(tmp_path)), "-js", "-a", "127.0.0.1",
+         "-p", str(port), "-m", str(monitor_port), "-sd", str(store)],
         tmp_path,
     )
     attach_logs(request, process)
+    url, monitor = f"nats://127.0.0.1:{port}", f"http://127.0.0.1:{monitor_port}"
+    register_monitor(url, monitor)
     try:
         process.wait_for_port(port, timeout=15)
         process.wait_for_port(monitor_port, timeout=15)
-        yield Nats(port=port, url=f"nats://127.0.0.1:{port}", process=process,
-                   monitor_port=monitor_port)
+        yield Nats(port=port, url=url, process=process, monitor_port=monitor_port,
+                   monitor_url=monitor)
     finally:
         process.stop(signal.SIGTERM)
 

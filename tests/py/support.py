@@ -70,6 +70,39 @@ def postwire_path() -> str:
     return path
 
 
+# --- nats-server as deployed ------------------------------------------------------------------
+
+# Every nats-server the tests start syncs each write before acknowledging it, as the configs
+# postwire ships do (docs/operations.md, "Durability"): `postwire ingest` and `dev` refuse a
+# server that does not, reading its monitoring endpoint (`-m <port>`) at start.
+NATS_DURABLE_CONF = "jetstream {\n    sync_interval: always\n}\n"
+
+# nats URL -> its monitoring URL, filled by whoever starts a server; dev_config() and the
+# tests' own configs take `nats.monitor_url` from here.
+_MONITORS: dict[str, str] = {}
+
+
+def nats_conf(directory: Path, text: str = NATS_DURABLE_CONF) -> Path:
+    """Writes a nats-server config file (for `-c`, beside the command-line flags). Never
+    rewrites it in place: a server started a moment ago may be reading it."""
+    path = directory / "nats-durable.conf"
+    if not path.exists() or path.read_text() != text:
+        tmp = directory / f".nats-durable.conf.{os.getpid()}"
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
+def register_monitor(nats_url: str, monitor_url: str) -> None:
+    _MONITORS[nats_url] = monitor_url
+
+
+def monitor_urls_for(nats_urls: str) -> str:
+    """The monitoring URLs (comma separated) of the known servers among `nats_urls`."""
+    found = [_MONITORS[u.strip()] for u in nats_urls.split(",") if u.strip() in _MONITORS]
+    return ",".join(found)
+
+
 # --- small helpers ----------------------------------------------------------------------------
 
 
@@ -211,6 +244,7 @@ def dev_config(nats_url: str, smtp_port: int, hook_url: str, secret: str = SECRE
     return f"""\
 {admin}[nats]
 url = "{nats_url}"
+monitor_url = "{monitor_urls_for(nats_url)}"
 {extra_nats}
 
 [smtp]

@@ -31,8 +31,11 @@ from support import (
     child_env,
     dev_config,
     free_port,
+    monitor_urls_for,
+    nats_conf,
     nats_server_path,
     postwire_path,
+    register_monitor,
     wait_idle,
 )
 
@@ -71,6 +74,8 @@ def start_cluster(request, tmp_path, size: int = 3) -> list[Node]:
     ports = [(free_port(), free_port(), free_port()) for _ in range(size)]
     routes = ",".join(f"nats://127.0.0.1:{cluster}" for _, cluster, _ in ports)
     nodes = []
+    # sync_interval: always, as the cluster config in docs/operations.md
+    conf = str(nats_conf(tmp_path))
     for i, (client, cluster, http) in enumerate(ports, start=1):
         name = f"n{i}"
         store = tmp_path / f"nats-{name}"
@@ -78,7 +83,7 @@ def start_cluster(request, tmp_path, size: int = 3) -> list[Node]:
         process = Process(
             f"nats-{name}",
             [
-                nats_server_path(), "-js",
+                nats_server_path(), "-c", conf, "-js",
                 "-a", "127.0.0.1", "-p", str(client), "-m", str(http),
                 "-sd", str(store),
                 "--server_name", name,
@@ -89,6 +94,7 @@ def start_cluster(request, tmp_path, size: int = 3) -> list[Node]:
             tmp_path,
         )
         attach_logs(request, process)
+        register_monitor(f"nats://127.0.0.1:{client}", f"http://127.0.0.1:{http}")
         nodes.append(Node(name, client, cluster, http, process))
     return nodes
 

@@ -248,7 +248,8 @@ def test_compose_services_run_without_docker(request, tmp_path, model, nats):
     text = DEPLOY_CONFIG.read_text().replace("127.0.0.1:8025", f"127.0.0.1:{sink_port}")
     config = tmp_path / "postwire.toml"
     config.write_text(text)
-    overrides = {"POSTWIRE_NATS_URL": nats.url, "POSTWIRE_SMTP_LISTEN": f"127.0.0.1:{smtp_port}"}
+    overrides = {"POSTWIRE_NATS_URL": nats.url, "POSTWIRE_NATS_MONITOR_URL": nats.monitor_url,
+                 "POSTWIRE_SMTP_LISTEN": f"127.0.0.1:{smtp_port}"}
 
     processes = []
     try:

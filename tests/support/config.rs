@@ -39,6 +39,11 @@ impl TestConfig {
             sections: Vec::new(),
             routes: Vec::new(),
         };
+        let cfg = match crate::nats::monitor_url_for(nats_url) {
+            // Ingest reads the test server's sync setting there at start.
+            Some(m) => cfg.set("nats", "monitor_url", &quoted(&m)),
+            None => cfg,
+        };
         cfg.set("nats", "url", &quoted(nats_url))
             .set("nats", "publish_timeout_ms", "1500")
             .set("smtp", "hostname", &quoted("mx.test"))

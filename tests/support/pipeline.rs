@@ -19,7 +19,8 @@ pub struct Pipeline {
 
 /// A config for tenant `acme` (domain acme.test; route `support` for support@acme.test and
 /// route `sales` for sales@acme.test, both to endpoint `hook` at `hook_url`) with short retry
-/// delays.
+/// delays. `nats.monitor_url` is the monitoring endpoint of the test's server (ingest reads
+/// its sync setting at start).
 pub fn config(nats_url: &str, hook_url: &str) -> Config {
     crate::config::TestConfig::new(nats_url)
         .hook(hook_url)

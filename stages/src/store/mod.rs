@@ -6,7 +6,13 @@
 //! Raw messages are `<tenant>/<sha256>.eml`, so the retention sweep ([`sweep`]) can tell them
 //! from attachments. Ingest streams large messages to `_incoming/<id>` while DATA arrives
 //! ([`spool`]) and moves them to their content-addressed key at the end.
+//!
+//! The filesystem backend fsyncs each object and the directories that name it before a
+//! write returns (object_store's `with_fsync`): ingest publishes the key only then, so a
+//! mail answered 250 never points at an object a power cut can take back
+//! ([`durable`], docs/operations.md "Durability").
 
+pub mod durable;
 pub mod fs_url;
 pub mod spool;
 pub mod stage;
@@ -67,6 +73,8 @@ pub struct BlobStore {
     inline_max: u64,
     /// Part size of streamed uploads (S3 needs at least 5 MiB per part).
     part_bytes: usize,
+    /// The filesystem backend's root, to fsync objects found already there.
+    fs_root: Option<std::path::PathBuf>,
 }
 
 impl BlobStore {
@@ -88,7 +96,7 @@ impl BlobStore {
                     path: cfg.path.clone(),
                     source,
                 })?;
-                let fs = LocalFileSystem::new_with_prefix(&cfg.path)?;
+                let fs = LocalFileSystem::new_with_prefix(&cfg.path)?.with_fsync(true);
                 let key = fs_key.ok_or(StoreError::NoSigningKey)?;
                 (
                     Arc::new(fs),
@@ -132,6 +140,7 @@ impl BlobStore {
             expiry,
             inline_max: cfg.inline_max_bytes,
             part_bytes,
+            fs_root: (cfg.backend == Backend::Fs).then(|| cfg.path.clone().into()),
         }))
     }
 
@@ -169,7 +178,12 @@ impl BlobStore {
             }
         }
         match result {
-            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(key),
+            Ok(_) => Ok(key),
+            // Written by an earlier attempt, which may have stopped before its fsync.
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                self.sync_existing(&key).await?;
+                Ok(key)
+            }
             // Some S3-compatible services do not support conditional puts: fall back.
             Err(object_store::Error::NotImplemented { .. }) => {
                 self.store
@@ -245,4 +259,8 @@ pub fn raw_key(tenant: &str, sha256: &str) -> String {
 
 fn temporary(e: object_store::Error) -> StageError {
     StageError::Temporary(format!("object storage: {e}"))
+}
+
+fn temporary_io(e: std::io::Error) -> StageError {
+    StageError::Temporary(format!("object storage: fsync: {e}"))
 }

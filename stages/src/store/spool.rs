@@ -45,7 +45,10 @@ impl BlobStore {
         let key = raw_key(tenant, sha256);
         let to = ObjectPath::from(key.as_str());
         match self.store.head(&to).await {
-            Ok(_) => return Ok(key),
+            Ok(_) => {
+                self.sync_existing(&key).await?;
+                return Ok(key);
+            }
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(temporary(e)),
         }
