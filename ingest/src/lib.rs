@@ -28,8 +28,8 @@ pub use server::run;
 pub use spool::{ClaimCheck, SpoolError, Spooled, Upload};
 pub use verify::{InlineVerdict, InlineVerifier};
 
-/// The sans-IO rule, checked: nothing under `smtp/` imports from the rest of the crate or
-/// touches sockets, files or the runtime.
+/// The sans-IO rule, checked: nothing under `smtp/` (its `*_tests.rs` files aside) imports
+/// from the rest of the crate or touches sockets, files or the runtime.
 #[cfg(test)]
 mod layering {
     #[test]
@@ -38,6 +38,10 @@ mod layering {
         let mut checked = 0;
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            // The module's own unit tests may use the crate's test helpers.
+            if path.to_string_lossy().ends_with("_tests.rs") {
+                continue;
+            }
             let text = std::fs::read_to_string(&path).unwrap();
             for (n, line) in text.lines().enumerate() {
                 let code = line.trim_start();

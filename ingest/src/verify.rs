@@ -174,7 +174,13 @@ mod tests {
             client.write_all(send).await.unwrap();
             loop {
                 let mut buf = [0u8; 512];
-                let n = client.read(&mut buf).await.unwrap();
+                let read = client.read(&mut buf);
+                let n = tokio::time::timeout(std::time::Duration::from_secs(10), read)
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("no {code:?} within 10 s: {}", String::from_utf8_lossy(&got))
+                    })
+                    .unwrap();
                 assert!(n > 0, "closed");
                 got.extend_from_slice(&buf[..n]);
                 if String::from_utf8_lossy(&got).contains(code) {
@@ -183,7 +189,7 @@ mod tests {
                 }
             }
         };
-        let tx = b"MAIL FROM:<a@b.test>\r\nRCPT TO:<x@acme.test>\r\nDATA\r\nSubject: s\r\n\r\nhi\r\n.\r\n";
+        let tx = b"MAIL FROM:<a@b.test>\r\nRCPT TO:<support@acme.test>\r\nDATA\r\nSubject: s\r\n\r\nhi\r\n.\r\n";
         reply(&mut client, b"EHLO c.test\r\n", "250 HELP").await;
         reply(&mut client, tx, "250 2.0.0 OK: queued").await;
         on.store(true, Ordering::SeqCst);
