@@ -145,10 +145,10 @@ pub async fn start(cfg: Arc<Config>, opts: Options, stop: Shutdown) -> Result<Ru
             .map_err(|e| NodeError::Config(e.explain()))?;
     }
     let mut tasks: Vec<(&'static str, JoinHandle<Result<(), NodeError>>)> = Vec::new();
-    if !(roles.admin && !roles.ingest && !roles.process && !roles.deliver) {
-        if let Some(t) = listeners::metrics(&cfg, &js, &stop).await? {
-            tasks.push(("metrics", t));
-        }
+    // Every role but a lone admin API serves metrics.
+    let admin_only = roles.admin && !roles.ingest && !roles.process && !roles.deliver;
+    if !admin_only && let Some(t) = listeners::metrics(&cfg, &js, &stop).await? {
+        tasks.push(("metrics", t));
     }
     let smtp = match (roles.ingest, opts.smtp) {
         (false, _) => Vec::new(),

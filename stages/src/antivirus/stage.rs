@@ -6,7 +6,7 @@ use postwire_core::antivirus_config::InfectedPolicy;
 
 use super::Antivirus;
 use crate::StageError;
-use crate::process::{Ctx, Flow, Mail, MailStage};
+use crate::process::mail::{Ctx, Flow, Mail, MailStage};
 
 pub struct ScanStage {
     antivirus: Antivirus,

@@ -2,7 +2,7 @@
 //! attachment contents kept when a later stage (scan, store) needs them.
 
 use crate::StageError;
-use crate::process::{Ctx, Flow, Mail, MailStage};
+use crate::process::mail::{Ctx, Flow, Mail, MailStage};
 
 pub struct ParseStage {
     /// Keep the attachment contents for the scan and store stages.

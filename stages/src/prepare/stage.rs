@@ -7,7 +7,7 @@ use postwire_core::bus;
 
 use crate::StageError;
 use crate::held::dlq::{Dead, RawReason};
-use crate::process::{Ctx, Flow, Mail, MailStage};
+use crate::process::mail::{Ctx, Flow, Mail, MailStage};
 use crate::runner::{Outcome, Output, Publish};
 
 pub struct PrepareStage;

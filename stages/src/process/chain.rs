@@ -3,13 +3,12 @@
 //! variant, and the compiler finds every place that must know it). Each stage runs in its own
 //! span (a child of the worker's) and is timed in `postwire_stage_duration_seconds{stage}`.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use postwire_core::Config;
 use tracing::Instrument as _;
 
-use super::mail::{Ctx, Flow, Mail};
+use super::mail::{Ctx, Flow, Mail, MailStage};
 use crate::StageError;
 use crate::antivirus::Antivirus;
 use crate::runner::{Outcome, observe_stage};
@@ -22,16 +21,6 @@ use crate::prepare::stage::PrepareStage;
 use crate::route::RouteStage;
 use crate::store::stage::StoreStage;
 use crate::transform::step::TransformStage;
-
-/// One stage of the process worker: reads what earlier stages left in the [`Mail`], adds
-/// its part, and says whether the mail goes on.
-pub trait MailStage: Send + Sync {
-    fn run(
-        &self,
-        ctx: &Ctx<'_>,
-        mail: &mut Mail,
-    ) -> impl Future<Output = Result<Flow, StageError>> + Send;
-}
 
 /// The stages, in the order they run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

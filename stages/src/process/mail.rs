@@ -3,6 +3,8 @@
 //! each stage adds (verdicts, the parsed message, the stored raw URL, the route events, the
 //! transformed deliveries). Also [`Flow`], what a stage tells the chain.
 
+use std::future::Future;
+
 use async_nats::jetstream;
 use bytes::Bytes;
 use postwire_core::envelope::Envelope;
@@ -127,4 +129,14 @@ impl Mail {
             reason,
         }))
     }
+}
+
+/// One stage of the process worker: reads what earlier stages left in the [`Mail`], adds
+/// its part, and says whether the mail goes on.
+pub trait MailStage: Send + Sync {
+    fn run(
+        &self,
+        ctx: &Ctx<'_>,
+        mail: &mut Mail,
+    ) -> impl Future<Output = Result<Flow, StageError>> + Send;
 }

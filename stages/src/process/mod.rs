@@ -15,7 +15,7 @@
 //! there is no `worker --stages` with a hop per stage.
 
 mod chain;
-mod mail;
+pub mod mail;
 mod verify;
 
 use std::future::Future;
@@ -26,8 +26,8 @@ use async_nats::jetstream::{self, consumer::pull};
 use postwire_core::live::LiveConfig;
 use postwire_core::{Config, bus};
 
-pub use chain::{Chain, Deps, MailStage, Registered, StageName};
-pub use mail::{Ctx, Flow, Mail};
+pub use chain::{Chain, Deps, Registered, StageName};
+pub use mail::{Ctx, Flow, Mail, MailStage};
 pub use verify::VerifyStage;
 
 use crate::StageError;

@@ -8,8 +8,7 @@ use std::time::Duration;
 use postwire_core::event::Auth;
 use postwire_core::{Config, bus};
 
-use super::chain::MailStage;
-use super::mail::{Ctx, Flow, Mail};
+use super::mail::{Ctx, Flow, Mail, MailStage};
 use crate::StageError;
 use crate::runner::Outcome;
 use crate::verify::{self, Action, Verifier};

@@ -4,7 +4,7 @@
 
 use crate::StageError;
 use crate::prepare::{self, MailInput};
-use crate::process::{Ctx, Flow, Mail, MailStage};
+use crate::process::mail::{Ctx, Flow, Mail, MailStage};
 
 pub struct RouteStage;
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::BlobStore;
 use crate::StageError;
-use crate::process::{Ctx, Flow, Mail, MailStage};
+use crate::process::mail::{Ctx, Flow, Mail, MailStage};
 
 pub struct StoreStage {
     blobs: Arc<BlobStore>,

@@ -8,7 +8,7 @@ use postwire_core::Config;
 
 use super::PluginSlot;
 use crate::StageError;
-use crate::process::{Ctx, Flow, Mail, MailStage};
+use crate::process::mail::{Ctx, Flow, Mail, MailStage};
 use crate::runner::Outcome;
 
 /// How long a mail waits when the plugin host cannot start.
