@@ -1,8 +1,7 @@
 """The admin API (docs/api.md) against a real `postwire dev` (and separate role processes):
 every route needs a token, a tenant token never sees another tenant's data, errors are RFC 9457
-problem details, the OpenAPI document validates and schemathesis finds no server error in it,
-and a configuration change written through the API reaches a second running worker process,
-changing the routing of the next mail without a restart."""
+problem details, the OpenAPI document validates and schemathesis finds no server error in it.
+Separate role processes: test_admin_api_live.py."""
 
 from __future__ import annotations
 
@@ -10,111 +9,12 @@ import json
 import re
 import sys
 from pathlib import Path
-import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
-
-import pytest
-
-from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
-
-GLOBAL = "global-admin-token-0123456789"
-ACME = "acme-tenant-token-0123456789"
-BETA_SECRET = "whsec_YmV0YS1zZWNyZXQtYmV0YS1zZWNyZXQtYmV0YQ=="
-MAIL = (b"From: a@example.com\r\nTo: {to}\r\nSubject: {subject}\r\n"
-        b"Message-ID: <{subject}@example.com>\r\n\r\nhello\r\n")
 
 
-def mail(to: str, subject: str) -> bytes:
-    return MAIL.replace(b"{to}", to.encode()).replace(b"{subject}", subject.encode())
+from support import child_env, postwire_path
 
-
-class Api:
-    def __init__(self, port: int):
-        self.base = f"http://127.0.0.1:{port}"
-
-    def call(self, method: str, path: str, token: str | None = GLOBAL, body=None,
-             headers: dict | None = None, raw: bytes | None = None):
-        """(status, headers, parsed JSON or None)."""
-        h = dict(headers or {})
-        if token:
-            h["Authorization"] = f"Bearer {token}"
-        data = raw
-        if body is not None:
-            data = json.dumps(body).encode()
-            h.setdefault("Content-Type", "application/json")
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(req, timeout=20) as r:
-                text = r.read()
-                return r.status, r.headers, (json.loads(text) if text else None)
-        except urllib.error.HTTPError as e:
-            text = e.read()
-            return e.code, e.headers, (json.loads(text) if text else None)
-
-
-def is_problem(status: int, headers, body, code: int) -> None:
-    assert status == code, (status, body)
-    assert headers["Content-Type"] == "application/problem+json", headers["Content-Type"]
-    assert body["status"] == code and body["title"] and body["detail"], body
-    assert body["type"].startswith("https://postwire.dev/problems/"), body
-
-
-def two_tenants(nats_url: str, smtp_port: int, hook: str, admin_port: int, dead_url: str) -> str:
-    return dev_config(nats_url, smtp_port, hook, admin_port=admin_port) + f"""
-[tenants.beta]
-domains = ["beta.test"]
-
-[[tenants.beta.routes]]
-name = "all"
-recipients = ["*"]
-endpoints = ["gone"]
-
-[tenants.beta.endpoints.gone]
-url = "{dead_url}"
-allow_http = true
-secret = "{BETA_SECRET}"
-
-[[admin.tokens]]
-name = "acme-ops"
-token_env = "ACME_ADMIN_TOKEN"
-tenants = ["acme"]
-"""
-
-
-@pytest.fixture
-def system(request, tmp_path, nats, receiver):
-    """`postwire dev` with the admin API, tenants acme (delivering to the receiver) and beta
-    (its endpoint refuses connections, so its mail ends in the DLQ)."""
-    smtp_port, admin_port = free_port(), free_port()
-    config = tmp_path / "postwire.toml"
-    config.write_text(two_tenants(nats.url, smtp_port, receiver.url("/hook"), admin_port,
-                                  f"http://127.0.0.1:{free_port()}/gone"))
-    dev = Process("postwire-dev", [postwire_path(), "dev", "--config", str(config), "--no-sink"],
-                  tmp_path, env=child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=GLOBAL,
-                                          ACME_ADMIN_TOKEN=ACME))
-    attach_logs(request, dev)
-    dev.wait_for_port(smtp_port)
-    dev.wait_for_port(admin_port)
-    yield smtp_port, Api(admin_port), config
-    assert dev.stop(signal.SIGINT) in (0, 130)
-
-
-def send(smtp_port: int, to: str, subject: str) -> None:
-    import smtplib
-    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as s:
-        s.sendmail("a@example.com", [to], mail(to, subject))
-
-
-def wait(fn, timeout: float = 20.0):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(0.1)
+from admin_support import GLOBAL, ACME, BETA_SECRET, is_problem, system, send, wait  # noqa: F401 (system is a fixture)
 
 
 def test_openapi_document_validates_and_every_route_needs_a_token(system):
@@ -281,68 +181,6 @@ def test_validation_errors_are_problem_details(system, receiver):
     Webhook(SECRET).verify(got.body, {k.lower(): v for k, v in got.headers.items()})
 
 
-def test_config_change_reaches_a_second_worker_process(request, tmp_path, nats, receiver):
-    """ingest, process worker, deliver worker and admin API as four processes: a route
-    changed through the API is applied by the running worker for the next mail."""
-    smtp_port, admin_port = free_port(), free_port()
-    config = tmp_path / "postwire.toml"
-    config.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook"), admin_port=admin_port))
-    env = child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=GLOBAL)
-    procs = {}
-    for role in ("admin", "worker", "deliver", "ingest"):
-        procs[role] = Process(f"postwire-{role}", [postwire_path(), role, "--config", str(config)],
-                              tmp_path, env=env)
-        attach_logs(request, procs[role])
-    try:
-        procs["ingest"].wait_for_port(smtp_port)
-        procs["admin"].wait_for_port(admin_port)
-        api = Api(admin_port)
-        send(smtp_port, "support@acme.test", "before")
-        assert receiver.wait_for(1)[0].path == "/hook"
-
-        st, _, _ = api.call("PUT", "/api/v1/tenants/acme/endpoints/other",
-                            body={"url": receiver.url("/other"), "allow_http": True, "secret": BETA_SECRET})
-        assert st == 200
-        st, _, doc = api.call("PUT", "/api/v1/tenants/acme/routes/support",
-                              body={"recipients": ["support@acme.test"], "endpoints": ["other"]})
-        assert st == 200 and doc["config"]["routes"][0]["endpoints"] == ["other"]
-        # The worker process logs each change it applies (the route change is the second).
-        deadline = time.time() + 20
-        while procs["worker"].stderr().count("Applied a tenant configuration change") < 2:
-            assert time.time() < deadline, "the worker did not apply the change"
-            time.sleep(0.05)
-        while procs["deliver"].stderr().count("Applied a tenant configuration change") < 2:
-            assert time.time() < deadline, "the deliver worker did not apply the change"
-            time.sleep(0.05)
-        send(smtp_port, "support@acme.test", "after")
-        second = receiver.wait_for(2)[1]
-        assert second.path == "/other", second.path
-        from standardwebhooks import Webhook
-        Webhook(BETA_SECRET).verify(second.body, {k.lower(): v for k, v in second.headers.items()})
-        nats.wait_idle()
-        assert len(receiver.requests) == 2
-        assert all(p.alive() for p in procs.values()), "no process restarted"
-        changes = api.call("GET", "/api/v1/audit?tenant=acme")[2]["changes"]
-        assert [c["change"] for c in changes] == ["put endpoint other", "put route support"]
-
-        # A domain added through the API is accepted by the running ingest process.
-        import smtplib
-        with pytest.raises(smtplib.SMTPRecipientsRefused):
-            send(smtp_port, "sales@acme2.test", "refused")
-        assert api.call("PUT", "/api/v1/tenants/acme/domains/acme2.test")[0] == 200
-        assert api.call("PUT", "/api/v1/tenants/acme/routes/sales",
-                        body={"recipients": ["*@acme2.test"], "endpoints": ["hook"]})[0] == 200
-        while procs["ingest"].stderr().count("Applied a tenant configuration change") < 4:
-            assert time.time() < deadline + 20, "ingest did not apply the change"
-            time.sleep(0.05)
-        send(smtp_port, "sales@acme2.test", "accepted")
-        third = receiver.wait_for(3)[2]
-        assert third.path == "/hook" and third.json()["envelope"]["rcpt_to"] == ["sales@acme2.test"]
-    finally:
-        for p in procs.values():
-            p.stop(signal.SIGINT)
-
-
 def test_schemathesis_finds_no_server_error(system, tmp_path):
     _, api, _ = system
     exe = Path(sys.executable).parent / "schemathesis"
@@ -429,45 +267,3 @@ def test_plugin_upload_is_checked_versioned_and_runs(system, receiver):
     assert "blocks" not in second and second["message"]["subject"] == "plugin-two", second
     versions = {u["version"]: u["active"] for u in api.call("GET", "/api/v1/plugins")[2]["uploaded"]}
     assert versions == {b["version"]: False, b2["version"]: True}
-
-
-def test_unrouted_mail_is_replayed_once_the_route_is_back(request, tmp_path, nats, receiver):
-    """A route removed between SMTP and processing leaves the mail unrouted, in the DLQ
-    (never dropped); with the route back (through the API), a replay processes it again."""
-    smtp_port, admin_port = free_port(), free_port()
-    config = tmp_path / "postwire.toml"
-    config.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook"), admin_port=admin_port))
-    env = child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=GLOBAL)
-
-    def role(name):
-        p = Process(f"postwire-{name}", [postwire_path(), name, "--config", str(config)], tmp_path, env=env)
-        attach_logs(request, p)
-        return p
-
-    procs = [role("admin"), role("ingest"), role("deliver")]
-    try:
-        procs[1].wait_for_port(smtp_port)
-        procs[0].wait_for_port(admin_port)
-        api = Api(admin_port)
-        send(smtp_port, "support@acme.test", "waits-for-a-route")  # accepted: the route exists
-        route = api.call("GET", "/api/v1/tenants/acme/routes/support")[2]
-        assert api.call("DELETE", "/api/v1/tenants/acme/routes/support")[0] == 200
-        worker = role("worker")  # starts with the route gone
-        procs.append(worker)
-        dead = wait(lambda: api.call("GET", "/api/v1/dlq")[2]["dead_letters"])
-        assert [(d["route"], d["last_error"]) for d in dead] == [("_unrouted", "no route matches these recipients")]
-        assert receiver.requests == []
-        assert api.call("PUT", "/api/v1/tenants/acme/routes/support",
-                        body={"recipients": route["recipients"], "endpoints": route["endpoints"]})[0] == 200
-        deadline = time.time() + 20
-        while worker.stderr().count("Applied a tenant configuration change") < 1:
-            assert time.time() < deadline, "the worker did not apply the change"
-            time.sleep(0.05)
-        replayed = api.call("POST", "/api/v1/dlq/replay", body={"seqs": [dead[0]["seq"]]})[2]
-        assert replayed["failed"] == [] and len(replayed["replayed"]) == 1, replayed
-        got = receiver.wait_for(1)[0].json()
-        assert got["message"]["subject"] == "waits-for-a-route" and got["mail_id"] == dead[0]["mail_id"]
-        assert api.call("GET", "/api/v1/dlq")[2] == {"dead_letters": []}
-    finally:
-        for p in procs:
-            p.stop(signal.SIGINT)

@@ -22,7 +22,7 @@ import pytest
 from auth_support import message, verify_section
 from conftest import dev_config
 from support import Process, attach_logs, child_env, free_port, postwire_path
-from test_admin_api import GLOBAL, Api
+from admin_support import GLOBAL, Api
 from test_ses import ARN, CertServer, notification
 
 FAILING = ("x@rej.test", "b@elsewhere.test")  # From domain asks for reject; nothing aligns

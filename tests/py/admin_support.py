@@ -1,0 +1,110 @@
+"""What the admin API tests share: the tokens, a client, the two-tenant configuration and
+the `system` fixture (a `postwire dev` with the admin API on)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
+
+GLOBAL = "global-admin-token-0123456789"
+ACME = "acme-tenant-token-0123456789"
+BETA_SECRET = "whsec_YmV0YS1zZWNyZXQtYmV0YS1zZWNyZXQtYmV0YQ=="
+MAIL = (b"From: a@example.com\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        b"Message-ID: <{subject}@example.com>\r\n\r\nhello\r\n")
+
+
+def mail(to: str, subject: str) -> bytes:
+    return MAIL.replace(b"{to}", to.encode()).replace(b"{subject}", subject.encode())
+
+
+class Api:
+    def __init__(self, port: int):
+        self.base = f"http://127.0.0.1:{port}"
+
+    def call(self, method: str, path: str, token: str | None = GLOBAL, body=None,
+             headers: dict | None = None, raw: bytes | None = None):
+        """(status, headers, parsed JSON or None)."""
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = f"Bearer {token}"
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+            h.setdefault("Content-Type", "application/json")
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
+        try:
+            with urllib.request.urlopen(req, timeout=20) as r:
+                text = r.read()
+                return r.status, r.headers, (json.loads(text) if text else None)
+        except urllib.error.HTTPError as e:
+            text = e.read()
+            return e.code, e.headers, (json.loads(text) if text else None)
+
+
+def is_problem(status: int, headers, body, code: int) -> None:
+    assert status == code, (status, body)
+    assert headers["Content-Type"] == "application/problem+json", headers["Content-Type"]
+    assert body["status"] == code and body["title"] and body["detail"], body
+    assert body["type"].startswith("https://postwire.dev/problems/"), body
+
+
+def two_tenants(nats_url: str, smtp_port: int, hook: str, admin_port: int, dead_url: str) -> str:
+    return dev_config(nats_url, smtp_port, hook, admin_port=admin_port) + f"""
+[tenants.beta]
+domains = ["beta.test"]
+
+[[tenants.beta.routes]]
+name = "all"
+recipients = ["*"]
+endpoints = ["gone"]
+
+[tenants.beta.endpoints.gone]
+url = "{dead_url}"
+allow_http = true
+secret = "{BETA_SECRET}"
+
+[[admin.tokens]]
+name = "acme-ops"
+token_env = "ACME_ADMIN_TOKEN"
+tenants = ["acme"]
+"""
+
+
+@pytest.fixture
+def system(request, tmp_path, nats, receiver):
+    """`postwire dev` with the admin API, tenants acme (delivering to the receiver) and beta
+    (its endpoint refuses connections, so its mail ends in the DLQ)."""
+    smtp_port, admin_port = free_port(), free_port()
+    config = tmp_path / "postwire.toml"
+    config.write_text(two_tenants(nats.url, smtp_port, receiver.url("/hook"), admin_port,
+                                  f"http://127.0.0.1:{free_port()}/gone"))
+    dev = Process("postwire-dev", [postwire_path(), "dev", "--config", str(config), "--no-sink"],
+                  tmp_path, env=child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=GLOBAL,
+                                          ACME_ADMIN_TOKEN=ACME))
+    attach_logs(request, dev)
+    dev.wait_for_port(smtp_port)
+    dev.wait_for_port(admin_port)
+    yield smtp_port, Api(admin_port), config
+    assert dev.stop(signal.SIGINT) in (0, 130)
+
+
+def send(smtp_port: int, to: str, subject: str) -> None:
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as s:
+        s.sendmail("a@example.com", [to], mail(to, subject))
+
+
+def wait(fn, timeout: float = 20.0):
+    deadline = time.time() + timeout
+    while True:
+        v = fn()
+        if v or time.time() > deadline:
+            return v
+        time.sleep(0.1)
