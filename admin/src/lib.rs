@@ -16,6 +16,7 @@ pub mod parts;
 pub mod plugins;
 pub mod problem;
 pub mod secrets;
+pub mod tenant_change;
 pub mod tenants;
 pub mod ui;
 

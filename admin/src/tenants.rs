@@ -14,11 +14,13 @@ use postwire_core::bus;
 use postwire_core::live::{self, Source, StoredTenant};
 use postwire_core::tenant_config::{TenantConfig, is_valid_name};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::problem::{ApiResult, Body, P};
-use crate::secrets::{redact, server_refs, unredact};
+use crate::secrets::{redact, unredact};
 use crate::{Api, Caller, Problem};
+
+pub(crate) use crate::tenant_change::change;
 
 pub(super) fn redacted<T: Serialize>(t: &T) -> Value {
     let mut v = serde_json::to_value(t).unwrap_or(Value::Null);
@@ -61,17 +63,17 @@ pub struct TenantDoc {
 /// One tenant as stored, with its bucket revision.
 pub(super) struct Entry {
     pub(super) stored: StoredTenant,
-    revision: u64,
+    pub(super) revision: u64,
 }
 
-async fn bucket(a: &Api) -> ApiResult<async_nats::jetstream::kv::Store> {
+pub(super) async fn bucket(a: &Api) -> ApiResult<async_nats::jetstream::kv::Store> {
     a.js.get_key_value(bus::KV_TENANTS)
         .await
         .map_err(Problem::unavailable)
 }
 
 /// Every tenant: from the bucket when the configuration is live, else from the file.
-async fn all(a: &Api) -> ApiResult<BTreeMap<String, Entry>> {
+pub(super) async fn all(a: &Api) -> ApiResult<BTreeMap<String, Entry>> {
     if !a.writable {
         return Ok(a
             .live
@@ -111,7 +113,7 @@ async fn all(a: &Api) -> ApiResult<BTreeMap<String, Entry>> {
     Ok(out)
 }
 
-fn doc(name: &str, e: &Entry) -> TenantDoc {
+pub(super) fn doc(name: &str, e: &Entry) -> TenantDoc {
     TenantDoc {
         name: name.into(),
         revision: e.revision,
@@ -131,165 +133,6 @@ pub(super) fn name_ok(kind: &str, name: &str) -> ApiResult<()> {
             format!("{kind} names use a-z, 0-9, - and _ (at most 64): {name:?}"),
         ))
     }
-}
-
-/// Reads, changes, validates and writes one tenant, then records who changed what.
-pub(crate) async fn change(
-    a: &Api,
-    caller: &Caller,
-    tenant: &str,
-    what: &str,
-    headers: &HeaderMap,
-    f: impl FnOnce(Option<TenantConfig>) -> ApiResult<Option<TenantConfig>>,
-) -> ApiResult<(StatusCode, Option<TenantDoc>)> {
-    if !a.writable {
-        return Err(Problem::conflict(
-            "the live configuration is off (admin.live_config = false): change the config file",
-        ));
-    }
-    caller.check(tenant)?;
-    let tenants = all(a).await?;
-    let current = tenants.get(tenant);
-    if let Some(want) = headers.get("if-match").and_then(|v| v.to_str().ok()) {
-        let have = current.map_or(0, |e| e.revision);
-        if want.trim_matches('"') != have.to_string() {
-            return Err(Problem::conflict(format!(
-                "tenant {tenant} is at revision {have}, not {want}: read it again"
-            )));
-        }
-    }
-    let before = current.map(|e| e.stored.config.clone());
-    let existed = before.is_some();
-    let after = f(before.clone())?;
-    if !existed && after.is_some() {
-        caller.require_global()?;
-    }
-    if after == before {
-        let code = StatusCode::OK;
-        return Ok((code, current.map(|e| doc(tenant, e))));
-    }
-    if let Some(t) = &after {
-        // Plugin paths name files on the servers: a tenant token may only keep its plugins
-        // or use versions uploaded for it; other paths need the global token.
-        let own = format!("{tenant}/");
-        let allowed = |p: &postwire_core::config::PluginConfig| {
-            before.as_ref().is_some_and(|b| b.plugins.contains(p))
-                || a.base
-                    .plugin_host
-                    .uploaded_object(&p.path)
-                    .is_some_and(|o| o.starts_with(&own))
-        };
-        if !caller.is_global() && !t.plugins.iter().all(allowed) {
-            return Err(Problem::forbidden(
-                "plugins name files on the servers: a tenant token may only use plugins uploaded for it (PUT …/plugins/{name})",
-            ));
-        }
-        // Key files, key directories and environment variables are the servers' secrets: a
-        // tenant token could otherwise have another tenant's key, or a cloud credential,
-        // signed into (or sent as) its own webhooks. It may keep the ones it has.
-        if !caller.is_global() {
-            let had = before.as_ref().map(server_refs).unwrap_or_default();
-            if let Some((ep, key, _)) = server_refs(t).into_iter().find(|r| !had.contains(r)) {
-                return Err(Problem::forbidden(format!(
-                    "endpoints.{ep}: {key} names a file or variable on the servers; setting it needs the global token (send the secret itself)"
-                )));
-            }
-        }
-        // A domain of another tenant: said without naming that tenant.
-        for (i, d) in t.domains.iter().enumerate() {
-            let taken = tenants.iter().any(|(n, e)| {
-                n != tenant
-                    && e.stored
-                        .config
-                        .domains
-                        .iter()
-                        .any(|x| x.eq_ignore_ascii_case(d))
-            });
-            if taken {
-                return Err(Problem::invalid(
-                    format!("tenants.{tenant}.domains[{i}]"),
-                    format!("{d} belongs to another tenant"),
-                ));
-            }
-        }
-    }
-    let mut configs: BTreeMap<String, TenantConfig> = tenants
-        .iter()
-        .map(|(n, e)| (n.clone(), e.stored.config.clone()))
-        .collect();
-    match &after {
-        Some(t) => configs.insert(tenant.to_string(), t.clone()),
-        None => configs.remove(tenant),
-    };
-    live::compose(&a.base, configs)?;
-    let kv = bucket(a).await?;
-    let revision = current.map_or(0, |e| e.revision);
-    let written = match &after {
-        Some(t) => {
-            let stored = StoredTenant::new(t.clone(), Source::Api, &caller.name);
-            let body: bytes::Bytes = serde_json::to_vec(&stored)
-                .map_err(|e| Problem::bad_request(e.to_string()))?
-                .into();
-            let r = if revision == 0 {
-                kv.create(tenant, body).await.map_err(|e| e.to_string())
-            } else {
-                kv.update(tenant, body, revision)
-                    .await
-                    .map_err(|e| e.to_string())
-            };
-            let rev = r.map_err(|e| {
-                Problem::conflict(format!(
-                    "tenant {tenant} changed meanwhile ({e}): read it again"
-                ))
-            })?;
-            // Read your writes: the answer comes once this node's configuration has it.
-            a.live
-                .wait_seen(rev, std::time::Duration::from_secs(5))
-                .await;
-            Some(Entry {
-                stored,
-                revision: rev,
-            })
-        }
-        None => {
-            kv.delete_expect_revision(tenant, Some(revision))
-                .await
-                .map_err(|e| {
-                    Problem::conflict(format!("tenant {tenant} changed meanwhile ({e})"))
-                })?;
-            None
-        }
-    };
-    let record = json!({
-        "at": postwire_core::envelope::now_rfc3339(),
-        "by": caller.name,
-        "tenant": tenant,
-        "change": what,
-        "revision": written.as_ref().map_or(0, |e| e.revision),
-        "before": before.as_ref().map(redacted),
-        "after": after.as_ref().map(redacted),
-    });
-    if let Err(e) = audit(a, tenant, &record).await {
-        tracing::warn!(error = %e, "Could not write the audit record of a configuration change.");
-    }
-    tracing::info!(tenant, by = %caller.name, change = what, "Tenant configuration changed through the admin API.");
-    let status = if existed || written.is_none() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok((status, written.as_ref().map(|e| doc(tenant, e))))
-}
-
-async fn audit(a: &Api, tenant: &str, record: &Value) -> Result<(), crate::AdminError> {
-    use crate::AdminError;
-    let body = serde_json::to_vec(record).map_err(AdminError::Encode)?;
-    a.js.publish(bus::subject_audit(tenant, "config"), body.into())
-        .await
-        .map_err(|e| AdminError::Publish(Box::new(e)))?
-        .await
-        .map_err(|e| AdminError::Publish(Box::new(e)))?;
-    Ok(())
 }
 
 pub(super) fn respond((status, d): (StatusCode, Option<TenantDoc>)) -> Response {
