@@ -77,8 +77,17 @@ count() { # count WORD FILE...: sums "<n> WORD" over the summary lines
 }
 passed=$(count passed "$cargo_log" "$pytest_log")
 failed=$(( $(count failed "$cargo_log" "$pytest_log") + $(count 'errors?' "$pytest_log") ))
+# cargo's `#[ignore]`d tests and pytest's skips are both tests that did not run.
+skipped=$(( $(count ignored "$cargo_log") + $(count skipped "$pytest_log") ))
 
 printf '\ntest: cargo test %s; pytest %s\n' "$(verdict "$cargo_status")" "$(verdict "$pytest_status")"
-printf 'total: %d passed, %d failed\n' "$passed" "$failed"
+printf 'total: %d passed, %d failed, %d skipped\n' "$passed" "$failed" "$skipped"
+
+# With CI set a test that did not run fails the run (pytest's skips already fail through
+# tests/py/conftest.py; this catches `#[ignore]` on the Rust side).
+if [[ -n ${CI:-} && $skipped != 0 ]]; then
+    printf 'test: %d test(s) skipped or ignored while CI is set: that fails the run\n' "$skipped"
+    exit 1
+fi
 
 [[ $cargo_status == 0 && $pytest_status == 0 ]]

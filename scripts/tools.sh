@@ -148,9 +148,12 @@ if [[ $want != "$(cat "$JS_STAMP" 2>/dev/null || true)" || ! -x $JSDIR/node_modu
 fi
 
 # --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA), clamd, ---
-# chromium (the headless browser of the dashboard test, driven by playwright-core) ----------
+# chromium (the headless browser of the dashboard test, driven by playwright-core), and the
+# toolchains that run the verifier samples of docs/verifying/ (php-cli, golang-go, ruby) ----
 # Installed with apt-get when this runs as root (or with password-less sudo). When that is
-# impossible the tests that need them are skipped with the reason, and this warns once.
+# impossible the tests that need them are skipped with the reason, and this warns once —
+# except when CI is set: there a tool that cannot be installed stops this script (a skipped
+# test fails a CI run anyway, see tests/py/conftest.py), and the marker files are ignored.
 apt_install() { # apt_install COMMAND PACKAGE (COMMAND perl:Module checks for a Perl module)
     local cmd=$1 pkg=$2 marker=$TOOLS/.$2-unavailable
     if [[ $cmd == perl:* ]]; then
@@ -158,7 +161,7 @@ apt_install() { # apt_install COMMAND PACKAGE (COMMAND perl:Module checks for a 
     else
         command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] && return 0
     fi
-    [[ -e $marker ]] && return 0
+    [[ -e $marker && -z ${CI:-} ]] && return 0
     local sudo=()
     if [[ $(id -u) != 0 ]]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
@@ -176,6 +179,7 @@ apt_install() { # apt_install COMMAND PACKAGE (COMMAND perl:Module checks for a 
             return 0
         fi
     fi
+    [[ -z ${CI:-} ]] || die "could not install $pkg (needs apt-get as root), and CI is set"
     : >"$marker"
     say "warning: could not install $pkg (needs apt-get as root); tests that need it are skipped."
     say "         Delete $marker to make this script try again."
@@ -188,6 +192,11 @@ apt_install postfix postfix
 apt_install chromium chromium
 # FUSE 3 (fusermount3 and libfuse3) for the power-cut test's filesystem (tests/py/lazyfs.py).
 apt_install fusermount3 fuse3
+# The verifier samples of docs/verifying/ (tests/py/test_verifying_samples.py) and the
+# SMTPeter-style PHP receiver (tests/php/) run under Debian's own toolchains.
+apt_install php php-cli
+apt_install go golang-go
+apt_install ruby ruby
 # The Debian package starts a system postfix on port 25; the tests run their own instance.
 if [[ -x /usr/sbin/postfix ]] && [[ ! -e $TOOLS/.postfix-system-stopped ]]; then
     { /usr/sbin/postfix stop >/dev/null 2>&1 || true; } && : >"$TOOLS/.postfix-system-stopped"

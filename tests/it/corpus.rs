@@ -2,7 +2,8 @@
 //! repository, or `POSTWIRE_CORPUS`) and every repository fixture goes through
 //! parse + sanitise without a panic and yields a payload valid against the JSON Schema.
 //! Prints counts; fails on any panic or schema violation. Without the corpus folder only the
-//! fixtures are swept, with a note.
+//! fixtures are swept, and the test says so on stderr (past libtest's capture) with the path
+//! it looked for.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -97,9 +98,17 @@ fn corpus_and_fixtures_parse_into_schema_valid_payloads() {
                 paths.len() - before
             );
         }
-        None => eprintln!(
-            "note: corpus folder ../shared/corpus not found (set POSTWIRE_CORPUS); sweeping only the {fixtures} fixtures"
-        ),
+        // Written to the real stderr, past libtest's capture, so the fallback is never silent.
+        None => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "corpus sweep: FALLBACK: no corpus at {} (set POSTWIRE_CORPUS to its folder); \
+                 sweeping only the {fixtures} repository fixtures",
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../shared/corpus")
+                    .display()
+            );
+        }
     }
     let mut c = Counts::default();
     sweep(&paths, &mut c);

@@ -9,6 +9,7 @@ processes it started is shown with the failure.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import smtplib
 import threading
@@ -42,6 +43,12 @@ from support import (
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
+    if report.skipped and os.environ.get("CI") and not hasattr(report, "wasxfail"):
+        # In CI a skipped test is a failure: everything a test needs is installed by
+        # scripts/tools.sh, so a skip there means a tool is missing, not an optional extra.
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped while CI is set (a skip fails the run in CI): {reason}"
     if report.failed:
         # postwire first (attached last), nats-server after it
         for process in reversed(getattr(item, "_postwire_processes", [])):

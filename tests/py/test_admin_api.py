@@ -185,10 +185,13 @@ def test_schemathesis_finds_no_server_error(system, tmp_path):
     _, api, _ = system
     exe = Path(sys.executable).parent / "schemathesis"
     assert exe.exists(), "schemathesis is installed by scripts/tools.sh"
+    # One worker: with two, hypothesis describes lambdas with `ast.parse` from two threads at
+    # once, which CPython 3.11 sometimes answers with "SystemError: AST constructor recursion
+    # depth mismatch" (a tool failure that made this test fail about one run in four).
     r = subprocess.run(
         [exe, "run", f"{api.base}/api/openapi.json", "-H", f"Authorization: Bearer {GLOBAL}",
          "--checks", "not_a_server_error", "--max-examples", "25", "--seed", "1",
-         "--workers", "2", "--request-timeout", "20", "--no-shrink"],
+         "--workers", "1", "--request-timeout", "20", "--no-shrink"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     print(r.stdout[-4000:])
     assert r.returncode == 0, r.stdout[-8000:] + r.stderr[-2000:]
