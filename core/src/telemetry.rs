@@ -62,7 +62,11 @@ pub fn init(role: &str, default_filter: &str) -> Telemetry {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("POSTWIRE_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal (and not with NO_COLOR set): `make run > log` or a process
+    // supervisor's log must not fill with escape codes.
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_wanted(std::io::stderr().is_terminal()));
     let fmt = if json {
         fmt.json().boxed()
     } else {
@@ -92,10 +96,18 @@ pub fn init(role: &str, default_filter: &str) -> Telemetry {
     Telemetry { provider }
 }
 
+/// Whether log lines get ANSI colours: only on a terminal, and never with `NO_COLOR` set
+/// (<https://no-color.org>).
+pub fn colour_wanted(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 /// Logging only (tests and short commands).
 pub fn init_logging(default_filter: &str) {
     std::mem::forget(init("cli", default_filter));
 }
+
+use std::io::IsTerminal as _;
 
 use tracing_subscriber::Layer as _;
 

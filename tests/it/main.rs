@@ -2,6 +2,7 @@
 //! real sockets (raw lines and the lettre client), an HTTP receiver.
 
 mod claim_check;
+mod config_docs;
 mod contract;
 mod corpus;
 mod delivery;
