@@ -11,6 +11,7 @@ use crate::tools::Failure;
 /// Runs `roles` on the configuration at `path` until Ctrl-C or SIGTERM.
 pub async fn role(path: &Path, name: &str, roles: Roles) -> Result<(), Failure> {
     let cfg = connect::load(path)?;
+    postwire_node::check_split_storage(&cfg, roles)?;
     let running =
         postwire_node::start(cfg, Options::new(name, roles), Shutdown::on_signals()).await?;
     Ok(running.wait().await?)

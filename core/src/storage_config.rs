@@ -72,6 +72,10 @@ pub struct StorageConfig {
     pub bucket: String,
     pub region: String,
     pub endpoint: Option<String>,
+    /// s3: the endpoint presigned URLs point at, when receivers reach the store under
+    /// another name than postwire does (compose: `http://minio:9000` inside, a public
+    /// address outside). Default: `endpoint`.
+    pub public_endpoint: Option<String>,
     pub path_style: bool,
     /// s3: environment variables holding the credentials.
     pub access_key_env: String,
@@ -97,6 +101,7 @@ impl Default for StorageConfig {
             bucket: String::new(),
             region: "us-east-1".into(),
             endpoint: None,
+            public_endpoint: None,
             path_style: false,
             access_key_env: "AWS_ACCESS_KEY_ID".into(),
             secret_key_env: "AWS_SECRET_ACCESS_KEY".into(),
@@ -140,6 +145,17 @@ impl StorageConfig {
             Backend::S3 => {
                 if self.bucket.is_empty() {
                     return err("bucket", "the s3 backend needs a bucket");
+                }
+                for (key, value) in [
+                    ("endpoint", &self.endpoint),
+                    ("public_endpoint", &self.public_endpoint),
+                ] {
+                    if value
+                        .as_deref()
+                        .is_some_and(|v| url::Url::parse(v).is_err())
+                    {
+                        return err(key, "must be a URL (http://host:port)");
+                    }
                 }
                 if self.sse == Sse::Kms && self.kms_key_id.is_none() {
                     return err("kms_key_id", "sse = \"kms\" needs kms_key_id");

@@ -25,4 +25,4 @@ mod start;
 
 pub use error::NodeError;
 pub use shutdown::{Shutdown, Trigger};
-pub use start::{Options, Roles, Running, start};
+pub use start::{Options, Roles, Running, check_split_storage, start};

@@ -134,6 +134,22 @@ fn stopped(name: &'static str) -> impl Fn(postwire_stages::StageError) -> NodeEr
     move |e| NodeError::Stopped(format!("{name} worker stopped: {e}"))
 }
 
+/// Refuses a role process (`postwire worker`, …) on the filesystem storage backend: its
+/// URLs are served only by `postwire dev`, so a split deployment would hand receivers URLs
+/// that nothing answers. `ingest` alone only stores (claim check) and is allowed.
+pub fn check_split_storage(cfg: &Config, roles: Roles) -> Result<(), NodeError> {
+    if roles.process && cfg.storage.backend == postwire_core::storage_config::Backend::Fs {
+        return Err(NodeError::Config(
+            "storage.backend = \"fs\" works only with `postwire dev`, which serves its URLs; \
+             the separate roles would hand receivers attachment and raw-mail URLs nothing \
+             serves. Use backend = \"s3\" (MinIO, Ceph, R2, AWS; see deploy/postwire.toml) \
+             or backend = \"none\""
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Starts the roles of `opts` on `cfg` (validated); they run until `stop`.
 pub async fn start(cfg: Arc<Config>, opts: Options, stop: Shutdown) -> Result<Running, NodeError> {
     let roles = opts.roles;

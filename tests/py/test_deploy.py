@@ -6,11 +6,13 @@ same check as `docker compose config -q`, no Docker needed. Its resolved model (
 --format json`) is then checked against the real `postwire` binary: every postwire service
 runs a subcommand and flags that exist, with an environment under which its config file is
 valid. Finally the compose topology runs here without Docker: the same commands, the same
-config and environment, as separate processes against a local nats-server.
+config and environment, as separate processes against a local nats-server, with s3s-fs (an
+S3 server that checks SigV4 signatures) standing in for MinIO.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import re
@@ -18,6 +20,7 @@ import signal
 import smtplib
 import subprocess
 import tomllib
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -172,6 +175,41 @@ def test_demo_receiver_is_reachable_within_the_delivery_rules(model):
     assert config["nats"]["url"] == "nats://nats:4222"
 
 
+def test_storage_is_the_compose_minio_and_its_urls_reach_the_host(model):
+    """[storage] uses the minio service's bucket with the credentials compose gives it, and
+    presigned URLs point at MinIO's API as published on the host."""
+    storage = tomllib.loads(DEPLOY_CONFIG.read_text())["storage"]
+    services = model["services"]
+    assert storage["backend"] == "s3" and storage["path_style"] is True
+    assert storage["endpoint"] == "http://minio:9000"
+    assert storage["bucket"] in services["minio-init"]["command"][-1].split("/")
+    published = {(p.get("host_ip"), p["published"], p["target"]) for p in services["minio"]["ports"]}
+    host, port = storage["public_endpoint"].removeprefix("http://").split(":")
+    assert (host, port, 9000) in published, published
+    minio = services["minio"]["environment"]
+    for name in ("ingest", "worker"):
+        env = services[name]["environment"]
+        assert env["AWS_ACCESS_KEY_ID"] == minio["MINIO_ROOT_USER"]
+        assert env["AWS_SECRET_ACCESS_KEY"] == minio["MINIO_ROOT_PASSWORD"]
+        assert "AWS_ENDPOINT_URL_S3" not in env, "nothing reads it: the endpoint is in [storage]"
+        assert services[name]["depends_on"]["minio-init"]["condition"] == \
+            "service_completed_successfully", f"{name} stores before the bucket exists"
+
+
+def test_worker_refuses_the_fs_backend(tmp_path):
+    """The fs backend's URLs are served by `postwire dev` only: a worker on it would hand out
+    URLs nothing answers, so it refuses to start, saying why (exit 2)."""
+    text = DEPLOY_CONFIG.read_text()
+    start, end = text.index("[storage]"), text.index("[admin]")
+    config = tmp_path / "postwire.toml"
+    config.write_text(text[:start] + '[storage]\nbackend = "fs"\n\n' + text[end:])
+    env = child_env(ACME_WEBHOOK_SECRET="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    POSTWIRE_BLOB_KEY="k" * 40, POSTWIRE_NATS_URL="nats://127.0.0.1:1")
+    result = postwire("worker", "--config", str(config), env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'storage.backend = "fs" works only with `postwire dev`' in result.stderr, result.stderr
+
+
 # --- deploy/nats/nats.conf ------------------------------------------------------------------
 
 
@@ -184,9 +222,12 @@ def test_nats_conf_is_valid_and_fits_the_largest_mail():
     size = re.search(r"^max_payload:\s*(\d+)MB\s*$", text, re.M)
     assert size, "max_payload is not set (in MB)"
     max_payload = int(size.group(1)) * 1024 * 1024
-    max_message = tomllib.loads(DEPLOY_CONFIG.read_text())["smtp"]["max_message_bytes"]
-    # Raw mail is published inline, with a few headers (envelope, ids).
-    assert max_message + 64 * 1024 <= max_payload
+    config = tomllib.loads(DEPLOY_CONFIG.read_text())
+    # Raw mail is published inline, with a few headers (envelope, ids), only up to the claim
+    # check's limit; larger mail goes to storage during DATA and travels by reference.
+    assert config["storage"]["backend"] == "s3"
+    inline_limit = config["storage"].get("inline_limit_bytes", 524288)
+    assert inline_limit + 64 * 1024 <= max_payload
 
 
 # --- Dockerfile -----------------------------------------------------------------------------
@@ -241,18 +282,37 @@ def test_dockerignore_keeps_build_output_out():
 
 
 def test_compose_services_run_without_docker(request, tmp_path, model, nats):
-    """Each postwire service of compose.yaml, with its command and environment, as a process:
-    a mail sent to ingest arrives, verified, at the sink."""
-    smtp_port, sink_port = free_port(), free_port()
-    # The one change: local ports instead of the fixed ones a container has to itself.
-    text = DEPLOY_CONFIG.read_text().replace("127.0.0.1:8025", f"127.0.0.1:{sink_port}")
+    """Each postwire service of compose.yaml, with its command and environment, as a process,
+    and s3s-fs as MinIO: a mail sent to ingest arrives, verified, at the sink, and its
+    attachment and raw message are fetched through their presigned URLs."""
+    from test_storage import PDF, send_with_attachment
+    from test_storage_s3 import S3S_FS
+
+    smtp_port, sink_port, s3_port = free_port(), free_port(), free_port()
+    minio = model["services"]["minio"]["environment"]
+    storage = tomllib.loads(DEPLOY_CONFIG.read_text())["storage"]
+    root = tmp_path / "s3"
+    (root / storage["bucket"]).mkdir(parents=True)  # what minio-init does
+    s3 = Process("s3s-fs", [S3S_FS, "--host", "127.0.0.1", "--port", str(s3_port),
+                            "--access-key", minio["MINIO_ROOT_USER"],
+                            "--secret-key", minio["MINIO_ROOT_PASSWORD"], str(root)], tmp_path)
+    attach_logs(request, s3)
+    # The changes: local ports instead of the fixed ones a container has to itself, and the
+    # emulator for MinIO — reached as 127.0.0.1 by postwire and as localhost in the URLs, so
+    # the test sees that presigned URLs use public_endpoint.
+    public = f"http://localhost:{s3_port}"
+    text = (DEPLOY_CONFIG.read_text()
+            .replace("127.0.0.1:8025", f"127.0.0.1:{sink_port}")
+            .replace(f'"{storage["endpoint"]}"', f'"http://127.0.0.1:{s3_port}"')
+            .replace(f'"{storage["public_endpoint"]}"', f'"{public}"'))
     config = tmp_path / "postwire.toml"
     config.write_text(text)
     overrides = {"POSTWIRE_NATS_URL": nats.url, "POSTWIRE_NATS_MONITOR_URL": nats.monitor_url,
                  "POSTWIRE_SMTP_LISTEN": f"127.0.0.1:{smtp_port}"}
 
-    processes = []
+    processes = [s3]
     try:
+        s3.wait_for_port(s3_port, timeout=30)
         for name in ("sink", *ROLES):
             service = model["services"][name]
             command = [config.as_posix() if a == CONFIG_IN_CONTAINER else a
@@ -263,22 +323,33 @@ def test_compose_services_run_without_docker(request, tmp_path, model, nats):
             env["POSTWIRE_LOG_FORMAT"] = "text"  # readable in a failure report
             process = Process(f"compose-{name}", [postwire_path(), *command], tmp_path, env=env)
             attach_logs(request, process)
-            processes.append(process)
+            processes.insert(0, process)
             if name == "sink":
                 process.wait_for_port(sink_port, timeout=30)
             elif name == "ingest":
                 process.wait_for_port(smtp_port, timeout=30)
+        sink = processes[-2]
 
         subject = "compose topology without docker"
         with smtplib.SMTP("127.0.0.1", smtp_port, local_hostname="client.test", timeout=20) as c:
             c.sendmail("sender@example.com", ["help@acme.test"],
                        f"From: sender@example.com\r\nTo: help@acme.test\r\nSubject: {subject}"
                        f"\r\n\r\nhello\r\n")
-        out = processes[0].wait_for_output(f'subject "{subject}"', timeout=30)
+        out = sink.wait_for_output(f'subject "{subject}"', timeout=30)
         assert any(line.startswith("verified") and "acme/support" in line
                    for line in out.splitlines()), out
+
+        send_with_attachment(smtp_port)
+        out = sink.wait_for_output(f"{public}/{storage['bucket']}/acme/"
+                                   f"{hashlib.sha256(PDF).hexdigest()}", timeout=30)
+        urls = re.findall(rf'"({re.escape(public)}/[^"]+)"', out)
+        attachment = next(u for u in urls if hashlib.sha256(PDF).hexdigest() in u)
+        assert "X-Amz-Signature=" in attachment
+        assert urllib.request.urlopen(attachment, timeout=10).read() == PDF
+        raw = [u for u in urls if ".eml" in u][-1]  # the second mail's
+        assert b"application/pdf" in urllib.request.urlopen(raw, timeout=10).read()
     finally:
-        for process in reversed(processes):
+        for process in processes:
             process.stop(signal.SIGINT)
 
 

@@ -107,31 +107,16 @@ impl BlobStore {
                 )
             }
             Backend::S3 => {
-                let env = |k: &str| std::env::var(k).ok();
-                let mut b = AmazonS3Builder::new()
-                    .with_bucket_name(&cfg.bucket)
-                    .with_region(&cfg.region)
-                    .with_virtual_hosted_style_request(!cfg.path_style);
-                if let Some(ep) = &cfg.endpoint {
-                    b = b
-                        .with_endpoint(ep)
-                        .with_allow_http(ep.starts_with("http://"));
-                }
-                if let (Some(k), Some(s)) = (env(&cfg.access_key_env), env(&cfg.secret_key_env)) {
-                    b = b.with_access_key_id(k).with_secret_access_key(s);
-                }
-                b = match cfg.sse {
-                    Sse::None => b,
-                    Sse::Aes256 => {
-                        let key = "aws_server_side_encryption".parse()?;
-                        b.with_config(key, "AES256")
+                let s3 = Arc::new(s3_builder(cfg, cfg.endpoint.as_deref())?.build()?);
+                // Presigning is local: a second client, never used for requests, signs URLs
+                // for the address receivers use when it differs from postwire's.
+                let presigner = match &cfg.public_endpoint {
+                    Some(public) if Some(public) != cfg.endpoint.as_ref() => {
+                        Arc::new(s3_builder(cfg, Some(public.as_str()))?.build()?)
                     }
-                    Sse::Kms => {
-                        b.with_sse_kms_encryption(cfg.kms_key_id.clone().unwrap_or_default())
-                    }
+                    _ => s3.clone(),
                 };
-                let s3 = Arc::new(b.build()?);
-                (s3.clone() as Arc<dyn ObjectStore>, Urls::S3(s3))
+                (s3 as Arc<dyn ObjectStore>, Urls::S3(presigner))
             }
         };
         Ok(Some(BlobStore {
@@ -263,4 +248,30 @@ fn temporary(e: object_store::Error) -> StageError {
 
 fn temporary_io(e: std::io::Error) -> StageError {
     StageError::Temporary(format!("object storage: fsync: {e}"))
+}
+
+/// An S3 client builder for `endpoint` with the configured bucket, credentials and SSE.
+fn s3_builder(cfg: &StorageConfig, endpoint: Option<&str>) -> Result<AmazonS3Builder, StoreError> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut b = AmazonS3Builder::new()
+        .with_bucket_name(&cfg.bucket)
+        .with_region(&cfg.region)
+        .with_virtual_hosted_style_request(!cfg.path_style);
+    if let Some(ep) = endpoint {
+        b = b
+            .with_endpoint(ep)
+            .with_allow_http(ep.starts_with("http://"));
+    }
+    if let (Some(k), Some(s)) = (env(&cfg.access_key_env), env(&cfg.secret_key_env)) {
+        b = b.with_access_key_id(k).with_secret_access_key(s);
+    }
+    b = match cfg.sse {
+        Sse::None => b,
+        Sse::Aes256 => {
+            let key = "aws_server_side_encryption".parse()?;
+            b.with_config(key, "AES256")
+        }
+        Sse::Kms => b.with_sse_kms_encryption(cfg.kms_key_id.clone().unwrap_or_default()),
+    };
+    Ok(b)
 }
