@@ -17,10 +17,16 @@ pub enum KeysCommand {
     /// output; with --out the public key PEM is printed.
     ///
     /// Example: postwire keys generate --alg ed25519 --out /etc/postwire/keys/s1.pem
+    ///
+    /// Example: postwire keys generate --alg rsa --bits 2048 --out r1.pem   (SMTPeter receivers)
     Generate {
-        /// ed25519 or rsa (3072 bits).
+        /// ed25519 or rsa.
         #[arg(long, value_parser = parse_type, default_value = "ed25519")]
         alg: KeyType,
+        /// RSA key size, 2048 to 8192 (default 3072). SMTPeter-style receivers read only
+        /// 2048-bit keys from DNS (see docs/verifying.md).
+        #[arg(long)]
+        bits: Option<usize>,
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -29,7 +35,13 @@ pub enum KeysCommand {
     /// Example: postwire keys dns-record --key s1.pem --selector s1 --domain acme.example
     ///
     /// Example: postwire keys dns-record --keyring /etc/postwire/keys/acme
+    ///
+    /// Example: postwire keys dns-record --key r1.pem --selector r1 --domain acme.example --form smtpeter
     DnsRecord {
+        /// `dkim` (`v=DKIM1; k=…; p=…`) or `smtpeter` (`v=DKIM1;k=rsa;p=…`, no spaces, and
+        /// refused for keys SMTPeter's parser cannot read: RSA 2048 only).
+        #[arg(long, default_value = "dkim", value_parser = ["dkim", "smtpeter"])]
+        form: String,
         /// A private or public key file.
         #[arg(long, conflicts_with = "keyring", requires_all = ["selector", "domain"])]
         key: Option<PathBuf>,
@@ -114,8 +126,12 @@ pub fn read_public(path: &Path) -> Result<PublicKey, Failure> {
 
 pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
     match cmd {
-        KeysCommand::Generate { alg, out } => {
-            let key = PrivateKey::generate(alg).map_err(failed)?;
+        KeysCommand::Generate { alg, bits, out } => {
+            let key = match (alg, bits) {
+                (_, None) => PrivateKey::generate(alg).map_err(failed)?,
+                (KeyType::Rsa, Some(bits)) => PrivateKey::generate_rsa(bits).map_err(usage)?,
+                (_, Some(_)) => return Err(usage("--bits is for --alg rsa")),
+            };
             let pem = key.to_pem().map_err(failed)?;
             match out {
                 Some(path) => {
@@ -126,12 +142,17 @@ pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
             }
         }
         KeysCommand::DnsRecord {
+            form,
             key,
             selector,
             domain,
             keyring,
             now: at,
         } => {
+            let dns_record = |selector: &str, domain: &str, key: &PublicKey| match form.as_str() {
+                "smtpeter" => postwire_sign::smtpeter::dns_record(selector, domain, key),
+                _ => dns_record(selector, domain, key),
+            };
             if let Some(path) = key {
                 let (Some(selector), Some(domain)) = (selector, domain) else {
                     return Err(usage("--key needs --selector and --domain"));

@@ -1,7 +1,9 @@
 //! The legacy draft-cavage HTTP Signatures scheme (draft-cavage-http-signatures-12) as
 //! SMTPeter-style receivers expect it: a `Signature` header with `rsa-sha256` over
 //! `(request-target) host date digest content-type webhook-id x-nonce` and the account-id
-//! header, an RFC 3230 `Digest`, a `Date` and an `X-Nonce`.
+//! header, an RFC 3230 `Digest`, a `Date` and an `X-Nonce`. [`Profile::Smtpeter`] signs
+//! SMTPeter's own header list instead, for receivers built on Copernica's PHP library
+//! ([`crate::smtpeter`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -26,12 +28,36 @@ pub const ALGORITHM: &str = "rsa-sha256";
 /// What every accepted cavage signature must cover.
 pub const REQUIRED: [&str; 4] = ["(request-target)", "host", "date", "digest"];
 
+/// Which headers a cavage signature covers and how `Digest` is spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// `(request-target) host date digest content-type webhook-id x-nonce` and the account
+    /// header when set; `Digest: SHA-256=…`.
+    #[default]
+    Postwire,
+    /// SMTPeter's list, `(request-target) host date content-length content-type
+    /// x-copernica-id digest x-nonce`; `Digest: sha-256=…` ([`crate::smtpeter`]).
+    Smtpeter,
+}
+
+impl Profile {
+    /// The account-id header unless configured otherwise.
+    pub fn default_account_header(self) -> &'static str {
+        match self {
+            Profile::Postwire => DEFAULT_ACCOUNT_HEADER,
+            Profile::Smtpeter => crate::smtpeter::ACCOUNT_HEADER,
+        }
+    }
+}
+
 /// Signs with an RSA key; `account` is `(header name, value)` when the receiver wants one.
 #[derive(Debug, Clone)]
 pub struct CavageSigner {
     key: Box<rsa::PrivateKey>,
     keyid: String,
     account: Option<(String, String)>,
+    profile: Profile,
 }
 
 impl CavageSigner {
@@ -40,7 +66,14 @@ impl CavageSigner {
             key,
             keyid: keyid.to_owned(),
             account: account.map(|(h, v)| (h.to_ascii_lowercase(), v)),
+            profile: Profile::Postwire,
         }
+    }
+
+    /// The same signer with `profile`'s header list.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
     }
 
     /// The headers to add: `Date`, `Digest`, `X-Nonce`, the account header, `Signature`.
@@ -53,28 +86,47 @@ impl CavageSigner {
         let date = httpdate::fmt_http_date(
             std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.max(0) as u64),
         );
-        let mut signed: Vec<(String, String)> = vec![
-            (
-                "(request-target)".into(),
-                format!(
-                    "{} {}",
-                    req.method.to_ascii_lowercase(),
-                    request_target(&url)
-                ),
-            ),
-            ("host".into(), host_of(&url)),
-            (HEADER_DATE.into(), date),
-            (
-                HEADER_DIGEST.into(),
-                req.content_digest.legacy_header_value(),
-            ),
-            ("content-type".into(), req.content_type.to_owned()),
-            ("webhook-id".into(), req.webhook_id.to_owned()),
-            (HEADER_NONCE.into(), crypto::nonce()?),
-        ];
-        if let Some((name, value)) = &self.account {
-            signed.push((name.clone(), value.clone()));
-        }
+        let target = format!(
+            "{} {}",
+            req.method.to_ascii_lowercase(),
+            request_target(&url)
+        );
+        let digest = req.content_digest.legacy_header_value();
+        let signed: Vec<(String, String)> = match self.profile {
+            Profile::Postwire => {
+                let mut signed = vec![
+                    ("(request-target)".into(), target),
+                    ("host".into(), host_of(&url)),
+                    (HEADER_DATE.into(), date),
+                    (HEADER_DIGEST.into(), digest),
+                    ("content-type".into(), req.content_type.to_owned()),
+                    ("webhook-id".into(), req.webhook_id.to_owned()),
+                    (HEADER_NONCE.into(), crypto::nonce()?),
+                ];
+                if let Some((name, value)) = &self.account {
+                    signed.push((name.clone(), value.clone()));
+                }
+                signed
+            }
+            Profile::Smtpeter => {
+                // Lower-case algorithm name: SMTPeter's Digest class knows no other spelling.
+                let digest = digest.replacen("SHA-256=", "sha-256=", 1);
+                let (account_header, account) = self
+                    .account
+                    .clone()
+                    .unwrap_or_else(|| (crate::smtpeter::ACCOUNT_HEADER.into(), String::new()));
+                vec![
+                    ("(request-target)".into(), target),
+                    ("host".into(), host_of(&url)),
+                    (HEADER_DATE.into(), date),
+                    ("content-length".into(), req.body.len().to_string()),
+                    ("content-type".into(), req.content_type.to_owned()),
+                    (account_header, account),
+                    (HEADER_DIGEST.into(), digest),
+                    (HEADER_NONCE.into(), crypto::nonce()?),
+                ]
+            }
+        };
         let string = signing_string(signed.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         let sig = crypto::rsa_sha256_sign(&self.key, string.as_bytes())?;
         let names: Vec<&str> = signed.iter().map(|(n, _)| n.as_str()).collect();
@@ -89,7 +141,7 @@ impl CavageSigner {
             .filter(|(n, _)| {
                 !matches!(
                     n.as_str(),
-                    "(request-target)" | "host" | "content-type" | "webhook-id"
+                    "(request-target)" | "host" | "content-type" | "content-length" | "webhook-id"
                 )
             })
             .collect();

@@ -18,6 +18,7 @@
 //! key_file = "/etc/postwire/keys/rsa.pem"
 //! keyid = "r1._postwire.acme.example"
 //! account_id = "1234"                      # optional; header name: account_header
+//! # profile = "smtpeter"                   # SMTPeter's header list, x-copernica-id, 2048-bit key
 //!
 //! [[tenants.acme.endpoints.hook.signing]]
 //! scheme = "bearer"                        # or "basic" with username + password/password_env
@@ -85,8 +86,12 @@ pub enum SigningConfig {
         keyring: Option<PathBuf>,
         #[serde(default)]
         account_id: Option<String>,
-        #[serde(default = "default_account_header")]
-        account_header: String,
+        /// Default: `x-account-id`, or `x-copernica-id` with the `smtpeter` profile.
+        #[serde(default)]
+        account_header: Option<String>,
+        /// `postwire` (default) or `smtpeter` (SMTPeter's header list; needs `account_id`).
+        #[serde(default)]
+        profile: crate::cavage::Profile,
     },
     /// `Authorization: Bearer`.
     Bearer {
@@ -111,10 +116,6 @@ fn default_tag() -> Option<String> {
 
 fn default_expires() -> Option<i64> {
     Some(300)
-}
-
-fn default_account_header() -> String {
-    crate::cavage::DEFAULT_ACCOUNT_HEADER.into()
 }
 
 /// A signing configuration that cannot be turned into a [`crate::Signer`].

@@ -88,6 +88,19 @@ impl PrivateKey {
         })
     }
 
+    /// A fresh RSA key of `bits` bits (2048 to 8192, exponent 65537).
+    pub fn generate_rsa(bits: usize) -> Result<Self, KeyError> {
+        if !(2048..=8192).contains(&bits) {
+            return Err(KeyError::Generate(format!(
+                "RSA keys have 2048 to 8192 bits, not {bits}"
+            )));
+        }
+        let mut rng = OsRng;
+        rsa::PrivateKey::new(&mut rng, bits)
+            .map(|k| PrivateKey::Rsa(Box::new(k)))
+            .map_err(|e| KeyError::Generate(e.to_string()))
+    }
+
     /// Parses a PKCS#8 PEM (`PRIVATE KEY`) Ed25519 or RSA key, or a PKCS#1 `RSA PRIVATE KEY`.
     pub fn from_pem(pem: &str) -> Result<Self, KeyError> {
         if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_pem(pem) {
@@ -273,6 +286,28 @@ impl PublicKey {
         Self::from_raw(key_type, &bytes)
     }
 }
+
+/// The operating system's random source, for RSA key generation of a chosen size.
+struct OsRng;
+
+impl rsa::rand_core::TryRng for OsRng {
+    type Error = getrandom::Error;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        getrandom::fill(dst)
+    }
+}
+
+impl rsa::rand_core::TryCryptoRng for OsRng {}
 
 /// The zone-file line publishing `key` as `selector` under `domain`, for `postwire keys
 /// dns-record`. TXT strings are split at 255 bytes, as DNS requires.

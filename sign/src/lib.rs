@@ -10,7 +10,8 @@
 //! - [`standard_webhooks`]: `webhook-signature` `v1` (HMAC-SHA256) and `v1a` (Ed25519).
 //! - [`rfc9421`]: HTTP Message Signatures (ed25519, rsa-pss-sha512, hmac-sha256) with
 //!   `Content-Digest` ([`request`]).
-//! - [`cavage`]: legacy draft-cavage `Signature` (rsa-sha256) with `Digest`, `Date`, `X-Nonce`.
+//! - [`cavage`]: legacy draft-cavage `Signature` (rsa-sha256) with `Digest`, `Date`, `X-Nonce`;
+//!   [`smtpeter`]: its profile for receivers built on Copernica's PHP library.
 //! - [`auth`]: bearer token and basic auth.
 //! - [`keys`]: key pairs, secrets, DNS records; [`keydir`]: rotation; [`jwks`]: JWKS document.
 //! - [`keyring`], [`verify`], [`replay`], [`capture`]: the receiving side; [`dns`] (feature).
@@ -49,6 +50,7 @@ pub mod replay;
 pub mod request;
 pub mod rfc9421;
 mod signer;
+pub mod smtpeter;
 pub mod standard_webhooks;
 pub mod verify;
 

@@ -195,15 +195,30 @@ impl Signer {
                     keyring,
                     account_id,
                     account_header,
+                    profile,
                 } => {
-                    let account = account_id.clone().map(|id| (account_header.clone(), id));
+                    let header = account_header
+                        .clone()
+                        .unwrap_or_else(|| profile.default_account_header().to_owned());
+                    let account = account_id.clone().map(|id| (header, id));
+                    if *profile == crate::cavage::Profile::Smtpeter {
+                        if account.is_none() {
+                            return Err(invalid(
+                                "profile \"smtpeter\" needs account_id (sent as x-copernica-id, which SMTPeter receivers require)",
+                            ));
+                        }
+                    }
+                    let profile = *profile;
                     if let Some(dir) = keyring {
                         for ((key, keyid, _), retire_at) in keydir_keys(dir).map_err(key_err)? {
                             let PrivateKey::Rsa(k) = key else {
                                 return Err(invalid("cavage needs RSA keys"));
                             };
+                            crate::smtpeter::check_key(profile, &k)
+                                .map_err(|e| invalid(&e.to_string()))?;
                             signer.cavage.push(Timed {
-                                inner: CavageSigner::new(k, &keyid, account.clone()),
+                                inner: CavageSigner::new(k, &keyid, account.clone())
+                                    .with_profile(profile),
                                 retire_at,
                             });
                         }
@@ -217,9 +232,11 @@ impl Signer {
                         let PrivateKey::Rsa(k) = PrivateKey::parse(&text).map_err(key_err)? else {
                             return Err(invalid("cavage needs an RSA key"));
                         };
-                        signer
-                            .cavage
-                            .push(Timed::forever(CavageSigner::new(k, keyid, account)));
+                        crate::smtpeter::check_key(profile, &k)
+                            .map_err(|e| invalid(&e.to_string()))?;
+                        signer.cavage.push(Timed::forever(
+                            CavageSigner::new(k, keyid, account).with_profile(profile),
+                        ));
                     }
                 }
                 SigningConfig::Bearer { token, token_env } => {

@@ -7,4 +7,5 @@ mod dns;
 #[cfg(feature = "dns")]
 mod dns_server;
 mod roundtrip;
+mod smtpeter;
 mod support;
