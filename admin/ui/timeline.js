@@ -98,8 +98,10 @@ export async function openDetail(id, { reload = false } = {}) {
     ['Last attempt', time(d.last_at)], ['DLQ seq', d.dlq_seq],
   ].filter(([, v]) => v !== undefined && v !== null && v !== '');
   $('detail-summary').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
-  $('detail-attempts').replaceChildren(...(d.attempts || []).map((a) => el('tr', { testid: 'detail-attempt' },
-    el('td', {}, String(a.attempt ?? '')), timeCell(a.at), el('td', {}, a.result || ''),
+  // Numbered in time order: a resend or replay is a new OUTBOX message whose own count
+  // starts again at 1 (shown in the title).
+  $('detail-attempts').replaceChildren(...(d.attempts || []).map((a, i) => el('tr', { testid: 'detail-attempt', title: `attempt ${a.attempt} of its send` },
+    el('td', {}, String(i + 1)), timeCell(a.at), el('td', {}, a.result || ''),
     el('td', {}, a.status ?? ''), el('td', { className: 'answer' }, a.error || ''),
     el('td', {}, a.duration_ms !== undefined ? `${a.duration_ms} ms` : ''))));
   fill($('detail-headers'), headerPairs(d.headers).map(([k, v]) => el('tr', {},
@@ -142,9 +144,9 @@ export async function resend() {
     const attempts = now.attempts || [];
     if (attempts.length > before && now.status !== 'retrying') {
       const last = attempts[attempts.length - 1];
+      await Promise.allSettled([reloadDetail(), loadDeliveries(), state.reloadConfig && state.reloadConfig()]);
       outcome.textContent = `Attempt ${attempts.length}: ${last.result}${last.status ? ` (HTTP ${last.status})` : ''}.`;
       outcome.dataset.state = last.result === 'delivered' ? 'done' : 'error';
-      await Promise.allSettled([reloadDetail(), loadDeliveries()]);
       return;
     }
   }

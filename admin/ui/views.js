@@ -4,6 +4,7 @@
 
 import { $, REPLAY_POLL_MS, REPLAY_POLL_TRIES, SERIES, state, el, svg, fill, showError, time, timeCell, badge, describe, query, api, tenant, section } from './lib.js';
 import { loadDeliveries, openDetail, reloadDetail } from './timeline.js';
+import { loadAudit } from './config.js';
 
 // --- overview and charts --------------------------------------------------------------------
 
@@ -234,6 +235,7 @@ export async function testEndpoint(e, button) {
     out.textContent = `${r.result}: ${r.status ? `HTTP ${r.status}` : 'no answer'} in ${r.duration_ms} ms${r.error ? ` (${r.error})` : ''} · webhook-id ${r.webhook_id}`;
     out.dataset.state = r.result === 'delivered' ? 'done' : 'error';
     out.dataset.webhookId = r.webhook_id;
+    loadAudit().catch(() => {}); // the audit view shows the test event
   } catch (err) {
     out.textContent = `Test failed: ${describe(err)}`;
     out.dataset.state = 'error';

@@ -61,6 +61,7 @@ async function rowWithSubject(page, subject) {
 
 async function asAdmin(page, dir) {
   // The charts: a fresh instance picks the period that shows its data, ending now.
+  await page.waitForFunction(() => document.querySelector('[data-testid="period"]').textContent !== '');
   const period = await page.getByTestId('period').textContent();
   check(/auto: last hour, 1 min buckets/.test(period), `the period is: ${period}`);
   check(/^now \d\d:\d\d$/.test(await page.getByTestId('axis-end').first().textContent()), 'the axis does not end at now');
