@@ -100,6 +100,10 @@ function clearData() {
   $('search').value = '';
   $('resend-outcome').textContent = '';
   $('config-revision').textContent = '';
+  // Nothing of the previous session stays in the editors.
+  for (const id of ['route-form', 'endpoint-form', 'domain-form', 'search-form']) $(id).reset();
+  for (const id of ['routes-outcome', 'endpoint-form-outcome', 'recover-outcome']) $(id).textContent = '';
+  document.querySelectorAll('.field-error, .form-error').forEach((e) => { e.textContent = ''; e.hidden = true; });
   state.config = null;
   state.detail = null;
 }

@@ -219,8 +219,31 @@ export function endpointRow(e) {
       type: 'button', testid: 'endpoint-test',
       'aria-label': `Send a test event to endpoint ${e.endpoint} of ${e.tenant}`,
       onclick: (ev) => testEndpoint(e, ev.target),
-    }, 'Send test event'),
+    }, 'Send test event'), ' ', el('button', {
+      type: 'button', className: 'small', testid: 'endpoint-recover',
+      'aria-label': `Resend the failed deliveries of endpoint ${e.endpoint} of ${e.tenant}`,
+      onclick: (ev) => recover(e, ev.target),
+    }, 'Recover'),
     el('div', { className: 'test-outcome', testid: 'endpoint-test-outcome', role: 'status' })));
+}
+
+// Recover: every dead or refused delivery of the endpoint in the chosen period, again.
+export async function recover(e, button) {
+  const out = $('recover-outcome');
+  button.disabled = true;
+  try {
+    const r = await api(`/tenants/${encodeURIComponent(e.tenant)}/endpoints/${encodeURIComponent(e.endpoint)}/recover`,
+      { method: 'POST', body: { since: $('recover-since').value } });
+    const failed = (r.failed || []).map((f) => `${f.delivery_id}: ${f.error}`);
+    out.textContent = `${e.tenant} / ${e.endpoint}: ${(r.resent || []).length} sent again.${failed.length ? ` Not sent: ${failed.join('; ')}.` : ''}`;
+    out.dataset.state = failed.length ? 'error' : 'done';
+  } catch (err) {
+    out.textContent = `Recover failed: ${describe(err)}`;
+    out.dataset.state = 'error';
+  } finally {
+    button.disabled = false;
+  }
+  await Promise.allSettled([loadDlq(), loadDeliveries(), loadAudit()]);
 }
 
 // A signed test event; shows the receiver's answer and how long it took.

@@ -5,7 +5,8 @@
 //   node operator.js <admin-base-url> <global-token> <tenant-token> <screenshot-dir>
 //
 // As the global admin: finds a mail by subject, opens it, resends it (prints
-// {"event": "resent", "delivery_id": …}), sends a test event to an endpoint, adds a route in
+// {"event": "resent", "delivery_id": …}), sends a test event to an endpoint, edits the
+// endpoint and the domains (the API's problems next to the fields), adds a route in
 // the form (after seeing the API's validation problem next to the field), moves it above the
 // catch-all (prints {"event": "route-moved"}), waits for a line on stdin (the test sends a
 // mail to the new route meanwhile), finds that mail and checks its route; then signs in with
@@ -102,10 +103,36 @@ async function asAdmin(page, dir) {
   emit({ event: 'tested', webhook_id: await tested.getAttribute('data-webhook-id') });
   await shot(page, dir, 'endpoints');
 
+  // Edit the endpoint: a bad URL gets the API's problem next to the field; the secret box
+  // stays empty (write-only) and saving without it keeps the stored secret.
+  await page.getByTestId('tenant-select').selectOption('acme');
+  const hook = page.locator('[data-testid="config-endpoint-row"][data-endpoint="hook"]');
+  await hook.getByTestId('endpoint-edit').click();
+  const url = await page.getByTestId('ep-url').inputValue();
+  check(url.includes('/acme'), `the URL box holds ${url}`);
+  check(await page.getByTestId('ep-secret').inputValue() === '', 'the secret is shown');
+  await page.getByTestId('ep-url').fill('not a url');
+  await page.getByTestId('endpoint-save').click();
+  await page.getByTestId('ep-url-error').waitFor({ state: 'visible' });
+  await page.getByTestId('ep-url').fill(url);
+  await page.getByTestId('ep-rate').fill('5');
+  await page.getByTestId('endpoint-save').click();
+  await page.locator('[data-testid="config-endpoint-row"][data-endpoint="hook"]', { hasText: '5/s' }).waitFor({ state: 'visible' });
+  check(await page.getByTestId('ep-url-error').isHidden(), 'the URL problem stays after a good save');
+
+  // Domains: a bad name is refused next to the field, a good one is added.
+  await page.getByTestId('domain-name').fill('not a domain!');
+  await page.getByTestId('domain-add').click();
+  await page.getByTestId('domain-error').waitFor({ state: 'visible' });
+  await page.getByTestId('domain-name').fill('acme-two.test');
+  await page.getByTestId('domain-add').click();
+  await page.locator('[data-testid="domain-row"][data-domain="acme-two.test"]').waitFor({ state: 'visible' });
+  await page.locator('[data-testid="audit-row"]', { hasText: 'put endpoint hook' }).first().waitFor({ state: 'visible' });
+  await page.locator('[data-testid="audit-row"]', { hasText: 'add domain acme-two.test' }).first().waitFor({ state: 'visible' });
+  await shot(page, dir, 'config');
+
   // Add a route in the form: first with an endpoint that does not exist (the API's problem
   // shows next to the field), then right; it goes last, after the catch-all.
-  await page.getByTestId('tenant-select').selectOption('acme');
-  await page.getByTestId('route-row').first().waitFor({ state: 'visible' });
   await page.getByTestId('route-name').fill('sales');
   await page.getByTestId('route-recipients').fill('sales@acme.test');
   await page.getByTestId('route-endpoints').fill('nowhere');
@@ -145,6 +172,8 @@ async function asTenant(page, dir, token) {
   check(who.includes('tenants: acme') && !who.includes('every tenant'), `whoami: ${who}`);
   const options = await page.getByTestId('tenant-select').locator('option').evaluateAll((os) => os.map((o) => o.value));
   check(JSON.stringify(options) === '["acme"]', `the tenant token can pick ${options}`);
+  check(await page.getByTestId('ep-rate').inputValue() === '' && await page.getByTestId('routes-outcome').textContent() === '',
+    'the editors keep what the previous session typed');
   await page.locator('[data-testid="delivery-row"]').first().waitFor({ state: 'visible' });
   const tenants = await page.locator('[data-testid="delivery-row"]').evaluateAll((rows) => rows.map((r) => r.textContent));
   check(tenants.every((t) => t.includes('acme /') && !t.includes('beta')), `the tenant sees: ${tenants}`);

@@ -145,6 +145,9 @@ def test_the_cli_resends_and_sends_a_test_event(system, receiver):
     assert out.returncode == 0 and out.stdout.startswith("delivered: HTTP 204 in "), (out.stdout, out.stderr)
     test_id = receiver.wait_for(3)[2].headers["webhook-id"]
     assert test_id.startswith("msg_test_") and test_id in out.stdout
+    out = subprocess.run([postwire_path(), "deliveries", "recover", "acme", "hook", "--since", "1h"],
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and '"resent": []' in out.stdout, (out.stdout, out.stderr)
     # Exit 1 when the endpoint does not take it; 2 on a usage error.
     env["POSTWIRE_TOKEN"] = GLOBAL
     out = subprocess.run([postwire_path(), "endpoints", "test", "beta", "gone"],
