@@ -1,5 +1,7 @@
 //! Deliveries and their attempts, read back from the audit stream (`audit.<tenant>.attempt.*`)
-//! and the dead-letter stream; the counts over time the dashboard charts.
+//! and the dead-letter stream, each with the summary of its mail (the `received` record:
+//! sender, recipients, subject, …) so a mail can be found by address or subject; the
+//! payload from the DLQ or, while the tenant keeps it, from `PAYLOADS`.
 
 use std::collections::HashMap;
 
@@ -9,50 +11,57 @@ use axum::extract::State;
 use postwire_core::bus;
 use postwire_stages::deliver::audit::AttemptRecord;
 use postwire_stages::deliver::scan;
-use postwire_stages::held::dlq;
+use postwire_stages::held::{dlq, payloads};
+use postwire_stages::prepare::summary::MailSummary;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::problem::{ApiResult, P, Q};
+use crate::search::{self, Search};
 use crate::{Api, Caller, Problem, Scope};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Attempt {
-    attempt: u32,
+    pub(crate) attempt: u32,
     /// `delivered`, `failed` (retried or gave up), `refused` (permanent) or `skipped`.
-    result: String,
+    pub(crate) result: String,
     /// The HTTP status, when the endpoint answered.
-    status: Option<u16>,
-    error: Option<String>,
-    duration_ms: u64,
-    at: String,
+    pub(crate) status: Option<u16>,
+    pub(crate) error: Option<String>,
+    pub(crate) duration_ms: u64,
+    pub(crate) at: String,
 }
 
 /// One delivery (a mail to one endpoint of one route) and every attempt at it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Delivery {
-    delivery_id: String,
-    mail_id: String,
-    tenant: String,
-    route: String,
-    endpoint: String,
+    pub(crate) delivery_id: String,
+    pub(crate) mail_id: String,
+    pub(crate) tenant: String,
+    pub(crate) route: String,
+    pub(crate) endpoint: String,
     /// `delivered`, `retrying` (more attempts to come), `dead` (in the DLQ) or `refused`.
-    status: String,
-    attempts: Vec<Attempt>,
-    last_at: String,
+    pub(crate) status: String,
+    pub(crate) attempts: Vec<Attempt>,
+    pub(crate) last_at: String,
+    /// What the mail is: sender, recipients, From, subject, size, attachments, verdicts,
+    /// routes (absent when its record is older than the period read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) mail: Option<MailSummary>,
     /// Its sequence in the DLQ, when it is there (replay it with this).
     #[serde(skip_serializing_if = "Option::is_none")]
-    dlq_seq: Option<u64>,
-    /// The JSON body, while postwire still holds it (in the DLQ).
+    pub(crate) dlq_seq: Option<u64>,
+    /// The JSON body, while postwire still holds it (in the DLQ, or kept for
+    /// `payload_retention_days`).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    payload: Option<Value>,
+    pub(crate) payload: Option<Value>,
     /// The delivery's headers as held with it (never signatures or secrets).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    headers: Option<Value>,
+    pub(crate) headers: Option<Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -72,6 +81,17 @@ pub struct ListQuery {
     /// RFC 3339 time or an age.
     until: Option<String>,
     mail_id: Option<String>,
+    /// A delivery id (the `webhook-id` a receiver saw).
+    delivery_id: Option<String>,
+    /// Part of an address: envelope sender, a recipient or From (case-insensitive).
+    address: Option<String>,
+    /// Part of the subject (case-insensitive).
+    subject: Option<String>,
+    /// One endpoint's deliveries.
+    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
+    endpoint: Option<String>,
+    /// Any of: part of an address or the subject, a mail id, a delivery id (the search box).
+    q: Option<String>,
     /// At most this many, newest first (default 100, at most 1000).
     limit: Option<usize>,
 }
@@ -89,7 +109,7 @@ fn fmt(t: OffsetDateTime) -> String {
 }
 
 /// The dead letters held now, of the scope's tenants.
-async fn held(a: &Api, scope: &Scope) -> ApiResult<Vec<dlq::DeadLetter>> {
+pub async fn held(a: &Api, scope: &Scope) -> ApiResult<Vec<dlq::DeadLetter>> {
     let f = dlq::Filter {
         tenant: scope.single().map(str::to_string),
         ..Default::default()
@@ -100,7 +120,7 @@ async fn held(a: &Api, scope: &Scope) -> ApiResult<Vec<dlq::DeadLetter>> {
 }
 
 /// Reads the attempt records of the scope since `since` and folds them into deliveries.
-async fn collect(
+pub(crate) async fn collect(
     a: &Api,
     scope: &Scope,
     mail_id: Option<&str>,
@@ -114,6 +134,7 @@ async fn collect(
     let records = scan::read(&a.js, bus::STREAM_AUDIT, &subject, Some(since))
         .await
         .map_err(Problem::unavailable)?;
+    let summaries = search::summaries(a, scope, mail_id, since).await?;
     let dead = held(a, scope).await?;
     let dead: HashMap<String, &dlq::DeadLetter> =
         dead.iter().map(|d| (d.delivery_id.clone(), d)).collect();
@@ -138,6 +159,7 @@ async fn collect(
                 status: String::new(),
                 attempts: Vec::new(),
                 last_at: String::new(),
+                mail: summaries.get(&r.mail_id).cloned(),
                 dlq_seq: None,
                 payload: None,
                 headers: None,
@@ -175,7 +197,8 @@ async fn collect(
     Ok(out)
 }
 
-/// Deliveries with every attempt, newest first.
+/// Deliveries with every attempt and their mail's summary, newest first; filtered by
+/// status, time, ids, address, subject or the search box's text.
 #[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", params(ListQuery),
     responses((status = 200, body = DeliveryList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn list_deliveries(
@@ -200,11 +223,19 @@ pub async fn list_deliveries(
     if q.mail_id.as_deref().is_some_and(|m| !token_ok(m)) {
         return Err(Problem::bad_request("mail_id is not a mail id"));
     }
+    let search = Search::new([
+        ("delivery_id", &q.delivery_id),
+        ("address", &q.address),
+        ("subject", &q.subject),
+        ("endpoint", &q.endpoint),
+        ("q", &q.q),
+    ])?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let mut all = collect(&a, &scope, q.mail_id.as_deref(), since).await?;
     all.retain(|d| {
         q.status.as_deref().is_none_or(|s| d.status == s)
             && until.is_none_or(|u| d.last_at.as_str() <= fmt(u).as_str())
+            && search.matches(d)
     });
     all.truncate(limit);
     Ok(Json(DeliveryList { deliveries: all }))
@@ -218,7 +249,8 @@ pub fn token_ok(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// One delivery, with its payload and headers while postwire holds them (in the DLQ).
+/// One delivery, with its payload while postwire holds it (in the DLQ, with its headers, or
+/// kept for the tenant's `payload_retention_days`).
 #[utoipa::path(get, path = "/api/v1/deliveries/{delivery_id}", tag = "deliveries",
     params(("delivery_id" = String, Path)),
     responses((status = 200, body = Delivery), (status = 401, body = Problem), (status = 404, body = Problem)))]
@@ -249,6 +281,13 @@ pub async fn show_delivery(
             d.payload = Some(dl.payload_json());
             d.headers = Some(held_headers(&dl.stored.headers));
         }
+    }
+    if d.payload.is_none()
+        && let Some(k) = payloads::get(&a.js, &d.tenant, &d.delivery_id)
+            .await
+            .map_err(Problem::unavailable)?
+    {
+        d.payload = Some(k.payload_json());
     }
     Ok(Json(d))
 }
@@ -287,111 +326,5 @@ pub async fn mail_deliveries(
     Ok(Json(MailDeliveries {
         mail_id,
         deliveries,
-    }))
-}
-
-#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
-pub struct Bucket {
-    /// The bucket's start.
-    t: String,
-    /// Mails processed for the tenant.
-    received: u64,
-    /// Successful attempts.
-    delivered: u64,
-    /// Failed or refused attempts.
-    failed: u64,
-    /// Deliveries that went to the DLQ in this bucket (and are still there).
-    dead: u64,
-    /// Dead letters held at the bucket's end (of those still held now).
-    dlq_depth: u64,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Stats {
-    bucket_secs: u64,
-    buckets: Vec<Bucket>,
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct StatsQuery {
-    #[param(pattern = "^[a-z0-9_-]{1,64}$")]
-    tenant: Option<String>,
-    /// How far back (default 24, at most 168).
-    hours: Option<u32>,
-}
-
-/// Counts over time, in 48 buckets, for the dashboard's charts.
-#[utoipa::path(get, path = "/api/v1/stats", tag = "deliveries", params(StatsQuery),
-    responses((status = 200, body = Stats), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
-pub async fn stats(
-    State(a): State<Api>,
-    Extension(c): Extension<Caller>,
-    Q(q): Q<StatsQuery>,
-) -> ApiResult<Json<Stats>> {
-    let scope = c.scope(q.tenant.as_deref())?;
-    let hours = u64::from(q.hours.unwrap_or(24).clamp(1, 168));
-    const N: u64 = 48;
-    let width = hours * 3600 / N;
-    let now = OffsetDateTime::now_utc().unix_timestamp();
-    let start = now - i64::try_from(width * N).unwrap_or(0);
-    let since = OffsetDateTime::from_unix_timestamp(start).unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    let mut buckets: Vec<Bucket> = (0..N)
-        .map(|i| Bucket {
-            t: fmt(
-                OffsetDateTime::from_unix_timestamp(start + (i * width) as i64)
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            ),
-            ..Default::default()
-        })
-        .collect();
-    let index = |t: OffsetDateTime| -> Option<usize> {
-        let off = t.unix_timestamp() - start;
-        (off >= 0).then(|| ((off as u64 / width).min(N - 1)) as usize)
-    };
-    let tenant = scope.single().unwrap_or("*");
-    let records = scan::read(
-        &a.js,
-        bus::STREAM_AUDIT,
-        &format!("audit.{tenant}.>"),
-        Some(since),
-    )
-    .await
-    .map_err(Problem::unavailable)?;
-    for s in records {
-        let mut parts = s.subject.split('.');
-        let (Some(t), Some(kind)) = (parts.nth(1), parts.next()) else {
-            continue;
-        };
-        if !scope.has(t) {
-            continue;
-        }
-        let Some(i) = index(s.time) else { continue };
-        match kind {
-            "received" => buckets[i].received += 1,
-            "attempt" => match serde_json::from_slice::<AttemptRecord>(&s.payload) {
-                Ok(r) if r.result == "delivered" => buckets[i].delivered += 1,
-                Ok(r) if r.result == "failed" || r.result == "refused" => buckets[i].failed += 1,
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    let dead = held(&a, &scope).await?;
-    let mut before = 0u64;
-    for d in &dead {
-        match index(d.stored.time) {
-            Some(i) => buckets[i].dead += 1,
-            None => before += 1,
-        }
-    }
-    let mut depth = before;
-    for b in &mut buckets {
-        depth += b.dead;
-        b.dlq_depth = depth;
-    }
-    Ok(Json(Stats {
-        bucket_secs: width,
-        buckets,
     }))
 }

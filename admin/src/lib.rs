@@ -4,8 +4,10 @@
 //!
 //! Files: [`problem`] (errors and extractors), [`tenants`] (live configuration CRUD, with
 //! [`parts`] for endpoints, routes and domains and [`secrets`] for what is hidden),
-//! [`deliveries`] (deliveries, stats), [`dlq`] (DLQ, quarantine), [`ops`] (endpoints, keys,
-//! audit), [`plugins`] (versions, uploads), [`ui`] (the dashboard's static files).
+//! [`deliveries`] (deliveries; [`search`] finds a mail), [`stats`] (the charts), [`resend`]
+//! (resend, recover), [`probe`] (test events), [`dlq`] (DLQ, quarantine), [`ops`]
+//! (endpoints, keys, audit), [`plugins`] (versions, uploads), [`ui`] (the dashboard's
+//! static files).
 
 pub mod client;
 pub mod deliveries;
@@ -14,8 +16,12 @@ pub mod error;
 pub mod ops;
 pub mod parts;
 pub mod plugins;
+pub mod probe;
 pub mod problem;
+pub mod resend;
+pub mod search;
 pub mod secrets;
+pub mod stats;
 pub mod tenant_change;
 pub mod tenants;
 pub mod ui;
@@ -202,7 +208,10 @@ pub fn api_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(deliveries::list_deliveries))
         .routes(routes!(deliveries::show_delivery))
         .routes(routes!(deliveries::mail_deliveries))
-        .routes(routes!(deliveries::stats))
+        .routes(routes!(resend::resend))
+        .routes(routes!(resend::recover))
+        .routes(routes!(probe::test_endpoint))
+        .routes(routes!(stats::stats))
         .routes(routes!(dlq::dlq_list))
         .routes(routes!(dlq::dlq_show))
         .routes(routes!(dlq::dlq_replay))

@@ -1,4 +1,5 @@
-//! The dashboard: five static files (the page, its style, three ES modules) compiled into the binary, served at `/ui`. The page
+//! The dashboard: static files (the page, its style, its ES modules) compiled into the binary,
+//! served at `/ui`. The page
 //! calls the JSON API with the token the operator types in; nothing is fetched from
 //! elsewhere.
 
@@ -8,10 +9,17 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 const INDEX: &str = include_str!("../ui/index.html");
-const APP_JS: &str = include_str!("../ui/app.js");
-const LIB_JS: &str = include_str!("../ui/lib.js");
-const VIEWS_JS: &str = include_str!("../ui/views.js");
 const APP_CSS: &str = include_str!("../ui/app.css");
+/// The ES modules, by file name.
+const MODULES: [(&str, &str); 7] = [
+    ("app.js", include_str!("../ui/app.js")),
+    ("lib.js", include_str!("../ui/lib.js")),
+    ("views.js", include_str!("../ui/views.js")),
+    ("timeline.js", include_str!("../ui/timeline.js")),
+    ("config.js", include_str!("../ui/config.js")),
+    ("routes.js", include_str!("../ui/routes.js")),
+    ("forms.js", include_str!("../ui/forms.js")),
+];
 
 /// Strict: the page runs only its own script and talks only to its own origin.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -38,20 +46,15 @@ fn page(
 }
 
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
-    Router::new()
+    let mut r = Router::new()
         .route("/ui", get(page("text/html; charset=utf-8", INDEX)))
         .route("/ui/", get(page("text/html; charset=utf-8", INDEX)))
-        .route(
-            "/ui/app.js",
-            get(page("text/javascript; charset=utf-8", APP_JS)),
-        )
-        .route(
-            "/ui/lib.js",
-            get(page("text/javascript; charset=utf-8", LIB_JS)),
-        )
-        .route(
-            "/ui/views.js",
-            get(page("text/javascript; charset=utf-8", VIEWS_JS)),
-        )
-        .route("/ui/app.css", get(page("text/css; charset=utf-8", APP_CSS)))
+        .route("/ui/app.css", get(page("text/css; charset=utf-8", APP_CSS)));
+    for (name, body) in MODULES {
+        r = r.route(
+            &format!("/ui/{name}"),
+            get(page("text/javascript; charset=utf-8", body)),
+        );
+    }
+    r
 }

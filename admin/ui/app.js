@@ -6,9 +6,14 @@
 'use strict';
 
 import { $, TOKEN_KEY, AUTO_REFRESH_MS, SERIES, state, el, time, ApiError, describe, api, tenant, hooks } from './lib.js';
-import { loadStats, loadDlq, syncSelection, replay, loadDeliveries, reloadDetail, loadEndpoints, loadPlugins } from './views.js';
+import { loadStats, loadDlq, syncSelection, replay, loadEndpoints, loadPlugins } from './views.js';
+import { loadDeliveries, reloadDetail, resend } from './timeline.js';
+import { loadConfig, loadAudit, saveEndpoint, addDomain } from './config.js';
+import { saveRoute } from './routes.js';
 
 hooks.unauthorized = (message) => signOut(message);
+// After a configuration change: the editors, the audit view and endpoint health again.
+state.reloadConfig = () => Promise.allSettled([loadConfig(), loadAudit(), loadEndpoints()]);
 
 // --- session -------------------------------------------------------------------------------
 
@@ -79,7 +84,8 @@ function showDashboard() {
 
 function clearData() {
   for (const id of ['dlq-body', 'deliveries-body', 'endpoints-body', 'plugins-body', 'uploaded-body', 'charts',
-    'detail-attempts', 'detail-headers', 'detail-summary', 'tenant']) {
+    'detail-attempts', 'detail-headers', 'detail-summary', 'tenant', 'routes-body', 'config-endpoints-body',
+    'domains-body', 'audit-body']) {
     $(id).replaceChildren();
   }
   for (const [key] of SERIES.concat([['dead']])) {
@@ -91,6 +97,15 @@ function clearData() {
   $('dlq-outcome').textContent = '';
   $('whoami').textContent = '';
   $('updated').textContent = '';
+  $('search').value = '';
+  $('resend-outcome').textContent = '';
+  $('config-revision').textContent = '';
+  // Nothing of the previous session stays in the editors.
+  for (const id of ['route-form', 'endpoint-form', 'domain-form', 'search-form']) $(id).reset();
+  for (const id of ['routes-outcome', 'endpoint-form-outcome', 'recover-outcome']) $(id).textContent = '';
+  document.querySelectorAll('.field-error, .form-error').forEach((e) => { e.textContent = ''; e.hidden = true; });
+  state.config = null;
+  state.detail = null;
 }
 
 async function loadTenants() {
@@ -120,7 +135,7 @@ async function refreshAll() {
   $('refresh').disabled = true;
   try {
     await Promise.allSettled([loadStats(), loadDlq(), loadDeliveries(), loadEndpoints(), loadPlugins(),
-      reloadDetail()]);
+      reloadDetail(), loadConfig(), loadAudit()]);
     if (state.token) $('updated').textContent = `Updated ${time(new Date().toISOString())}`;
   } finally {
     $('refresh').disabled = false;
@@ -156,6 +171,15 @@ function wire() {
   $('hours').addEventListener('change', () => loadStats().catch(() => {}));
   $('status').addEventListener('change', () => loadDeliveries().catch(() => {}));
   $('limit').addEventListener('change', () => loadDeliveries().catch(() => {}));
+  $('search-since').addEventListener('change', () => loadDeliveries().catch(() => {}));
+  $('search-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    loadDeliveries().catch(() => {});
+  });
+  $('resend').addEventListener('click', () => resend());
+  $('route-form').addEventListener('submit', (e) => saveRoute(e));
+  $('endpoint-form').addEventListener('submit', (e) => saveEndpoint(e));
+  $('domain-form').addEventListener('submit', (e) => addDomain(e));
   $('auto-refresh').addEventListener('change', (e) => {
     stopAutoRefresh();
     if (e.target.checked) state.timer = setInterval(refreshAll, AUTO_REFRESH_MS);

@@ -1,15 +1,21 @@
-// The dashboard's sections: overview and charts, dead letters, the delivery timeline and
-// details, endpoints and plugins.
+// The dashboard's sections: overview and charts, dead letters, endpoints (with the test
+// event) and plugins. The timeline and details are in timeline.js.
 'use strict';
 
-import { $, REPLAY_POLL_MS, REPLAY_POLL_TRIES, SECRET_HEADERS, SERIES, state, el, append, svg, fill, showError, time, timeCell, badge, describe, query, api, tenant, section } from './lib.js';
+import { $, REPLAY_POLL_MS, REPLAY_POLL_TRIES, SERIES, state, el, svg, fill, showError, time, timeCell, badge, describe, query, api, tenant, section } from './lib.js';
+import { loadDeliveries, openDetail, reloadDetail } from './timeline.js';
+import { loadAudit } from './config.js';
 
 // --- overview and charts --------------------------------------------------------------------
 
 export async function loadStats() {
-  const hours = $('hours').value;
+  const hours = $('hours').value; // '' = the API picks the period that shows the data
   const data = await section('overview', () => api(`/stats${query({ tenant: tenant(), hours })}`));
   if (!data) return;
+  const label = { 1: 'last hour', 6: 'last 6 hours', 24: 'last 24 hours', 72: 'last 3 days', 168: 'last 7 days' };
+  const width = Number(data.bucket_secs) >= 3600 ? `${Number(data.bucket_secs) / 3600} h` : `${Number(data.bucket_secs) / 60} min`;
+  $('period').textContent = `${hours ? '' : 'auto: '}${label[data.hours] || `${data.hours} h`}, ${width} buckets, until ${time(data.end).slice(11, 16)}Z`;
+  $('no-data').hidden = !data.empty;
   const buckets = (data.buckets || []).slice().sort((a, b) => String(a.t).localeCompare(String(b.t)));
   const sum = (key) => buckets.reduce((n, b) => n + (Number(b[key]) || 0), 0);
   $('count-received').textContent = sum('received');
@@ -17,11 +23,11 @@ export async function loadStats() {
   $('count-failed').textContent = sum('failed');
   $('count-dead').textContent = sum('dead');
   $('count-dlq').textContent = buckets.length ? Number(buckets[buckets.length - 1].dlq_depth) || 0 : 0;
-  $('charts').replaceChildren(...SERIES.map(([key, label]) => chart(buckets, key, label)));
+  $('charts').replaceChildren(...SERIES.map(([key, name]) => chart(buckets, key, name, data)));
 }
 
 // One small bar chart per series, each with its own scale.
-export function chart(buckets, key, label) {
+export function chart(buckets, key, label, range = {}) {
   const W = 320;
   const H = 110;
   const top = 8;
@@ -53,13 +59,15 @@ export function chart(buckets, key, label) {
     root.append(bar);
   });
   if (buckets.length) {
+    // The axis runs from the first bucket's start to now (the last bucket ends now).
     root.append(
-      svg('text', { x: left, y: H - 4, class: 'tick' }, time(buckets[0].t).slice(5, 16)),
-      svg('text', { x: W - 4, y: H - 4, class: 'tick', 'text-anchor': 'end' },
-        time(buckets[buckets.length - 1].t).slice(5, 16)),
+      svg('text', { x: left, y: H - 4, class: 'tick' }, time(range.start || buckets[0].t).slice(5, 16)),
+      svg('text', { x: W - 4, y: H - 4, class: 'tick', 'text-anchor': 'end', 'data-testid': 'axis-end' },
+        `now ${time(range.end || buckets[buckets.length - 1].t).slice(11, 16)}`),
     );
-  } else {
-    root.append(svg('text', { x: left + plotW / 2, y: top + plotH / 2, class: 'tick', 'text-anchor': 'middle' }, 'no data'));
+  }
+  if (!buckets.length || range.empty) {
+    root.append(svg('text', { x: left + plotW / 2, y: top + plotH / 2, class: 'tick', 'text-anchor': 'middle' }, 'no data yet'));
   }
   return el('figure', { className: 'chart-box' }, el('figcaption', {}, `${label} — ${summary}`), root);
 }
@@ -183,107 +191,6 @@ export async function awaitDelivered(pending, text) {
   await Promise.allSettled([loadDlq(), loadDeliveries(), loadStats(), loadEndpoints(), reloadDetail()]);
 }
 
-// --- delivery timeline and details -------------------------------------------------------------
-
-export async function loadDeliveries() {
-  const params = { tenant: tenant(), status: $('status').value, limit: $('limit').value };
-  const data = await section('deliveries', () => api(`/deliveries${query(params)}`));
-  if (!data) return;
-  fill($('deliveries-body'), (data.deliveries || []).map(deliveryRow), $('deliveries-empty'));
-}
-
-export function attemptChips(attempts) {
-  return el('ol', { className: 'attempts' }, (attempts || []).map((a) => {
-    const code = a.status ?? a.result;
-    const detail = [`attempt ${a.attempt}`, a.result, a.status, a.error,
-      a.duration_ms !== undefined ? `${a.duration_ms} ms` : '', time(a.at)].filter((x) => x !== undefined && x !== null && x !== '').join(' · ');
-    return el('li', { className: `chip chip-${a.result || 'unknown'}`, title: detail, testid: 'attempt' },
-      el('span', { className: 'code' }, String(code ?? '?')),
-      el('span', { className: 'muted' }, ` ${time(a.at).slice(11, 19)}`));
-  }));
-}
-
-export function deliveryRow(d) {
-  const open = () => openDetail(d.delivery_id);
-  return el('tr', {
-    testid: 'delivery-row', className: 'clickable', 'data-delivery-id': d.delivery_id,
-    'data-status': d.status,
-    onclick: (e) => { if (!e.target.closest('button')) open(); },
-  },
-  timeCell(d.last_at),
-  el('td', {}, badge(d.status)),
-  el('td', { className: 'ids' },
-    el('button', { type: 'button', className: 'link', testid: 'delivery-open', onclick: open,
-      'aria-label': `Details of delivery ${d.delivery_id}` }, d.mail_id),
-    el('div', { className: 'muted' }, d.delivery_id)),
-  el('td', {}, `${d.tenant} / ${d.route} → ${d.endpoint}`),
-  el('td', {}, attemptChips(d.attempts)));
-}
-
-export async function openDetail(id, { reload = false } = {}) {
-  state.detailId = id;
-  const panel = $('detail');
-  if (!reload) {
-    panel.hidden = false;
-    $('detail-title').textContent = `Delivery ${id}`;
-    $('detail-summary').replaceChildren();
-    $('detail-attempts').replaceChildren();
-    $('detail-headers').replaceChildren();
-    $('detail-headers-empty').hidden = true;
-    $('detail-payload').textContent = 'Loading…';
-    panel.focus();
-  }
-  let d;
-  try {
-    d = await section('detail', () => api(`/deliveries/${encodeURIComponent(id)}`));
-  } catch {
-    $('detail-payload').textContent = '';
-    return;
-  }
-  if (!d || state.detailId !== id) return;
-  const facts = [
-    ['Status', badge(d.status)], ['Mail id', d.mail_id], ['Delivery id', d.delivery_id],
-    ['Tenant', d.tenant], ['Route', d.route], ['Endpoint', d.endpoint],
-    ['Last attempt', time(d.last_at)], ['DLQ seq', d.dlq_seq],
-  ].filter(([, v]) => v !== undefined && v !== null && v !== '');
-  $('detail-summary').replaceChildren(...facts.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
-  $('detail-attempts').replaceChildren(...(d.attempts || []).map((a) => el('tr', { testid: 'detail-attempt' },
-    el('td', {}, String(a.attempt ?? '')), timeCell(a.at), el('td', {}, a.result || ''),
-    el('td', {}, a.status ?? ''), el('td', { className: 'answer' }, a.error || ''),
-    el('td', {}, a.duration_ms !== undefined ? `${a.duration_ms} ms` : ''))));
-  fill($('detail-headers'), headerPairs(d.headers).map(([k, v]) => el('tr', {},
-    el('th', { scope: 'row' }, k), el('td', { className: 'answer' }, SECRET_HEADERS.test(k) ? '«hidden»' : v))),
-  $('detail-headers-empty'));
-  $('detail-payload').textContent = prettyPayload(d.payload);
-}
-
-export function reloadDetail() {
-  return state.detailId ? openDetail(state.detailId, { reload: true }) : Promise.resolve();
-}
-
-export function headerPairs(headers) {
-  if (!headers) return [];
-  if (Array.isArray(headers)) {
-    return headers.map((h) => (Array.isArray(h) ? [String(h[0]), String(h[1])]
-      : [String(h.name), String(h.value)]));
-  }
-  return Object.entries(headers).flatMap(([k, v]) => (Array.isArray(v) ? v : [v]).map((x) => [k, String(x)]));
-}
-
-export function prettyPayload(payload) {
-  if (payload === undefined || payload === null) {
-    return 'No payload held (postwire keeps it with a dead letter only).';
-  }
-  if (typeof payload === 'string') {
-    try {
-      return JSON.stringify(JSON.parse(payload), null, 2);
-    } catch {
-      return payload;
-    }
-  }
-  return JSON.stringify(payload, null, 2);
-}
-
 // --- endpoints and plugins ---------------------------------------------------------------------
 
 export async function loadEndpoints() {
@@ -304,11 +211,60 @@ export function endpointRow(e) {
     el('td', {}, [e.last_status ?? e.last_result, time(e.last_at)].filter((x) => x !== undefined && x !== null && x !== '').join(' · ')),
     el('td', {}, String(e.delivered_24h ?? '')),
     el('td', {}, String(e.failed_24h ?? '')),
-    el('td', {}, el('button', {
+    el('td', { className: 'nowrap' }, el('button', {
       type: 'button', testid: 'endpoint-toggle',
       'aria-label': `${action === 'enable' ? 'Enable' : 'Disable'} endpoint ${e.endpoint} of ${e.tenant}`,
       onclick: (ev) => toggleEndpoint(e, action, ev.target),
-    }, action === 'enable' ? 'Enable' : 'Disable')));
+    }, action === 'enable' ? 'Enable' : 'Disable'), ' ', el('button', {
+      type: 'button', testid: 'endpoint-test',
+      'aria-label': `Send a test event to endpoint ${e.endpoint} of ${e.tenant}`,
+      onclick: (ev) => testEndpoint(e, ev.target),
+    }, 'Send test event'), ' ', el('button', {
+      type: 'button', className: 'small', testid: 'endpoint-recover',
+      'aria-label': `Resend the failed deliveries of endpoint ${e.endpoint} of ${e.tenant}`,
+      onclick: (ev) => recover(e, ev.target),
+    }, 'Recover'),
+    el('div', { className: 'test-outcome', testid: 'endpoint-test-outcome', role: 'status' })));
+}
+
+// Recover: every dead or refused delivery of the endpoint in the chosen period, again.
+export async function recover(e, button) {
+  const out = $('recover-outcome');
+  button.disabled = true;
+  try {
+    const r = await api(`/tenants/${encodeURIComponent(e.tenant)}/endpoints/${encodeURIComponent(e.endpoint)}/recover`,
+      { method: 'POST', body: { since: $('recover-since').value } });
+    const failed = (r.failed || []).map((f) => `${f.delivery_id}: ${f.error}`);
+    out.textContent = `${e.tenant} / ${e.endpoint}: ${(r.resent || []).length} sent again.${failed.length ? ` Not sent: ${failed.join('; ')}.` : ''}`;
+    out.dataset.state = failed.length ? 'error' : 'done';
+  } catch (err) {
+    out.textContent = `Recover failed: ${describe(err)}`;
+    out.dataset.state = 'error';
+  } finally {
+    button.disabled = false;
+  }
+  await Promise.allSettled([loadDlq(), loadDeliveries(), loadAudit()]);
+}
+
+// A signed test event; shows the receiver's answer and how long it took.
+export async function testEndpoint(e, button) {
+  const out = button.parentElement.querySelector('[data-testid="endpoint-test-outcome"]');
+  button.disabled = true;
+  out.textContent = 'Sending…';
+  out.dataset.state = 'pending';
+  try {
+    const r = await api(`/tenants/${encodeURIComponent(e.tenant)}/endpoints/${encodeURIComponent(e.endpoint)}/test`,
+      { method: 'POST' });
+    out.textContent = `${r.result}: ${r.status ? `HTTP ${r.status}` : 'no answer'} in ${r.duration_ms} ms${r.error ? ` (${r.error})` : ''} · webhook-id ${r.webhook_id}`;
+    out.dataset.state = r.result === 'delivered' ? 'done' : 'error';
+    out.dataset.webhookId = r.webhook_id;
+    loadAudit().catch(() => {}); // the audit view shows the test event
+  } catch (err) {
+    out.textContent = `Test failed: ${describe(err)}`;
+    out.dataset.state = 'error';
+  } finally {
+    button.disabled = false;
+  }
 }
 
 export async function toggleEndpoint(e, action, button) {

@@ -71,6 +71,28 @@ pub enum DeliveriesCommand {
         #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
         config: PathBuf,
     },
+    /// Sends a delivery again through the admin API: a new attempt with the same webhook-id
+    /// and a fresh signature (from the DLQ, or from the payload kept for
+    /// payload_retention_days). Token from POSTWIRE_TOKEN.
+    ///
+    /// Example: postwire deliveries resend msg_3f2a…
+    Resend {
+        delivery_id: String,
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
+    },
+    /// Sends again every failed delivery of an endpoint since a time (admin API).
+    ///
+    /// Example: postwire deliveries recover acme main --since 6h
+    Recover {
+        tenant: String,
+        endpoint: String,
+        /// RFC 3339 time or an age like 6h.
+        #[arg(long)]
+        since: String,
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -83,6 +105,16 @@ pub enum EndpointsCommand {
         endpoint: String,
         #[arg(long, short, env = "POSTWIRE_CONFIG", default_value = "postwire.toml")]
         config: PathBuf,
+    },
+    /// Sends a signed test event (a fixed example payload marked "test": true) to an
+    /// endpoint through the admin API and prints the receiver's answer and timing.
+    ///
+    /// Example: postwire endpoints test acme sink
+    Test {
+        tenant: String,
+        endpoint: String,
+        #[command(flatten)]
+        api: crate::client::ApiArgs,
     },
     /// Says whether an endpoint is enabled.
     ///

@@ -10,6 +10,7 @@ mod args;
 mod auth;
 mod client;
 mod keys;
+mod operator;
 mod ops;
 mod plugin;
 mod run;
@@ -274,14 +275,7 @@ fn main() -> ExitCode {
                 command: StorageCommand::Sweep { config, before },
             } => ops::storage_sweep(&config, before.as_deref()).await,
             Command::Dlq { command } => ops::dlq(command).await,
-            Command::Deliveries {
-                command:
-                    DeliveriesCommand::Show {
-                        mail_id,
-                        json,
-                        config,
-                    },
-            } => ops::deliveries_show(&config, mail_id, json).await,
+            Command::Deliveries { command } => operator::deliveries(command).await,
             Command::Endpoints { command } => ops::endpoints(command).await,
             Command::Admin { config } => run::role(&config, "postwire-admin", Roles::ADMIN).await,
             Command::Tenants { api, command } => client::tenants(api, command).await,

@@ -34,6 +34,11 @@ pub async fn endpoints(command: EndpointsCommand) -> Result<(), Failure> {
             endpoint,
             config,
         } => endpoint_status(&config, tenant, endpoint).await,
+        EndpointsCommand::Test {
+            tenant,
+            endpoint,
+            api,
+        } => crate::operator::endpoint_test(api, tenant, endpoint).await,
     }
 }
 

@@ -12,6 +12,8 @@ pub const STREAM_OUTBOX: &str = "OUTBOX";
 pub const STREAM_DLQ: &str = "DLQ";
 pub const STREAM_AUDIT: &str = "AUDIT";
 pub const STREAM_QUARANTINE: &str = "QUARANTINE";
+/// Prepared delivery bodies kept for a resend, each with a per-message TTL.
+pub const STREAM_PAYLOADS: &str = "PAYLOADS";
 
 /// Durable consumer of the process worker on MAIL.
 pub const CONSUMER_PROCESS: &str = "process";
@@ -41,6 +43,8 @@ pub const HEADER_RAW_SIZE: &str = "Postwire-Raw-Size";
 /// What a dead letter holds: `delivery`, or raw mail that could not be processed
 /// (`unrouted`, `plugin`). Older dead letters lack it and are told by their route.
 pub const HEADER_DEAD_KIND: &str = "Postwire-Dead-Kind";
+/// JetStream's per-message TTL (`168h`), on `PAYLOADS` messages.
+pub const HEADER_TTL: &str = "Nats-TTL";
 
 /// KV bucket of endpoint state shared by every worker (`<tenant>.<endpoint>` → JSON).
 pub const KV_ENDPOINTS: &str = "postwire_endpoints";
@@ -67,6 +71,11 @@ pub fn subject_outbox(tenant: &str, route: &str) -> String {
 /// `dlq.<tenant>.<route>`: deliveries that gave up.
 pub fn subject_dlq(tenant: &str, route: &str) -> String {
     format!("dlq.{tenant}.{route}")
+}
+
+/// `payload.<tenant>.<delivery id>`: a delivery's body kept for a resend.
+pub fn subject_payload(tenant: &str, delivery_id: &str) -> String {
+    format!("payload.{tenant}.{delivery_id}")
 }
 
 /// `quarantine.<tenant>`: raw mail held back by the tenant's authentication policy.
@@ -154,6 +163,16 @@ pub fn stream_configs(cfg: &NatsConfig) -> Vec<stream::Config> {
             description: Some("Delivery attempts and other audit records".into()),
             persist_mode: audit_persist_mode(cfg),
             ..base(STREAM_AUDIT, "audit.>")
+        },
+        stream::Config {
+            // Each message carries its tenant's retention as a TTL (`payload_retention_days`),
+            // capped by the DLQ's age (a resend needs the audit records too).
+            max_age: Duration::from_secs(cfg.dlq_max_age_secs),
+            allow_message_ttl: true,
+            description: Some("Delivery bodies kept for a resend (per-message TTL)".into()),
+            // History, like AUDIT: the mail itself is safe in OUTBOX when these are written.
+            persist_mode: audit_persist_mode(cfg),
+            ..base(STREAM_PAYLOADS, "payload.>")
         },
     ]
 }

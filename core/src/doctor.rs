@@ -24,6 +24,7 @@ pub const STREAMS: &[(&str, &str)] = &[
     (bus::STREAM_DLQ, "deliveries that gave up"),
     (bus::STREAM_QUARANTINE, "mail held back by a policy"),
     (bus::STREAM_AUDIT, "audit records (history, not mail)"),
+    (bus::STREAM_PAYLOADS, "delivered payloads kept for a resend"),
     (
         "KV_postwire_endpoints",
         "endpoint state (disabled after 410)",
@@ -37,7 +38,7 @@ pub const STREAMS: &[(&str, &str)] = &[
 
 /// Streams allowed to skip the per-write fsync (see [`bus::audit_persist_mode`]).
 fn may_be_async(stream: &str) -> bool {
-    stream == bus::STREAM_AUDIT
+    stream == bus::STREAM_AUDIT || stream == bus::STREAM_PAYLOADS
 }
 
 pub struct Report {

@@ -49,6 +49,14 @@ pub struct TenantConfig {
     /// `fail-closed` (default) or `fail-open`.
     #[serde(default)]
     pub plugin_failure: PluginFailure,
+    /// Days each delivered payload is kept for a resend (0: none; capped by
+    /// `nats.dlq_max_age_secs`).
+    #[serde(default = "default_payload_retention_days")]
+    pub payload_retention_days: u32,
+}
+
+fn default_payload_retention_days() -> u32 {
+    7
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]

@@ -71,3 +71,50 @@ pub async fn read(
     }
     Ok(out)
 }
+
+/// The first message of `stream` matching `filter` at or after `since` that `keep` accepts
+/// (stops reading there: the dashboard's chart period needs only the oldest record).
+pub async fn first(
+    js: &jetstream::Context,
+    stream: &str,
+    filter: &str,
+    since: time::OffsetDateTime,
+    keep: impl Fn(&Stored) -> bool,
+) -> Result<Option<Stored>, DeliverError> {
+    let s = js.get_stream(stream).await.map_err(DeliverError::bus)?;
+    let consumer = s
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: filter.to_string(),
+            deliver_policy: DeliverPolicy::ByStartTime { start_time: since },
+            ..Default::default()
+        })
+        .await
+        .map_err(DeliverError::bus)?;
+    if consumer.cached_info().num_pending == 0 {
+        return Ok(None);
+    }
+    let mut messages = consumer.messages().await.map_err(DeliverError::bus)?;
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(5), messages.next()).await;
+        let msg = match next {
+            Ok(Some(Ok(m))) => m,
+            Ok(Some(Err(e))) => return Err(DeliverError::bus(e)),
+            Ok(None) | Err(_) => return Ok(None),
+        };
+        let info = msg.info().map_err(DeliverError::bus)?;
+        let (seq, pending, time) = (info.stream_sequence, info.pending, info.published);
+        let stored = Stored {
+            seq,
+            subject: msg.subject.to_string(),
+            headers: msg.headers.clone().unwrap_or_default(),
+            payload: msg.payload.clone(),
+            time,
+        };
+        if keep(&stored) {
+            return Ok(Some(stored));
+        }
+        if pending == 0 {
+            return Ok(None);
+        }
+    }
+}

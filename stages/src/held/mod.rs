@@ -4,10 +4,12 @@
 //! - [`dlq`]: the typed dead letter ([`dlq::Dead`]: a delivery that gave up, or raw mail with
 //!   its reason), its one writer, listing and replay.
 //! - [`quarantine`]: mail held by a tenant's policy; list, show, release, purge.
+//! - [`payloads`]: delivery bodies kept for a resend (`PAYLOADS`), and the resend.
 //! - [`republish`]: the one path that sends held raw mail back to `MAIL` (a quarantine
 //!   release, a raw dead letter's replay), with the headers it was processed with.
 
 pub mod dlq;
+pub mod payloads;
 pub mod quarantine;
 pub mod republish;
 

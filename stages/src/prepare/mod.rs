@@ -2,11 +2,13 @@
 //! are fixed here, once; each attempt only signs them again.
 //!
 //! Files: this one (routing, event assembly, deliveries), [`preview`] (the event of a raw
-//! message without a bus, for `postwire parse` and the golden fixtures).
+//! message without a bus, for `postwire parse` and the golden fixtures), [`summary`] (what
+//! the dashboard shows of a mail), [`payloads`] (delivered payloads kept for a resend).
 
 pub mod preview;
 
 pub mod stage;
+pub mod summary;
 
 use std::collections::BTreeMap;
 

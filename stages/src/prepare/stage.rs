@@ -1,5 +1,5 @@
 //! Prepare as a stage of the process worker: the transformed deliveries become `OUTBOX`
-//! messages (`Nats-Msg-Id` = delivery id), the transform's audit records `AUDIT` messages,
+//! messages (`Nats-Msg-Id` = delivery id) and `PAYLOADS` copies (kept for a resend), the transform's audit records `AUDIT` messages,
 //! and what cannot be delivered (a fail-closed plugin's error, recipients no route takes)
 //! raw dead letters. The runner publishes them all before it acknowledges the mail.
 
@@ -7,6 +7,7 @@ use postwire_core::bus;
 
 use crate::StageError;
 use crate::held::dlq::{Dead, RawReason};
+use crate::held::payloads;
 use crate::process::mail::{Ctx, Flow, Mail, MailStage};
 use crate::runner::{Outcome, Output, Publish};
 
@@ -29,6 +30,23 @@ impl MailStage for PrepareStage {
             .header(bus::HEADER_ROUTE, &d.route)
             .header(bus::HEADER_ENDPOINT, &d.endpoint);
             out.push(Output::Publish(p));
+            // Kept for a resend, as long as the tenant says.
+            let days = ctx
+                .cfg
+                .tenants
+                .get(&d.tenant)
+                .map_or(0, |t| t.payload_retention_days);
+            if let Some(p) = payloads::keep(
+                days,
+                &d.tenant,
+                &d.id,
+                mail_id,
+                &d.route,
+                &d.endpoint,
+                d.body.clone().into(),
+            ) {
+                out.push(Output::Publish(p));
+            }
         }
         for a in &t.audits {
             let p = Publish::new(

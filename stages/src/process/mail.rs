@@ -58,6 +58,9 @@ pub struct Mail {
     pub unrouted: Vec<String>,
     /// Deliveries, audit records and dead letters (transform stage).
     pub transformed: Transformed,
+    /// What the dashboard shows of it (taken before the transform stage consumes the
+    /// events); the body of its `received` audit record.
+    pub summary: Option<crate::prepare::summary::MailSummary>,
 }
 
 impl Mail {
@@ -100,6 +103,7 @@ impl Mail {
             events: Vec::new(),
             unrouted: Vec::new(),
             transformed: Transformed::default(),
+            summary: None,
         })
     }
 

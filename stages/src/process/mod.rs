@@ -139,12 +139,17 @@ impl runner::Stage for Process {
         let mut mail = Mail::read(input, self.blobs.as_deref()).await?;
         let outcome = self.chain.run(&ctx, &mut mail).await?;
         if matches!(outcome, Outcome::Done(_) | Outcome::Hold(_)) {
-            // For the dashboard's counts: one empty record per processed mail (its time is
-            // the record's).
+            // For the dashboard's counts and search: one record per processed mail (its time
+            // is the record's), with the mail's summary when it got that far.
+            let body = mail
+                .summary
+                .as_ref()
+                .and_then(|s| serde_json::to_vec(s).ok())
+                .unwrap_or_default();
             input.record(Publish::new(
                 bus::subject_audit_mail(&mail.tenant, "received", &mail.mail_id),
                 format!("{}:received:{}", mail.mail_id, input.stream_sequence()),
-                bytes::Bytes::new(),
+                bytes::Bytes::from(body),
             ));
         }
         Ok(outcome)

@@ -39,6 +39,11 @@ impl MailStage for TransformStage {
         if host.is_some() {
             super::uploads::fetch_missing(ctx.js, ctx.cfg, &mail.tenant).await;
         }
+        mail.summary = Some(crate::prepare::summary::MailSummary::of(
+            &mail.envelope,
+            mail.raw.len() as u64,
+            &mail.events,
+        ));
         let events = std::mem::take(&mut mail.events);
         mail.transformed =
             super::stage::apply(host.as_ref(), ctx.cfg, &mail.tenant, &mail.mail_id, events)
