@@ -17,7 +17,7 @@ POSTWIRE_BIN ?= $(CARGO_TARGET_DIR)/debug/postwire
 PATH := $(TOOLS)/venv/bin:$(PATH)
 export POSTWIRE_TOOLS CARGO_TARGET_DIR POSTWIRE_NATS_SERVER POSTWIRE_BIN PATH
 
-.PHONY: help tools build run plugins test test-rust test-py compose-check fmt lint fuzz bench clean
+.PHONY: help tools build run plugins test test-rust test-py soak compose-check fmt lint fuzz bench clean
 
 help: ## list the targets
 	@echo "postwire: make <target>"
@@ -82,6 +82,10 @@ bench: tools plugins ## benchmarks vs Haraka, aiosmtpd, Postfix -> docs/benchmar
 	@bench/setup.sh
 	cargo build --release -p postwire -p postwire-bench-plugins
 	$(TOOLS)/bench-venv/bin/python bench/run.py
+
+soak: tools ## soak and chaos on a 3-node cluster for POSTWIRE_SOAK_SECS (default 600; 60 s in make test); prints a report
+	cargo build --workspace --all-targets
+	POSTWIRE_SOAK_SECS=$${POSTWIRE_SOAK_SECS:-600} python -m pytest tests/py/test_soak.py -s
 
 fuzz: ## run each fuzz target for FUZZ_SECS seconds (default 60); installs cargo-fuzz
 	@scripts/fuzz.sh

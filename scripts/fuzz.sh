@@ -30,7 +30,7 @@ export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$TOOLS/fuzz-target}
 
 cd "$ROOT"
 status=0
-for target in parse_sanitize smtp_command; do
+for target in parse_sanitize smtp_command admin_input; do
     corpus=$ROOT/fuzz/corpus/$target
     mkdir -p "$corpus"
     if [[ $target == parse_sanitize ]]; then

@@ -185,12 +185,20 @@ pub async fn dlq_replay(
     let items = select(&a, &c, &sel).await?;
     let mut replayed = Vec::new();
     let mut failed = Vec::new();
+    let mut done = Vec::new();
     for d in &items {
         match dlq::replay(&a.js, d).await {
-            Ok(()) => replayed.push(d.delivery_id.clone()),
+            Ok(()) => {
+                replayed.push(d.delivery_id.clone());
+                done.push((
+                    d.tenant.clone(),
+                    json!({"seq": d.seq, "delivery_id": d.delivery_id}),
+                ));
+            }
             Err(e) => failed.push(json!({"seq": d.seq, "error": e.to_string()})),
         }
     }
+    crate::oplog::record_each(&a, &c, "dlq.replay", done).await;
     tracing::info!(by = %c.name, replayed = replayed.len(), failed = failed.len(), "Dead letters replayed through the admin API.");
     Ok(Json(ReplayResult { replayed, failed }))
 }
@@ -219,12 +227,20 @@ pub async fn dlq_purge(
             .map_err(Problem::unavailable)?;
     let mut purged = Vec::new();
     let mut failed = Vec::new();
+    let mut done = Vec::new();
     for d in &items {
         match stream.delete_message(d.seq).await {
-            Ok(_) => purged.push(d.seq),
+            Ok(_) => {
+                purged.push(d.seq);
+                done.push((
+                    d.tenant.clone(),
+                    json!({"seq": d.seq, "delivery_id": d.delivery_id}),
+                ));
+            }
             Err(e) => failed.push(json!({"seq": d.seq, "error": e.to_string()})),
         }
     }
+    crate::oplog::record_each(&a, &c, "dlq.purge", done).await;
     tracing::info!(by = %c.name, purged = purged.len(), "Dead letters purged through the admin API.");
     Ok(Json(PurgeResult { purged, failed }))
 }
@@ -315,26 +331,36 @@ async fn each_quarantined(
     }
     let mut done = Vec::new();
     let mut failed = Vec::new();
+    let mut audited = Vec::new();
     for &seq in seqs {
         // Another tenant's mail is as absent as a missing one.
-        match quarantine::tenant_of(&a.js, seq).await {
-            Ok(Some(t)) if c.sees(&t) => {}
+        let tenant = match quarantine::tenant_of(&a.js, seq).await {
+            Ok(Some(t)) if c.sees(&t) => t,
             Ok(_) => {
                 failed.push(json!({"seq": seq, "error": "not in quarantine"}));
                 continue;
             }
             Err(e) => return Err(Problem::unavailable(e)),
-        }
+        };
         let r = if release {
             quarantine::release_one(&a.js, seq).await.map(|_| ())
         } else {
             quarantine::purge_one(&a.js, seq).await
         };
         match r {
-            Ok(()) => done.push(seq),
+            Ok(()) => {
+                done.push(seq);
+                audited.push((tenant, json!({"seq": seq})));
+            }
             Err(e) => failed.push(json!({"seq": seq, "error": e.to_string()})),
         }
     }
+    let change = if release {
+        "quarantine.release"
+    } else {
+        "quarantine.purge"
+    };
+    crate::oplog::record_each(a, c, change, audited).await;
     tracing::info!(by = %c.name, release, done = done.len(), "Quarantine changed through the admin API.");
     Ok(SeqResult { done, failed })
 }

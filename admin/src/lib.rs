@@ -13,6 +13,7 @@ pub mod client;
 pub mod deliveries;
 pub mod dlq;
 pub mod error;
+pub mod oplog;
 pub mod ops;
 pub mod parts;
 pub mod plugins;
@@ -329,11 +330,25 @@ async fn authorize(State(a): State<Api>, mut req: Request, next: Next) -> Respon
     }
 }
 
+/// A body over a route's limit is refused by axum's extractors with a plain-text 413
+/// (uploads read `Bytes`): every such answer becomes the problem document.
+async fn problem_413(r: Response) -> Response {
+    let plain = r
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_none_or(|v| v != "application/problem+json");
+    if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE && plain {
+        return Problem::too_large().into_response();
+    }
+    r
+}
+
 /// The whole admin listener: API, OpenAPI document, dashboard, JWKS.
 pub fn app(api: Api) -> Router {
     let (routes, doc) = api_routes();
     let doc = Arc::new(doc);
     let protected = routes
+        .layer(middleware::map_response(problem_413))
         .layer(middleware::from_fn_with_state(api.clone(), authorize))
         .fallback(|| async { Problem::not_found("no such API route") })
         .method_not_allowed_fallback(|| async { Problem::method_not_allowed() });

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::deliveries::time_arg;
 use crate::dlq::TenantQuery;
-use crate::problem::{ApiResult, Body, P, Q};
+use crate::problem::{ApiResult, P, Q};
 use crate::{Api, Caller, Problem};
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -79,7 +79,7 @@ pub async fn endpoints(
             out.push(EndpointHealth {
                 tenant: tenant.clone(),
                 endpoint: name.clone(),
-                url: redact_url(&ep.url),
+                url: postwire_core::redact::url(&ep.url),
                 disabled: st.is_some(),
                 reason: st.map(|s| s.reason),
                 last_status: last.as_ref().and_then(|r| r.status),
@@ -91,21 +91,6 @@ pub async fn endpoints(
         }
     }
     Ok(Json(EndpointList { endpoints: out }))
-}
-
-/// An endpoint URL without credentials or query (which may carry tokens).
-fn redact_url(u: &str) -> String {
-    match url::Url::parse(u) {
-        Ok(mut url) => {
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            if url.query().is_some() {
-                url.set_query(Some("…"));
-            }
-            url.to_string()
-        }
-        Err(_) => String::new(),
-    }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -141,6 +126,8 @@ pub async fn endpoint_enable(
         .await
         .map_err(Problem::unavailable)?;
     tracing::info!(tenant, endpoint, by = %c.name, "Endpoint enabled through the admin API.");
+    let detail = json!({"endpoint": endpoint, "was_disabled": was});
+    crate::oplog::record(&a, &c, &tenant, "endpoint.enable", detail).await;
     Ok(Json(EndpointStateView {
         tenant,
         endpoint,
@@ -172,6 +159,8 @@ pub async fn endpoint_disable(
     .await
     .map_err(Problem::unavailable)?;
     tracing::info!(tenant, endpoint, by = %c.name, "Endpoint disabled through the admin API.");
+    let detail = json!({"endpoint": endpoint, "was_disabled": was});
+    crate::oplog::record(&a, &c, &tenant, "endpoint.disable", detail).await;
     Ok(Json(EndpointStateView {
         tenant,
         endpoint,
@@ -246,9 +235,11 @@ pub struct RotateBody {
 pub async fn keys_rotate(
     State(a): State<Api>,
     Extension(c): Extension<Caller>,
-    Body(b): Body<RotateBody>,
+    body: axum::body::Bytes,
 ) -> ApiResult<Json<KeyringView>> {
+    // Authorised before the body is read: a tenant token gets 403 whatever it sent.
     c.require_global()?;
+    let b: RotateBody = crate::problem::parse_json(&body)?;
     let dir = a
         .keyrings
         .iter()
@@ -273,6 +264,8 @@ pub async fn keys_rotate(
     kd.save()
         .map_err(|e| Problem::unavailable(format!("saving the key directory: {e}")))?;
     tracing::info!(keyring = %dir.display(), selector, by = %c.name, "Signing key rotated through the admin API.");
+    let detail = json!({"keyring": dir.display().to_string(), "selector": selector, "alg": b.alg.as_deref().unwrap_or("ed25519"), "overlap_secs": overlap});
+    crate::oplog::record(&a, &c, crate::oplog::NO_TENANT, "keys.rotate", detail).await;
     let view = KeyringView {
         keyring: dir.display().to_string(),
         domain: kd.domain.clone(),
@@ -288,7 +281,9 @@ pub async fn keys_rotate(
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditList {
-    /// `{at, by, tenant, change, revision, before, after}`, oldest first (secrets hidden).
+    /// `{at, by, tenant, change, revision, before, after}` (configuration changes, secrets
+    /// hidden) and `{at, by, tenant, kind: "operation", change, detail}` (operator actions),
+    /// oldest first.
     #[schema(value_type = Vec<Object>)]
     changes: Vec<Value>,
 }
@@ -302,7 +297,8 @@ pub struct AuditQuery {
     since: Option<String>,
 }
 
-/// Configuration changes: who changed what, when.
+/// Configuration changes and operator actions (DLQ, quarantine, endpoint state, keys): who
+/// did what, when. Operator actions have `"kind": "operation"` and a `detail`.
 #[utoipa::path(get, path = "/api/v1/audit", tag = "operations", params(AuditQuery),
     responses((status = 200, body = AuditList), (status = 400, body = Problem), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn audit(
@@ -312,10 +308,18 @@ pub async fn audit(
 ) -> ApiResult<Json<AuditList>> {
     let scope = c.scope(q.tenant.as_deref())?;
     let since = time_arg("since", q.since.as_deref().unwrap_or("7d"))?;
-    let subject = format!("audit.{}.config", scope.single().unwrap_or("*"));
-    let records = scan::read(&a.js, bus::STREAM_AUDIT, &subject, Some(since))
-        .await
-        .map_err(Problem::unavailable)?;
+    let t = scope.single().unwrap_or("*");
+    let mut records = Vec::new();
+    for kind in ["config", crate::oplog::KIND] {
+        let subject = format!("audit.{t}.{kind}");
+        records.extend(
+            scan::read(&a.js, bus::STREAM_AUDIT, &subject, Some(since))
+                .await
+                .map_err(Problem::unavailable)?,
+        );
+    }
+    // Configuration changes and operator actions, in the order they were written.
+    records.sort_by_key(|s| s.seq);
     let changes = records
         .iter()
         .filter(|s| scope.has(s.subject.split('.').nth(1).unwrap_or_default()))

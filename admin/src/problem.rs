@@ -84,6 +84,16 @@ impl Problem {
         p
     }
 
+    /// A request body above the limit (2 MiB for JSON; plugin uploads have their own).
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Payload too large",
+            "the request body is larger than this route accepts",
+        )
+    }
+
     /// NATS did not answer: try again.
     pub fn unavailable(detail: impl std::fmt::Display) -> Self {
         Self::new(
@@ -128,6 +138,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 let mut p = Problem::bad_request(e.body_text());
                 if status == StatusCode::UNPROCESSABLE_ENTITY {
                     p = Problem::invalid("body", e.body_text());
+                } else if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    p = Problem::too_large();
                 } else if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
                     p = Problem::new(
                         status,
@@ -140,6 +152,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             }
         }
     }
+}
+
+/// Parses a JSON body read as bytes (for a handler that authorises before it reads the
+/// body): bad syntax is a 400 problem, a wrong shape a 422.
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, Problem> {
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => Problem::invalid("body", e.to_string()),
+        _ => Problem::bad_request(e.to_string()),
+    })
 }
 
 /// Query parameters; bad ones are a 400 problem.

@@ -77,6 +77,15 @@ pub(crate) async fn change(
                 )));
             }
         }
+        // The alert URL is POSTed to by the deliver workers with the endpoints' signatures:
+        // a protected field, like the server references above. A tenant token may keep it
+        // or remove it.
+        let had_alert = before.as_ref().and_then(|b| b.alert_url.as_ref());
+        if !caller.is_global() && t.alert_url.is_some() && t.alert_url.as_ref() != had_alert {
+            return Err(Problem::forbidden(
+                "alert_url: setting or changing it needs the global token",
+            ));
+        }
         // A domain of another tenant: said without naming that tenant.
         for (i, d) in t.domains.iter().enumerate() {
             let taken = tenants.iter().any(|(n, e)| {

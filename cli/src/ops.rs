@@ -146,12 +146,24 @@ async fn dlq_replay(config: &Path, f: dlq::Filter) -> Result<(), Failure> {
     let items = dlq::list(&js, &f).await.map_err(failed)?;
     let total = items.len();
     let mut failed = 0;
+    let mut done = std::collections::BTreeMap::<String, Vec<serde_json::Value>>::new();
     for (i, d) in items.iter().enumerate() {
-        if let Err(e) = dlq::replay(&js, d).await {
-            failed += 1;
-            eprintln!("\nseq {}: {e}", d.seq);
+        match dlq::replay(&js, d).await {
+            Ok(()) => done
+                .entry(d.tenant.clone())
+                .or_default()
+                .push(serde_json::json!({"seq": d.seq, "delivery_id": d.delivery_id})),
+            Err(e) => {
+                failed += 1;
+                eprintln!("\nseq {}: {e}", d.seq);
+            }
         }
         progress(i + 1, total);
+    }
+    let by = postwire_admin::oplog::cli_user();
+    for (tenant, items) in done {
+        let detail = serde_json::json!({ "items": items });
+        postwire_admin::oplog::write(&js, &by, &tenant, "dlq.replay", detail).await;
     }
     if total > 0 {
         eprintln!();
@@ -215,6 +227,9 @@ async fn endpoint_enable(config: &Path, tenant: String, endpoint: String) -> Res
     let was = state::enable(&js, &tenant, &endpoint)
         .await
         .map_err(failed)?;
+    let detail = serde_json::json!({"endpoint": endpoint, "was_disabled": was});
+    let by = postwire_admin::oplog::cli_user();
+    postwire_admin::oplog::write(&js, &by, &tenant, "endpoint.enable", detail).await;
     println!(
         "{tenant}/{endpoint}: {}",
         if was {
@@ -263,9 +278,12 @@ async fn quarantine_list(config: &Path, tenant: Option<&str>, json: bool) -> Res
 /// Releases the mails with these stream sequence numbers.
 async fn quarantine_release(config: &Path, seqs: &[u64]) -> Result<(), Failure> {
     let js = connect(config).await?;
+    let by = postwire_admin::oplog::cli_user();
     for &seq in seqs {
         let (tenant, mail_id) = quarantine::release_one(&js, seq).await.map_err(failed)?;
         println!("released {seq} ({tenant} {mail_id})");
+        let detail = serde_json::json!({ "items": [{"seq": seq}] });
+        postwire_admin::oplog::write(&js, &by, &tenant, "quarantine.release", detail).await;
     }
     Ok(())
 }

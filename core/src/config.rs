@@ -62,6 +62,10 @@ pub struct SesConfig {
     pub s3_region: String,
     pub s3_endpoint: Option<String>,
     pub s3_path_style: bool,
+    /// Notifications whose (signed) `Timestamp` is older than this are refused (403): a
+    /// replay outside NATS's duplicate window would otherwise be stored again. At most
+    /// `nats.duplicate_window_secs`.
+    pub max_age_secs: u64,
 }
 
 impl Default for SesConfig {
@@ -74,6 +78,7 @@ impl Default for SesConfig {
             s3_region: "us-east-1".into(),
             s3_endpoint: None,
             s3_path_style: false,
+            max_age_secs: 1_200,
         }
     }
 }
@@ -99,10 +104,15 @@ pub struct SmtpConfig {
     pub max_recipients: usize,
     /// Longest command line, CRLF included (500 5.5.2 above it).
     pub max_command_line_bytes: usize,
-    /// Idle time allowed between commands (421 4.4.2 after it).
+    /// Time for a whole command line, from the previous reply to its CRLF (421 4.4.2 after
+    /// it): a deadline, not an idle timeout, so a client trickling one byte at a time is cut.
     pub command_timeout_secs: u64,
-    /// Idle time allowed between two reads during DATA.
+    /// Time for the whole DATA phase at first (421 4.4.2 after it); each byte received adds
+    /// `1 / data_min_rate_bytes_per_sec` seconds, so only a client slower than that is cut.
     pub data_timeout_secs: u64,
+    /// The slowest DATA transfer allowed over a whole message (0: the DATA deadline is fixed
+    /// at `data_timeout_secs`).
+    pub data_min_rate_bytes_per_sec: u64,
     /// Concurrent sessions (421 4.7.0 above it).
     pub max_sessions: usize,
     /// Protocol errors tolerated in one session before it is closed with 421.
@@ -143,6 +153,7 @@ impl Default for SmtpConfig {
             max_command_line_bytes: 2_048,
             command_timeout_secs: 300,
             data_timeout_secs: 180,
+            data_min_rate_bytes_per_sec: 500,
             max_sessions: 1_000,
             max_errors: 10,
             also_listen: Vec::new(),
@@ -212,6 +223,13 @@ impl Config {
         self.delivery.validate()?;
         self.storage.validate()?;
         self.antivirus.validate()?;
+        let ses_age = self.ses.max_age_secs;
+        if self.ses.listen.is_some() && !(60..=self.nats.duplicate_window_secs).contains(&ses_age) {
+            return Err(ConfigError::new(
+                "ses.max_age_secs",
+                "from 60 to nats.duplicate_window_secs (an older notification could be stored twice)",
+            ));
+        }
         let s = &self.smtp;
         if s.max_command_line_bytes < 512 {
             return Err(ConfigError::new(

@@ -117,3 +117,35 @@ fn antivirus_and_retention_keys() {
     let err = Config::from_toml(&bad).unwrap().validate().unwrap_err();
     assert_eq!(err.path, "storage.inline_limit_bytes");
 }
+
+#[test]
+fn alert_url_follows_the_endpoint_url_rule() {
+    let with = |u: &str| {
+        GOOD.replace(
+            "domains = [\"acme.test\"]",
+            &format!("domains = [\"acme.test\"]\nalert_url = \"{u}\""),
+        )
+    };
+    for bad in [
+        "http://169.254.169.254/latest/meta-data",
+        "http://alerts.example/hook",
+        "ftp://alerts.example/x",
+        "https://user:pw@alerts.example/x",
+        "not a url",
+    ] {
+        let err = Config::from_toml(&with(bad))
+            .unwrap()
+            .validate()
+            .expect_err(bad);
+        assert_eq!(err.path, "tenants.acme.alert_url", "{bad}");
+    }
+    for good in [
+        "https://alerts.example/hook?k=v",
+        "http://127.0.0.1:9000/alerts",
+    ] {
+        Config::from_toml(&with(good))
+            .unwrap()
+            .validate()
+            .unwrap_or_else(|e| panic!("{good}: {e}"));
+    }
+}

@@ -40,6 +40,12 @@ pub struct DeliveryConfig {
     pub dns_server: Option<String>,
     /// Extra CA certificate(s), PEM, trusted besides the webpki roots.
     pub ca_file: Option<String>,
+    /// An HTTP(S) proxy for every delivery (`http://proxy.internal:3128`). Unset: no proxy,
+    /// whatever `HTTP_PROXY`/`HTTPS_PROXY` say (a proxy would resolve the endpoint's name
+    /// itself, past the SSRF guard). When set, the guard checks the proxy's address (list it
+    /// in `ssrf_allow` if it is internal) and IP-literal endpoint URLs; resolving endpoint
+    /// names is then the proxy's, so it must refuse internal addresses itself.
+    pub proxy_url: Option<String>,
     /// Consecutive failures of an endpoint before an alert event (0: never).
     pub alert_after_failures: u32,
 }
@@ -62,6 +68,7 @@ impl Default for DeliveryConfig {
             ssrf_allow: Vec::new(),
             dns_server: None,
             ca_file: None,
+            proxy_url: None,
             alert_after_failures: 5,
         }
     }
@@ -164,6 +171,16 @@ impl DeliveryConfig {
             && d.parse::<std::net::SocketAddr>().is_err()
         {
             return err("dns_server", format!("{d:?} is not ip:port"));
+        }
+        if let Some(p) = &self.proxy_url {
+            let ok = url::Url::parse(p)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return err(
+                    "proxy_url",
+                    format!("{p:?} is not an http:// or https:// URL"),
+                );
+            }
         }
         if let Some(f) = &self.ca_file
             && !std::path::Path::new(f).is_file()

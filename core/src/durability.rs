@@ -171,9 +171,11 @@ pub fn parse_varz(monitor_url: &str, body: &[u8]) -> Result<ServerSync, Durabili
     })
 }
 
-/// An HTTP client for the monitoring endpoints (short timeouts: they answer at once).
+/// An HTTP client for the monitoring endpoints (short timeouts: they answer at once). The
+/// NATS servers are reached directly, never through a proxy from `HTTP_PROXY`.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
+        .no_proxy()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(5))
         .build()

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod nats_config;
 pub mod net;
 pub mod plugin_config;
+pub mod redact;
 pub mod routing;
 pub mod since;
 pub mod storage_config;

@@ -30,7 +30,9 @@ pub struct TenantConfig {
     /// Requests in flight to all of this tenant's endpoints together (per worker).
     #[serde(default)]
     pub concurrency: Option<usize>,
-    /// Where alert events are also POSTed (JSON), besides `postwire.alerts.<tenant>`.
+    /// Where alert events are also POSTed (JSON), besides `postwire.alerts.<tenant>`: https
+    /// (plain http only to a loopback host), through the SSRF guard, signed with the schemes
+    /// of the endpoint the alert concerns. Setting or changing it needs the global token.
     #[serde(default)]
     pub alert_url: Option<String>,
     /// Refuse this tenant's recipients on connections without TLS (530 5.7.0).
@@ -95,6 +97,23 @@ pub struct EndpointConfig {
     /// when unset.
     #[serde(default)]
     pub concurrency: Option<usize>,
+}
+
+/// The rule for `alert_url`: https, or plain http to a loopback host (development); the
+/// address is checked again by the SSRF guard when an alert is sent.
+pub fn check_alert_url(url: &str) -> Result<(), String> {
+    let u = url::Url::parse(url).map_err(|e| e.to_string())?;
+    if u.host().is_none() {
+        return Err("has no host".into());
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if is_loopback_host(&u) => Ok(()),
+        _ => Err("must be https (plain http only to a loopback host)".into()),
+    }
 }
 
 /// A name usable as a NATS subject token and a file name.
@@ -269,6 +288,9 @@ impl TenantConfig {
             }
             e.signer()
                 .map_err(|m| ConfigError::new(format!("{ep}.secret"), m.to_string()))?;
+        }
+        if let Some(u) = &t.alert_url {
+            check_alert_url(u).map_err(|m| ConfigError::new(format!("{tp}.alert_url"), m))?;
         }
         for (pi, p) in t.plugins.iter().enumerate() {
             let pp = format!("{tp}.plugins[{pi}]");

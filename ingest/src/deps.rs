@@ -20,8 +20,13 @@ pub struct IngestDeps<P> {
     pub clients: Arc<ClientLimits>,
     pub publisher: Arc<P>,
     pub tls: Option<TlsAcceptor>,
+    /// Deadline of a whole command line (from the previous reply).
     pub command_timeout: Duration,
+    /// Deadline of the whole DATA phase at its start, extended per byte received by
+    /// `1 / data_min_rate` seconds.
     pub data_timeout: Duration,
+    /// Bytes per second (0: no extension).
+    pub data_min_rate: u64,
     pub max_sessions: usize,
     pub greeting_delay: Duration,
     pub proxy_protocol: bool,
@@ -89,6 +94,7 @@ impl<P> IngestDeps<P> {
             tls,
             command_timeout: Duration::from_secs(s.command_timeout_secs),
             data_timeout: Duration::from_secs(s.data_timeout_secs),
+            data_min_rate: s.data_min_rate_bytes_per_sec,
             max_sessions: s.max_sessions,
             greeting_delay: Duration::from_millis(s.greeting_delay_ms),
             proxy_protocol: s.proxy_protocol,

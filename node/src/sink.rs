@@ -1,7 +1,9 @@
 //! The sink (`postwire sink`, and inside `postwire dev`): a local webhook receiver for trying
-//! postwire out. It verifies the Standard Webhooks signature of every request and prints each
-//! delivery. Inside `postwire dev` it takes the endpoints' secrets from the live configuration
-//! per request, so an endpoint added through the admin API is verified too.
+//! postwire out. It verifies the signature of every request on the path `postwire verify`
+//! takes (a replayed request, or one with conflicting repeated signature headers, is refused
+//! with 401) and prints each delivery. Inside `postwire dev` it takes the endpoints' secrets
+//! from the live configuration per request, so an endpoint added through the admin API is
+//! verified too.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -47,7 +49,7 @@ pub async fn serve(
 ) {
     let app = axum::Router::new()
         .fallback(receive)
-        .with_state(Arc::new(keys));
+        .with_state(Arc::new((keys, verify::Receiver::new(TOLERANCE_SECS))));
     if let Err(e) = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -57,24 +59,33 @@ pub async fn serve(
 }
 
 async fn receive(
-    State(keys): State<Arc<Keys>>,
+    State(sink): State<Arc<(Keys, verify::Receiver)>>,
+    method: axum::http::Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> StatusCode {
+    let (keys, receiver) = &*sink;
     let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let id = get(verify::HEADER_ID).unwrap_or("-");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let verdict = verify::verify(
-        &keys.now(),
-        get(verify::HEADER_ID),
-        get(verify::HEADER_TIMESTAMP),
-        get(verify::HEADER_SIGNATURE),
-        &body,
-        now,
-        TOLERANCE_SECS,
-    );
-    if let Err(e) = verdict {
+    let host = get("host").unwrap_or("localhost");
+    let req = verify::Captured {
+        method: method.to_string(),
+        url: format!("http://{host}{uri}"),
+        // Every header line, repeated ones included (they are checked, not picked from).
+        headers: headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    if let Err(e) = receiver.verify(&keys.now(), &req, now) {
         println!("REJECTED  {id}  {uri}  ({e}); answered 401");
         return StatusCode::UNAUTHORIZED;
     }

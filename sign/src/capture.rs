@@ -160,6 +160,28 @@ impl Captured {
     }
 }
 
+impl Captured {
+    /// The value of header `name` when it is given once, or repeated with the same value. A
+    /// header repeated with different values is refused: a verifier that took the first and
+    /// a proxy that took the last would see different requests.
+    pub fn single_header(&self, name: &str) -> Result<Option<String>, crate::VerifyError> {
+        let mut values = self
+            .headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim());
+        let Some(first) = values.next() else {
+            return Ok(None);
+        };
+        if values.any(|v| v != first) {
+            return Err(crate::VerifyError::Malformed(format!(
+                "{name}: given more than once with different values"
+            )));
+        }
+        Ok(Some(first.to_string()))
+    }
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }

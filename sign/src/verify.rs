@@ -189,11 +189,13 @@ impl Verifier {
         let webhook_id = req.header(sw::HEADER_ID);
         let (keyid, replay_key) = match scheme {
             Scheme::StandardWebhooks => {
+                // Repeated headers with different values are refused, never joined or picked.
+                let id = req.single_header(sw::HEADER_ID)?;
                 let v = sw::verify(
                     keys,
-                    webhook_id.as_deref(),
-                    req.header(sw::HEADER_TIMESTAMP).as_deref(),
-                    req.header(sw::HEADER_SIGNATURE).as_deref(),
+                    id.as_deref(),
+                    req.single_header(sw::HEADER_TIMESTAMP)?.as_deref(),
+                    req.single_header(sw::HEADER_SIGNATURE)?.as_deref(),
                     &req.body,
                     now,
                     tol,

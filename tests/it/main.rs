@@ -1,6 +1,7 @@
 //! End-to-end tests of postwire with real components: a nats-server per test, SMTP over
 //! real sockets (raw lines and the lettre client), an HTTP receiver.
 
+mod alerts;
 mod claim_check;
 mod config_docs;
 mod contract;
@@ -13,4 +14,5 @@ mod plugins;
 mod retries;
 mod smtp_conversation;
 mod smtp_edge;
+mod smtp_slow;
 mod synced;

@@ -7,6 +7,7 @@ from `s3s-fs`; subscription confirmations only for allowed topics."""
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import os
 import signal
@@ -98,7 +99,13 @@ def notification(content=None, encoding="BASE64", action=None, message_id="o3vrn
         ses["content"] = content
     return {"Type": "Notification", "MessageId": f"sns-{message_id}", "TopicArn": topic,
             "Subject": "Amazon SES Email Receipt Notification", "Message": json.dumps(ses),
-            "Timestamp": "2026-11-23T10:00:00.123Z"}
+            "Timestamp": now_rfc3339()}
+
+
+def now_rfc3339(ago_secs: int = 0) -> str:
+    """The current time (less `ago_secs`) as SNS writes it: ingest refuses stale notifications."""
+    t = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=ago_secs)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
 
 
 def post(port, body: dict) -> int:
@@ -167,6 +174,10 @@ def test_refusals_enqueue_nothing(ses, nats, receiver):
     plain = certs.sign(dict(notification(base64.b64encode(MAIL).decode()),
                             SigningCertURL=certs.base.replace("https", "http") + "/c.pem"))
     assert post(port, plain) == 403
+    # Signed and genuine, but older than ses.max_age_secs (a replay after the duplicate
+    # window) or from the future.
+    for ts in (now_rfc3339(ago_secs=1300), now_rfc3339(ago_secs=-600)):
+        assert post(port, certs.sign(dict(notification(base64.b64encode(MAIL).decode()), Timestamp=ts))) == 403
     # Each refusal was answered after ingest decided: nothing was stored, so nothing can be
     # delivered later.
     assert nats.streams()["MAIL"]["state"]["last_seq"] == 0

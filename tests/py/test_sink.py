@@ -107,3 +107,46 @@ def test_wrong_secret_is_rejected(sink):
     assert post(sink.url, body, headers) == 401
     out = sink.wait_for_output("REJECTED")
     assert not verified_line(out, msg_id), out
+
+
+def post_lines(url: str, body: bytes, header_lines: list[tuple[str, str]]) -> int:
+    """POST with these header lines exactly, repeated names included."""
+    import http.client
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    try:
+        c.putrequest("POST", u.path)
+        for name, value in header_lines + [("content-length", str(len(body)))]:
+            c.putheader(name, value)
+        c.endheaders(body)
+        return c.getresponse().status
+    finally:
+        c.close()
+
+
+def test_a_replayed_request_is_refused(sink):
+    """The same webhook-id, timestamp and signature twice: the second is a replay (401), as
+    `postwire verify` says of it."""
+    msg_id, marker, body, headers = signed_delivery()
+    assert post(sink.url, body, headers) == 204
+    sink.wait_for_output(marker)
+    assert post(sink.url, body, headers) == 401
+    out = sink.wait_for_output("replayed")
+    assert f"REJECTED  {msg_id}" in out, out
+
+
+def test_conflicting_repeated_signature_headers_are_refused(sink):
+    """A second webhook-signature or webhook-timestamp with another value is refused, whichever
+    comes first (the sink used to take the first one)."""
+    for name, other in [("webhook-signature", "v1,AAAA"), ("webhook-timestamp", "1")]:
+        msg_id, _, body, headers = signed_delivery()
+        lines = list(headers.items()) + [(name, other)]
+        assert post_lines(sink.url, body, lines) == 401, name
+        out = sink.wait_for_output(f"REJECTED  {msg_id}")
+        assert "more than once" in out, out
+    # The same header repeated with the same value is one value.
+    msg_id, marker, body, headers = signed_delivery()
+    lines = list(headers.items()) + [("webhook-signature", headers["webhook-signature"])]
+    assert post_lines(sink.url, body, lines) == 204
+    assert verified_line(sink.wait_for_output(marker), msg_id)

@@ -1,14 +1,18 @@
-//! One session over one stream: read with the command or DATA timeout, run every buffered
-//! command (PIPELINING), batch the replies, spill large DATA to storage, hand a finished
-//! transaction to [`super::deliver`], upgrade on STARTTLS, and stop on shutdown.
+//! One session over one stream: read within the deadline of the whole command line or the
+//! whole DATA phase (not a per-read timeout, which a client trickling one byte at a time
+//! would never reach), run every buffered command (PIPELINING), batch the replies, spill
+//! large DATA to storage, hand a finished transaction to [`super::deliver`], upgrade on
+//! STARTTLS, and stop on shutdown. Writes are bounded too (a client that never reads).
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::BytesMut;
 use postwire_core::metrics;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 use super::Phase;
 use crate::deps::IngestDeps;
@@ -99,9 +103,14 @@ where
     P: Publisher,
 {
     let host = &deps.limits.hostname;
+    let write_limit = deps.command_timeout;
+    // The deadline of what is being read, and whether it is the DATA phase's.
+    let mut deadline: Option<(Instant, bool)> = None;
     loop {
         // Run every complete command already buffered (PIPELINING), batching replies.
         while let Some(step) = session.advance(buf) {
+            // A command (or a DATA phase) is complete: the next one gets its own deadline.
+            deadline = None;
             if !matches!(step, Step::Deliver(_))
                 && let Some(s) = streaming.take()
             {
@@ -121,21 +130,18 @@ where
                 }
                 Step::Close(r) => {
                     out.push_str(&r.to_wire());
-                    let _ = stream.write_all(out.as_bytes()).await;
-                    let _ = stream.shutdown().await;
+                    close(stream, out.as_bytes(), write_limit).await;
                     return Ended::Closed;
                 }
                 Step::StartTls(r) => {
                     out.push_str(&r.to_wire());
-                    if stream.write_all(out.as_bytes()).await.is_err()
-                        || stream.flush().await.is_err()
-                    {
+                    if !write(stream, out.as_bytes(), write_limit).await {
                         return Ended::Closed;
                     }
                     return Ended::StartTls;
                 }
                 Step::Deliver(tx) => {
-                    if !out.is_empty() && stream.write_all(out.as_bytes()).await.is_err() {
+                    if !out.is_empty() && !write(stream, out.as_bytes(), write_limit).await {
                         return Ended::Closed;
                     }
                     out.clear();
@@ -145,7 +151,7 @@ where
             }
         }
         if !out.is_empty() {
-            if stream.write_all(out.as_bytes()).await.is_err() {
+            if !write(stream, out.as_bytes(), write_limit).await {
                 return Ended::Closed;
             }
             out.clear();
@@ -155,31 +161,68 @@ where
         }
         spool::spill(session, streaming, deps.spool.as_ref()).await;
         let in_data = session.in_data();
-        let timeout = if in_data {
-            deps.data_timeout
-        } else {
-            deps.command_timeout
+        let at = match deadline {
+            Some((at, data)) if data == in_data => at,
+            _ => {
+                let limit = if in_data {
+                    deps.data_timeout
+                } else {
+                    deps.command_timeout
+                };
+                let at = Instant::now() + limit;
+                deadline = Some((at, in_data));
+                at
+            }
         };
         let stop_at = if in_data { Phase::Abort } else { Phase::Drain };
         let read = tokio::select! {
-            r = tokio::time::timeout(timeout, stream.read_buf(buf)) => r,
+            r = tokio::time::timeout_at(at, stream.read_buf(buf)) => r,
             _ = reached(phase, stop_at) => {
                 let r = Reply::new(421, "4.3.2", format!("{host} Service shutting down, try again later"));
-                let _ = stream.write_all(r.to_wire().as_bytes()).await;
-                let _ = stream.shutdown().await;
+                close(stream, r.to_wire().as_bytes(), write_limit).await;
                 return Ended::Closed;
             }
         };
         match read {
             Ok(Ok(0)) | Ok(Err(_)) => return Ended::Closed,
-            Ok(Ok(_)) => {}
+            Ok(Ok(n)) => {
+                // DATA at the minimum rate or faster never reaches its deadline.
+                if in_data
+                    && deps.data_min_rate > 0
+                    && let Some((at, _)) = deadline.as_mut()
+                {
+                    *at += Duration::from_secs_f64(n as f64 / deps.data_min_rate as f64);
+                }
+            }
             Err(_) => {
+                let what = if in_data { "DATA" } else { "command" };
+                tracing::info!(what, "Closing a session that sent too slowly.");
+                metrics::inc(
+                    "postwire_smtp_timeouts_total",
+                    "SMTP sessions closed at a command or DATA deadline.",
+                    &[("phase", what)],
+                );
                 let r = Reply::new(421, "4.4.2", format!("{host} Timeout, closing connection"));
-                let _ = stream.write_all(r.to_wire().as_bytes()).await;
-                let _ = stream.shutdown().await;
+                close(stream, r.to_wire().as_bytes(), write_limit).await;
                 return Ended::Closed;
             }
         }
+    }
+}
+
+/// Writes and flushes `bytes` within `limit`; false when the client is gone or does not read.
+async fn write<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8], limit: Duration) -> bool {
+    let sent = async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    };
+    matches!(tokio::time::timeout(limit, sent).await, Ok(Ok(())))
+}
+
+/// Writes a last reply (within `limit`) and closes.
+async fn close<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8], limit: Duration) {
+    if write(stream, bytes, limit).await {
+        let _ = tokio::time::timeout(limit, stream.shutdown()).await;
     }
 }
 

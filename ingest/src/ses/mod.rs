@@ -107,6 +107,14 @@ impl<P: Publisher> SesIntake<P> {
         if let Err(e) = self.verifier.verify(&msg).await {
             return refused(e);
         }
+        // The Timestamp is signed: an old notification replayed after NATS's duplicate
+        // window would be stored again.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        if msg.kind == "Notification"
+            && let Err(e) = sns::check_fresh(&msg.timestamp, now, self.cfg.max_age_secs)
+        {
+            return refused(e);
+        }
         match msg.kind.as_str() {
             "SubscriptionConfirmation" => self.confirm(&msg).await,
             "Notification" => self.notification(&msg).await,

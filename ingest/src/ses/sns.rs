@@ -44,6 +44,22 @@ pub enum SnsError {
     Certificate(String),
     #[error("the signature does not verify")]
     Signature,
+    #[error("the notification's Timestamp {0} is too old or in the future")]
+    Stale(String),
+}
+
+/// Whether a notification's `Timestamp` (RFC 3339) is at most `max_age_secs` old and at most
+/// 5 minutes ahead of `now` (clock skew).
+pub fn check_fresh(timestamp: &str, now: i64, max_age_secs: u64) -> Result<(), SnsError> {
+    let stale = || SnsError::Stale(timestamp.to_string());
+    let t = time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| stale())?
+        .unix_timestamp();
+    let age = i128::from(now) - i128::from(t);
+    if age > i128::from(max_age_secs) || age < -300 {
+        return Err(stale());
+    }
+    Ok(())
 }
 
 /// The canonical string SNS signs (its documented field order).
@@ -193,6 +209,28 @@ impl SnsVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notifications_must_be_fresh() {
+        let now = 1_796_644_800; // 2026-12-07T12:00:00Z
+        assert!(check_fresh("2026-12-07T11:50:00.123Z", now, 1200).is_ok());
+        assert!(
+            check_fresh("2026-12-07T12:04:00Z", now, 1200).is_ok(),
+            "skew"
+        );
+        for stale in [
+            "2026-12-07T11:39:59Z",
+            "2026-11-23T10:00:00.123Z",
+            "2026-12-07T12:06:00Z",
+            "yesterday",
+            "",
+        ] {
+            assert!(
+                matches!(check_fresh(stale, now, 1200), Err(SnsError::Stale(_))),
+                "{stale}"
+            );
+        }
+    }
 
     #[test]
     fn host_patterns() {

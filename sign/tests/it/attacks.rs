@@ -253,3 +253,44 @@ fn key_of_the_wrong_type() {
     );
     assert!(PublicKey::from_dkim_txt(&format!("v=DKIM1; k=rsa; p={raw}")).is_err());
 }
+
+#[test]
+fn conflicting_repeated_standard_webhooks_headers() {
+    let sw = Signer::from_config(&config(
+        "[[signing]]\nscheme = \"standard-webhooks\"\nsecret = \"whsec_AAAA\"\n",
+    ))
+    .unwrap();
+    let mut keys = KeyRing::new();
+    keys.add_secret(None, Secret::parse("whsec_AAAA").unwrap());
+    let mut v = Verifier::new(keys);
+    v.replay = None;
+    let good = signed(&sw, NOW);
+    for name in ["webhook-id", "webhook-timestamp", "webhook-signature"] {
+        // The same header again with another value: refused, whichever of the two is genuine.
+        for genuine_first in [true, false] {
+            let mut req = good.clone();
+            let other = (name.to_string(), "v1,AAAA".to_string());
+            if genuine_first {
+                req.headers.push(other);
+            } else {
+                req.headers.insert(0, other);
+            }
+            match v.verify(&req, NOW) {
+                Err(VerifyError::Malformed(m)) => {
+                    assert!(m.contains("more than once"), "{name}: {m}")
+                }
+                other => panic!("{name} repeated: {other:?}"),
+            }
+        }
+        // Repeated with the same value: one value, accepted.
+        let mut req = good.clone();
+        let same = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .cloned()
+            .unwrap();
+        req.headers.push(same);
+        assert!(v.verify(&req, NOW).is_ok(), "{name} repeated identically");
+    }
+}

@@ -99,7 +99,7 @@ impl Dispatch {
             Ok(h) => h,
             Err(e) => return refused(e.to_string()),
         };
-        tracing::debug!(attempt, url = %http::redact_url(&ep.url), "Posting.");
+        tracing::debug!(attempt, url = %postwire_core::redact::url(&ep.url), "Posting.");
         http::post(
             &self.client,
             &self.guard,

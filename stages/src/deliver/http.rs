@@ -20,6 +20,16 @@ pub fn client(cfg: &DeliveryConfig, guard: Guard) -> Result<reqwest::Client, Del
         .connect_timeout(Duration::from_secs(10).min(cfg.request_timeout()))
         .user_agent(concat!("postwire/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(guard));
+    // HTTP(S)_PROXY from the environment is ignored: a proxy resolves the endpoint's name
+    // itself, past the SSRF guard. Only `delivery.proxy_url` sets one (its own address then
+    // goes through the guard's resolver).
+    b = match &cfg.proxy_url {
+        Some(p) => b.proxy(
+            reqwest::Proxy::all(p)
+                .map_err(|e| DeliverError::Config(format!("delivery.proxy_url: {e}")))?,
+        ),
+        None => b.no_proxy(),
+    };
     if let Some(path) = &cfg.ca_file {
         let bad = |e: &dyn std::fmt::Display| {
             DeliverError::Config(format!("delivery.ca_file {path}: {e}"))
@@ -31,20 +41,6 @@ pub fn client(cfg: &DeliveryConfig, guard: Guard) -> Result<reqwest::Client, Del
     }
     b.build()
         .map_err(|e| DeliverError::Config(format!("HTTP client: {e}")))
-}
-
-/// A URL fit for logs: scheme, host, port and path; no credentials or query.
-pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(u) => format!(
-            "{}://{}{}{}",
-            u.scheme(),
-            u.host_str().unwrap_or(""),
-            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
-            u.path()
-        ),
-        Err(_) => "<bad url>".into(),
-    }
 }
 
 /// Result of one attempt, with what the audit trail keeps.
@@ -65,7 +61,8 @@ pub async fn post(
     let started = Instant::now();
     let checked = url::Url::parse(url)
         .map_err(|e| e.to_string())
-        .and_then(|u| guard.check_url(&u).map_err(|e| e.to_string()));
+        .and_then(|u| guard.check_url(&u).map_err(|e| e.to_string()))
+        .map_err(|e| postwire_core::redact::text(&e));
     if let Err(error) = checked {
         return Attempt {
             outcome: Outcome::Permanent { status: 0, error },
@@ -105,7 +102,9 @@ pub async fn post(
             } else {
                 "request failed"
             };
-            let error = format!("{kind}: {}", error_chain(&e));
+            // reqwest's text holds the whole URL, query included: redacted here, where the
+            // error is made, so no log line, audit record or dead letter carries it.
+            let error = postwire_core::redact::text(&format!("{kind}: {}", error_chain(&e)));
             if refused_by_guard(&e) {
                 Outcome::Permanent { status: 0, error }
             } else {

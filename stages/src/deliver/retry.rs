@@ -57,9 +57,23 @@ pub fn backoff(
     })
 }
 
-/// Parses `Retry-After` given in seconds (HTTP dates are rare for webhooks and ignored).
+/// Parses `Retry-After`: delay seconds, or an HTTP date (IMF-fixdate, `Wed, 21 Oct 2015
+/// 07:28:00 GMT`; one in the past is no delay). The cap is applied by [`backoff`].
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    parse_retry_after_at(value, time::OffsetDateTime::now_utc())
+}
+
+/// [`parse_retry_after`] with the current time given.
+pub fn parse_retry_after_at(value: &str, now: time::OffsetDateTime) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let fmt = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let at = time::PrimitiveDateTime::parse(v, &fmt).ok()?.assume_utc();
+    Some(Duration::try_from(at - now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -226,8 +240,25 @@ mod tests {
         assert_eq!(parse_retry_after("120"), Some(secs(120)));
         assert_eq!(parse_retry_after(" 7 "), Some(secs(7)));
         assert_eq!(parse_retry_after("0"), Some(Duration::ZERO));
-        for ignored in ["", "-1", "1.5", "Wed, 21 Oct 2015 07:28:00 GMT"] {
+        for ignored in ["", "-1", "1.5", "Wed, 21 Oct 2015 07:28:00 PST", "tomorrow"] {
             assert_eq!(parse_retry_after(ignored), None, "{ignored:?}");
         }
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date() {
+        let now = time::macros::datetime!(2026-12-07 12:00:00 UTC);
+        assert_eq!(
+            parse_retry_after_at("Mon, 07 Dec 2026 12:02:00 GMT", now),
+            Some(secs(120))
+        );
+        assert_eq!(
+            parse_retry_after_at("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past: no delay"
+        );
+        // A far date is clamped by the schedule like a large number of seconds.
+        let far = parse_retry_after_at("Fri, 01 Jan 2100 00:00:00 GMT", now);
+        assert!(far.is_some_and(|d| d > secs(86_400)), "{far:?}");
     }
 }

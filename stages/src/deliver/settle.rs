@@ -148,13 +148,6 @@ impl Deliver {
 
     async fn alert(&self, tenant: &str, event: serde_json::Value) {
         let cfg = self.live.get().cfg.clone();
-        state::alert(
-            &self.dispatch.js,
-            &cfg,
-            &self.dispatch.client,
-            tenant,
-            event,
-        )
-        .await;
+        state::alert(&self.dispatch, &cfg, tenant, event).await;
     }
 }

@@ -1,6 +1,7 @@
 //! Endpoint state shared by every worker (disabled after a 410, re-enabled by an admin) in
 //! the `postwire_endpoints` KV bucket, consecutive-failure counting, and alert events on
-//! `postwire.alerts.<tenant>` (also POSTed to the tenant's `alert_url` when set).
+//! `postwire.alerts.<tenant>` (also POSTed to the tenant's `alert_url` when set, through the
+//! SSRF guard and signed like a delivery).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -112,36 +113,107 @@ impl FailureCounter {
     }
 }
 
-/// Publishes an alert event, and POSTs it to the tenant's alert URL when configured.
+/// What became of an alert's POST to the tenant's `alert_url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertPost {
+    /// No `alert_url` (the event was only published).
+    NotConfigured,
+    /// POSTed; the receiver answered this status.
+    Answered(u16),
+    /// Not sent: refused by the SSRF guard, or the URL or the signing configuration is unfit.
+    Refused(String),
+    /// Sent but failed (connection, timeout); alerts are not retried.
+    Failed(String),
+}
+
+/// Publishes an alert event, and POSTs it to the tenant's alert URL when configured: through
+/// the SSRF guard like a delivery, signed with the schemes of the endpoint it concerns (the
+/// receiver verifies it as it verifies that endpoint's deliveries; `webhook-id` is
+/// `alert_<uuid>`), redirects not followed.
 pub async fn alert(
-    js: &jetstream::Context,
+    d: &super::dispatch::Dispatch,
     cfg: &Config,
-    client: &reqwest::Client,
     tenant: &str,
     event: serde_json::Value,
-) {
+) -> AlertPost {
     let mut event = event;
     event["tenant"] = json!(tenant);
     event["at"] = json!(postwire_core::envelope::now_rfc3339());
     let body = event.to_string();
     tracing::warn!(tenant, alert = %event["kind"], endpoint = %event["endpoint"], "Alert.");
-    if let Err(e) = js
-        .client()
-        .publish(bus::subject_alerts(tenant), body.clone().into())
-        .await
+    if let Err(e) =
+        d.js.client()
+            .publish(bus::subject_alerts(tenant), body.clone().into())
+            .await
     {
         tracing::warn!(error = %e, "Could not publish an alert event.");
     }
-    if let Some(url) = cfg.tenants.get(tenant).and_then(|t| t.alert_url.as_deref()) {
-        let sent = client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "Could not POST an alert to the tenant's alert URL.");
+    let Some(t) = cfg.tenants.get(tenant) else {
+        return AlertPost::NotConfigured;
+    };
+    let Some(url) = t.alert_url.as_deref() else {
+        return AlertPost::NotConfigured;
+    };
+    let posted = post_alert(d, cfg, tenant, t, url, event["endpoint"].as_str(), body).await;
+    match &posted {
+        AlertPost::Refused(e) | AlertPost::Failed(e) => tracing::warn!(
+            url = %postwire_core::redact::url(url),
+            error = %postwire_core::redact::text(e),
+            "Could not POST an alert to the tenant's alert URL."
+        ),
+        _ => {}
+    }
+    posted
+}
+
+async fn post_alert(
+    d: &super::dispatch::Dispatch,
+    cfg: &Config,
+    tenant: &str,
+    t: &postwire_core::tenant_config::TenantConfig,
+    url: &str,
+    endpoint: Option<&str>,
+    body: String,
+) -> AlertPost {
+    if let Err(e) = postwire_core::tenant_config::check_alert_url(url) {
+        return AlertPost::Refused(e);
+    }
+    let id = format!("alert_{}", uuid::Uuid::now_v7().simple());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let headers = match endpoint.and_then(|e| t.endpoints.get(e).map(|ep| (e, ep))) {
+        Some((name, ep)) => {
+            let signed = d
+                .signers
+                .get(tenant, name, ep)
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    super::sign::sign(&s, url, &id, body.as_bytes(), now).map_err(|e| e.to_string())
+                });
+            match signed {
+                Ok(h) => h,
+                Err(e) => return AlertPost::Refused(e),
+            }
         }
+        None => reqwest::header::HeaderMap::new(),
+    };
+    let a = super::http::post(
+        &d.client,
+        &d.guard,
+        url,
+        headers,
+        body.into_bytes(),
+        cfg.delivery.max_response_bytes,
+    )
+    .await;
+    use super::retry::Outcome;
+    match a.outcome {
+        Outcome::Delivered { status } => AlertPost::Answered(status),
+        Outcome::Retry {
+            status: Some(s), ..
+        } => AlertPost::Answered(s),
+        Outcome::Permanent { status, .. } if status != 0 => AlertPost::Answered(status),
+        Outcome::Permanent { error, .. } => AlertPost::Refused(error),
+        Outcome::Retry { error, .. } => AlertPost::Failed(error),
     }
 }
 

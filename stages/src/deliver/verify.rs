@@ -1,8 +1,8 @@
 //! How a receiver checks what deliver sends: Standard Webhooks `v1` (HMAC-SHA256 over
 //! `id.timestamp.body`, <https://www.standardwebhooks.com/>) against a list of secrets. Used by
-//! the sink (`postwire sink`) and the end-to-end tests; a thin wrapper over
-//! `postwire_sign::standard_webhooks::verify`, which also knows `v1a`. Signing is in
-//! [`super::sign`].
+//! the end-to-end tests; a thin wrapper over `postwire_sign::standard_webhooks::verify`, which
+//! also knows `v1a`. The sink uses [`Receiver`]: the path of `postwire verify`, with replay
+//! detection. Signing is in [`super::sign`].
 
 use postwire_sign::keyring::KeyRing;
 use postwire_sign::keys::Secret;
@@ -49,6 +49,40 @@ pub fn verify(
         Err(E::MissingHeader(_)) => Err(VerifyError::Missing(HEADER_SIGNATURE)),
         Err(E::Stale | E::FromFuture | E::Malformed(_)) => Err(VerifyError::Stale),
         Err(_) => Err(VerifyError::Mismatch),
+    }
+}
+
+pub use postwire_sign::capture::Captured;
+
+/// What a receiver of postwire's deliveries runs (the sink): the verification path of
+/// `postwire verify` — `postwire_sign::Verifier`, every scheme it knows, conflicting repeated
+/// headers refused — with its replay cache, against the secrets given with each request (they
+/// may change between requests).
+#[derive(Debug)]
+pub struct Receiver {
+    verifier: postwire_sign::Verifier,
+}
+
+impl Receiver {
+    /// Timestamps within `tolerance_secs` of now are accepted; a request seen before within
+    /// that window is refused as a replay.
+    pub fn new(tolerance_secs: i64) -> Receiver {
+        let mut verifier = postwire_sign::Verifier::new(KeyRing::new());
+        verifier.tolerance_secs = tolerance_secs;
+        Receiver { verifier }
+    }
+
+    pub fn verify(
+        &self,
+        secrets: &[Vec<u8>],
+        req: &Captured,
+        now: i64,
+    ) -> Result<postwire_sign::Verified, postwire_sign::VerifyError> {
+        let mut ring = KeyRing::new();
+        for key in secrets {
+            ring.add_secret(None, Secret::new(key.clone()));
+        }
+        self.verifier.verify_with(req, &ring, now)
     }
 }
 

@@ -1,0 +1,206 @@
+"""Hardening (issue #18) against the real binary: input that used to panic or be misread by the
+admin API and the CLI, the alert URL as a protected field, operator actions in the audit
+trail, URLs with their query strings kept out of the logs on connection errors, timeouts
+and TLS errors, and proxy variables that never take delivery past the SSRF guard."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
+
+from admin_support import ACME, is_problem, send, system, wait  # noqa: F401 (system is a fixture)
+
+HUGE_AGE = "99999999999h"
+
+
+def test_huge_numbers_are_400_never_a_panic(system):
+    smtp_port, api, config = system
+    for token in (None, ACME):
+        kw = {} if token is None else {"token": token}
+        for path in ("/api/v1/dlq", "/api/v1/deliveries", "/api/v1/audit"):
+            st, h, b = api.call("GET", f"{path}?since={HUGE_AGE}", **kw)
+            is_problem(st, h, b, 400)
+        st, h, b = api.call("POST", "/api/v1/dlq/replay", body={"since": HUGE_AGE}, **kw)
+        is_problem(st, h, b, 400)
+        st, h, b = api.call("POST", "/api/v1/dlq/purge", body={"since": HUGE_AGE}, **kw)
+        is_problem(st, h, b, 400)
+    # Numbers beyond their type are refused as such.
+    for path in ("/api/v1/stats?hours=4294967296", "/api/v1/deliveries?limit=18446744073709551616",
+                 "/api/v1/deliveries?since=1e309s"):
+        st, h, b = api.call("GET", path)
+        is_problem(st, h, b, 400)
+    st, h, b = api.call("GET", "/api/v1/dlq/18446744073709551615")
+    is_problem(st, h, b, 404)
+    st, h, b = api.call("POST", "/api/v1/dlq/replay", body={"seqs": [18446744073709551615]})
+    assert st == 200 and b["replayed"] == [], b
+    # The server is still there.
+    assert api.call("GET", "/api/v1/whoami")[0] == 200
+    # The CLI says the same, exit 2 (usage), no panic.
+    r = subprocess.run([postwire_path(), "dlq", "list", "--since", HUGE_AGE, "--config", str(config)],
+                       capture_output=True, text=True, timeout=30, env=child_env())
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert "panicked" not in r.stderr and "reaches before" in r.stderr, r.stderr
+
+
+def test_oversized_body_is_413_and_rotation_authorises_first(system):
+    _, api, _ = system
+    big = b'{"domains": ["acme.test"], "x": "' + b"a" * (3 * 1024 * 1024) + b'"}'
+    st, h, b = api.call("PUT", "/api/v1/tenants/acme", raw=big,
+                        headers={"Content-Type": "application/json"})
+    is_problem(st, h, b, 413)
+    # A tenant token is refused before its body is looked at: 403 whatever it sends.
+    for raw in (b"{}", b"not json", b'{"keyring": 5}'):
+        st, h, b = api.call("POST", "/api/v1/keys/rotate", token=ACME, raw=raw,
+                            headers={"Content-Type": "application/json"})
+        is_problem(st, h, b, 403)
+    # The global token gets the validation errors.
+    st, h, b = api.call("POST", "/api/v1/keys/rotate", raw=b"{}", headers={"Content-Type": "application/json"})
+    is_problem(st, h, b, 422)
+    st, h, b = api.call("POST", "/api/v1/keys/rotate", raw=b"{", headers={"Content-Type": "application/json"})
+    is_problem(st, h, b, 400)
+
+
+def test_alert_url_is_validated_and_protected(system):
+    _, api, _ = system
+    doc = api.call("GET", "/api/v1/tenants/acme")[2]["config"]
+    for bad in ("http://169.254.169.254/latest/meta-data", "http://alerts.example/x", "file:///etc/passwd"):
+        st, h, b = api.call("PUT", "/api/v1/tenants/acme", body={**doc, "alert_url": bad})
+        is_problem(st, h, b, 422)
+        assert b["field"] == "tenants.acme.alert_url", b
+    # A tenant token may not set it (the deliver workers POST to it, signed)...
+    st, h, b = api.call("PUT", "/api/v1/tenants/acme", token=ACME,
+                        body={**doc, "alert_url": "https://alerts.example/hook"})
+    is_problem(st, h, b, 403)
+    assert "alert_url" in b["detail"]
+    # ...the global token may, and the tenant token may then keep or remove it.
+    st, _, _ = api.call("PUT", "/api/v1/tenants/acme", body={**doc, "alert_url": "https://alerts.example/hook"})
+    assert st == 200
+    now = api.call("GET", "/api/v1/tenants/acme", token=ACME)[2]["config"]
+    assert now["alert_url"] == "https://alerts.example/hook"
+    st, h, b = api.call("PUT", "/api/v1/tenants/acme", token=ACME,
+                        body={**now, "alert_url": "https://elsewhere.example/hook"})
+    is_problem(st, h, b, 403)
+    del now["alert_url"]
+    st, _, _ = api.call("PUT", "/api/v1/tenants/acme", token=ACME, body=now)
+    assert st == 200
+
+
+def test_operator_actions_are_audited(system):
+    smtp_port, api, _ = system
+    send(smtp_port, "anyone@beta.test", "to-the-dlq")
+    dead = wait(lambda: api.call("GET", "/api/v1/dlq")[2]["dead_letters"])
+    assert dead, "beta's mail reached the DLQ"
+    seq = dead[0]["seq"]
+    assert api.call("POST", "/api/v1/dlq/replay", body={"seqs": [seq]})[2]["replayed"]
+    again = wait(lambda: [d for d in api.call("GET", "/api/v1/dlq")[2]["dead_letters"] if d["seq"] != seq])
+    assert again, "the replayed delivery failed again"
+    assert api.call("POST", "/api/v1/dlq/purge", body={"tenant": "beta"})[2]["purged"]
+    for action in ("disable", "enable"):
+        st, _, _ = api.call("POST", f"/api/v1/tenants/acme/endpoints/hook/{action}", token=ACME)
+        assert st == 200
+    changes = api.call("GET", "/api/v1/audit")[2]["changes"]
+    ops = [(c["tenant"], c["by"], c["change"]) for c in changes if c.get("kind") == "operation"]
+    assert ops == [("beta", "admin", "dlq.replay"), ("beta", "admin", "dlq.purge"),
+                   ("acme", "acme-ops", "endpoint.disable"), ("acme", "acme-ops", "endpoint.enable")], ops
+    replay = next(c for c in changes if c.get("change") == "dlq.replay")
+    assert replay["detail"]["items"][0]["seq"] == seq and replay["at"], replay
+    # A tenant token sees its own tenant's actions only.
+    mine = api.call("GET", "/api/v1/audit", token=ACME)[2]["changes"]
+    assert {c["tenant"] for c in mine} == {"acme"}, mine
+
+
+def test_urls_with_tokens_stay_out_of_the_logs_on_every_error(request, tmp_path, nats, receiver):
+    """Connection refused, timeout and TLS errors carry the URL in the HTTP client's error text:
+    the query (a token) must not reach the logs."""
+    smtp_port = free_port()
+    closed = free_port()
+    tokens = {"refused": "refused-secret-1", "slow": "timeout-secret-2", "tls": "tls-secret-3"}
+    urls = {
+        "refused": f"http://127.0.0.1:{closed}/in?token={tokens['refused']}",
+        "slow": receiver.url(f"/slow?token={tokens['slow']}"),
+        "tls": receiver.url(f"/tls?token={tokens['tls']}").replace("http://", "https://"),
+    }
+    extra = "".join(f"""
+[[tenants.acme.routes]]
+name = "{name}"
+recipients = ["{name}@acme.test"]
+endpoints = ["{name}"]
+
+[tenants.acme.endpoints.{name}]
+url = "{url}"
+allow_http = true
+secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+""" for name, url in urls.items())
+    config = tmp_path / "postwire.toml"
+    config.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook"),
+                                 extra_delivery="request_timeout_secs = 1", extra=extra))
+    receiver.delays = [3] * 6
+    dev = Process("dev", [postwire_path(), "dev", "--config", str(config), "--no-sink"], tmp_path,
+                  env=child_env(RUST_LOG="info,postwire_stages=debug", POSTWIRE_LOG_FORMAT="json"))
+    attach_logs(request, dev)
+    try:
+        dev.wait_for_port(smtp_port)
+        import smtplib
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as c:
+            for name in urls:
+                c.sendmail("a@example.com", [f"{name}@acme.test"],
+                           f"Subject: {name}\r\n\r\nbody\r\n".encode())
+        deadline = time.time() + 60
+        while dev.stderr().count("Delivery gave up") < 3 and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        dev.stop(signal.SIGINT)
+    logs = dev.stderr()
+    assert logs.count("Delivery gave up") >= 3, "every endpoint failed for good"
+    assert "timeout" in logs and "connection failed" in logs, "the errors themselves are logged"
+    for name, token in tokens.items():
+        assert token not in logs, f"the {name} endpoint's URL token is in the logs"
+    assert "/in?…" in logs or "/in?%E2%80%A6" in logs, "the URL itself stays, redacted"
+
+
+def test_proxy_variables_are_ignored(request, tmp_path, nats, receiver):
+    """HTTP(S)_PROXY in the environment never carries a delivery (a proxy resolves names past
+    the SSRF guard): the delivery goes straight to the receiver, the proxy sees nothing."""
+    proxy = socket.socket()
+    proxy.bind(("127.0.0.1", 0))
+    proxy.listen(16)
+    proxy.settimeout(0.2)
+    hits = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = proxy.accept()
+            except OSError:
+                continue
+            hits.append(1)
+            conn.close()
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    purl = f"http://127.0.0.1:{proxy.getsockname()[1]}"
+    smtp_port = free_port()
+    config = tmp_path / "postwire.toml"
+    config.write_text(dev_config(nats.url, smtp_port, receiver.url("/hook")))
+    dev = Process("dev", [postwire_path(), "dev", "--config", str(config), "--no-sink"], tmp_path,
+                  env=child_env(RUST_LOG="info", HTTP_PROXY=purl, HTTPS_PROXY=purl, ALL_PROXY=purl,
+                                http_proxy=purl, https_proxy=purl, NO_PROXY="", no_proxy=""))
+    attach_logs(request, dev)
+    try:
+        dev.wait_for_port(smtp_port)
+        send(smtp_port, "support@acme.test", "past-the-proxy")
+        got = receiver.wait_for(1, timeout=20)
+        assert json.loads(got[0].body)["message"]["subject"] == "past-the-proxy"
+    finally:
+        dev.stop(signal.SIGINT)
+        stop.set()
+        t.join()
+        proxy.close()
+    assert hits == [], "the delivery went through the proxy from the environment"
