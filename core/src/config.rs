@@ -39,6 +39,8 @@ pub struct Config {
     #[serde(default)]
     pub antivirus: crate::antivirus_config::AntivirusConfig,
     #[serde(default)]
+    pub spam: crate::spam_config::SpamConfig,
+    #[serde(default)]
     pub ses: SesConfig,
     #[serde(default)]
     pub plugin_host: PluginHostConfig,
@@ -212,6 +214,7 @@ impl Config {
         self.delivery.validate()?;
         self.storage.validate()?;
         self.antivirus.validate()?;
+        self.spam.validate()?;
         let s = &self.smtp;
         if s.max_command_line_bytes < 512 {
             return Err(ConfigError::new(

@@ -180,6 +180,7 @@ impl<P: Publisher> SesIntake<P> {
             rcpts,
             body: raw,
             auth: None,
+            spam: None,
             tls: None,
             ses: Some(ses),
             spooled: None,
