@@ -18,9 +18,11 @@ from rspamd import GTUBE, RSPAMD, Forwarder, Rspamd
 from support import attach_logs, child_env, free_port, postwire_path
 from test_storage import wait_until
 
-pytestmark = pytest.mark.skipif(
-    not os.access(RSPAMD, os.X_OK), reason="needs rspamd (make tools installs it)"
-)
+pytestmark = [
+    pytest.mark.skipif(not os.access(RSPAMD, os.X_OK), reason="needs rspamd (make tools installs it)"),
+    # The first test starts rspamd, which loads its rules for a while on a busy machine.
+    pytest.mark.timeout(420),
+]
 
 
 @pytest.fixture(scope="module")
