@@ -147,7 +147,7 @@ if [[ $want != "$(cat "$JS_STAMP" 2>/dev/null || true)" || ! -x $JSDIR/node_modu
     printf '%s\n' "$want" >"$JS_STAMP"
 fi
 
-# --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA), clamd, ---
+# --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA), clamd, rspamd,
 # chromium (the headless browser of the dashboard test, driven by playwright-core), and the
 # toolchains that run the verifier samples of docs/verifying/ (php-cli, golang-go, ruby) ----
 # Installed with apt-get when this runs as root (or with password-less sudo). When that is
@@ -218,6 +218,22 @@ if [[ -x /usr/sbin/clamd ]] && [[ ! -e $TOOLS/.clamav-system-stopped ]]; then
         fi
     done
     : >"$TOOLS/.clamav-system-stopped"
+fi
+# rspamd for the spam tests, which start their own rspamd (offline, on free ports, with a
+# configuration in a temporary folder: tests/py/rspamd.py). The package's service is stopped
+# and disabled: nothing should hold port 11333 or fetch maps.
+apt_install rspamd rspamd
+if [[ -x /usr/bin/rspamd ]] && [[ ! -e $TOOLS/.rspamd-system-stopped ]]; then
+    if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
+        systemctl disable --now rspamd >/dev/null 2>&1 || true
+    fi
+    if [[ -x /etc/init.d/rspamd ]]; then
+        /etc/init.d/rspamd stop >/dev/null 2>&1 || true
+    fi
+    if command -v update-rc.d >/dev/null 2>&1; then
+        update-rc.d rspamd disable >/dev/null 2>&1 || true
+    fi
+    : >"$TOOLS/.rspamd-system-stopped"
 fi
 
 # --- .tools symlink in the repository ------------------------------------------------------

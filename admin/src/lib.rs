@@ -200,6 +200,7 @@ pub fn api_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
             parts::put_endpoint,
             parts::delete_endpoint
         ))
+        .routes(routes!(parts::list_routes))
         .routes(routes!(
             parts::get_route,
             parts::put_route,

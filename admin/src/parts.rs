@@ -87,6 +87,52 @@ pub async fn delete_endpoint(
     Ok(respond(r))
 }
 
+/// A tenant's routes in the order they are tried (by `priority`, then as listed).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RouteList {
+    routes: Vec<RouteEntry>,
+}
+
+/// One route of [`RouteList`]: its configuration, where it is in the tenant's list, and
+/// whether an earlier `stop` route would always take its mail first.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct RouteEntry {
+    #[serde(flatten)]
+    route: RouteConfig,
+    /// Index in the tenant's list (what `position` of a PUT sets).
+    position: usize,
+    /// The earlier routes that shadow this one (empty for a route that can match).
+    shadowed_by: Vec<String>,
+}
+
+/// The routes of a tenant, in the order they are tried, with `priority`, `stop` and list
+/// position (to move one, PUT it with another `priority`, `position` or `before`).
+#[utoipa::path(get, path = "/api/v1/tenants/{tenant}/routes", tag = "tenants",
+    params(("tenant" = String, Path)),
+    responses((status = 200, body = RouteList), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn list_routes(
+    State(a): State<Api>,
+    Extension(c): Extension<Caller>,
+    P(tenant): P<String>,
+) -> ApiResult<Json<RouteList>> {
+    let (e, _) = one(&a, &c, &tenant).await?;
+    let t = e.stored.config;
+    let shadows = postwire_core::routing::shadowed(&t.domains, &t.routes);
+    let routes = postwire_core::routing::ordered(&t.routes)
+        .into_iter()
+        .map(|(position, r)| RouteEntry {
+            route: r.clone(),
+            position,
+            shadowed_by: shadows
+                .iter()
+                .find(|s| s.index == position)
+                .map(|s| s.by.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    Ok(Json(RouteList { routes }))
+}
+
 /// One route of a tenant.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant}/routes/{route}", tag = "tenants",
     params(("tenant" = String, Path), ("route" = String, Path)),
@@ -110,15 +156,31 @@ pub async fn get_route(
 #[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteBody {
-    /// `user@domain`, `*@domain` or `*`.
+    /// `user@domain`, `sales-*@domain`, `*@domain`, `*` or `/regex/`.
     recipients: Vec<String>,
     endpoints: Vec<String>,
-    /// Where the route goes in the order routes are tried (default: where it is, or last).
+    /// Conditions on headers: `[{"name": "Subject", "regex": "(?i)invoice"}]`.
+    #[serde(default)]
+    headers: Vec<postwire_core::routing::HeaderCondition>,
+    /// Accepted verdicts: `{"dmarc": ["pass"]}`.
+    #[serde(default)]
+    verdicts: postwire_core::routing::VerdictCondition,
+    /// Lower is tried first (default 0; with `before`, the priority of that route).
+    #[serde(default)]
+    priority: Option<i32>,
+    /// `false`: a match does not end the search (fan-out). Default `true`.
+    #[serde(default)]
+    stop: Option<bool>,
+    /// Where the route goes in the list (default: where it is, or last).
     #[serde(default)]
     position: Option<usize>,
+    /// Put the route just before this one, with its priority.
+    #[serde(default)]
+    before: Option<String>,
 }
 
-/// Adds or replaces a route.
+/// Adds or replaces a route. A route that an earlier `stop` route would always take first is
+/// refused (422) with a problem naming that route.
 #[utoipa::path(put, path = "/api/v1/tenants/{tenant}/routes/{route}", tag = "tenants",
     params(("tenant" = String, Path), ("route" = String, Path)),
     request_body = RouteBody,
@@ -136,17 +198,28 @@ pub async fn put_route(
     let what = format!("put route {route}");
     let r = change(&a, &c, &tenant, &what, &headers, |old| {
         let mut t = existing(old, &tenant)?;
-        let rc = RouteConfig {
-            name: route.clone(),
-            recipients: body.recipients,
-            endpoints: body.endpoints,
-        };
         let at = t.routes.iter().position(|r| r.name == route);
-        if let Some(i) = at {
-            t.routes.remove(i);
-        }
-        let pos = body
-            .position
+        let previous = at.map(|i| t.routes.remove(i));
+        let before = match &body.before {
+            None => None,
+            Some(b) => Some(t.routes.iter().position(|r| &r.name == b).ok_or_else(|| {
+                Problem::invalid("before", format!("no route {b:?} in {tenant}"))
+            })?),
+        };
+        let mut rc = RouteConfig::new(&route, body.recipients, body.endpoints);
+        rc.headers = body.headers;
+        rc.verdicts = body.verdicts;
+        rc.priority = body
+            .priority
+            .or(before.map(|i| t.routes[i].priority))
+            .or(previous.as_ref().map(|p| p.priority))
+            .unwrap_or(0);
+        rc.stop = body
+            .stop
+            .or(previous.as_ref().map(|p| p.stop))
+            .unwrap_or(true);
+        let pos = before
+            .or(body.position)
             .or(at)
             .unwrap_or(t.routes.len())
             .min(t.routes.len());

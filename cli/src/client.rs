@@ -46,14 +46,95 @@ pub enum TenantsCommand {
     /// Adds or replaces a route.
     ///
     /// Example: postwire tenants route acme support --recipients 'support@acme.test' --endpoints main
+    ///
+    /// Routes are tried by priority (lower first), then in list order; the first matching
+    /// route ends the search unless it has --no-stop. A route that an earlier route always
+    /// takes first is refused: put it --before that route or give it a lower --priority.
+    ///
+    /// Example: postwire tenants route acme sales --recipients 'sales@acme.test' --endpoints sink --before catchall
+    ///
+    /// Example: postwire tenants route acme invoices --recipients '/^inv-[0-9]+@acme\.test$/' --header 'Subject:(?i)invoice' --verdict dmarc=pass --endpoints main --priority -10
     Route {
         tenant: String,
         route: String,
+        /// Patterns: user@domain, sales-*@domain, *@domain, *, /regex/ (comma-separated).
         #[arg(long, value_delimiter = ',', required = true)]
         recipients: Vec<String>,
         #[arg(long, value_delimiter = ',', required = true)]
         endpoints: Vec<String>,
+        /// A header condition, `Name:regex` (repeatable; all must hold).
+        #[arg(long = "header", value_name = "NAME:REGEX")]
+        headers: Vec<String>,
+        /// An accepted verdict, `spf|dkim|dmarc=result` (repeatable).
+        #[arg(long = "verdict", value_name = "CHECK=RESULT")]
+        verdicts: Vec<String>,
+        /// Lower is tried first (default 0, or the priority of --before's route).
+        #[arg(long, allow_hyphen_values = true)]
+        priority: Option<i32>,
+        /// Put the route just before this one.
+        #[arg(long, value_name = "ROUTE")]
+        before: Option<String>,
+        /// Let later routes match too (fan-out) instead of ending the search here.
+        #[arg(long)]
+        no_stop: bool,
     },
+    /// Lists a tenant's routes in the order they are tried.
+    ///
+    /// Example: postwire tenants routes acme
+    Routes {
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The JSON body of `PUT …/routes/{route}` from the `tenants route` arguments.
+#[allow(clippy::too_many_arguments)]
+fn route_body(
+    recipients: Vec<String>,
+    endpoints: Vec<String>,
+    headers: Vec<String>,
+    verdicts: Vec<String>,
+    priority: Option<i32>,
+    before: Option<String>,
+    no_stop: bool,
+) -> Result<Value, Failure> {
+    let mut body = serde_json::json!({"recipients": recipients, "endpoints": endpoints});
+    let mut conds = Vec::new();
+    for h in headers {
+        let (name, regex) = h
+            .split_once(':')
+            .ok_or_else(|| Failure::Usage(format!("--header {h:?}: write Name:regex")))?;
+        conds.push(serde_json::json!({"name": name.trim(), "regex": regex}));
+    }
+    if !conds.is_empty() {
+        body["headers"] = Value::Array(conds);
+    }
+    let mut v = serde_json::Map::new();
+    for item in verdicts {
+        let (check, result) = item
+            .split_once('=')
+            .ok_or_else(|| Failure::Usage(format!("--verdict {item:?}: write check=result")))?;
+        let list = v
+            .entry(check.trim().to_ascii_lowercase())
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(a) = list {
+            a.push(Value::String(result.trim().to_ascii_lowercase()));
+        }
+    }
+    if !v.is_empty() {
+        body["verdicts"] = Value::Object(v);
+    }
+    if let Some(p) = priority {
+        body["priority"] = p.into();
+    }
+    if let Some(b) = before {
+        body["before"] = b.into();
+    }
+    if no_stop {
+        body["stop"] = false.into();
+    }
+    Ok(body)
 }
 
 pub(crate) fn client(args: &ApiArgs) -> Result<Client, Failure> {
@@ -135,13 +216,50 @@ pub async fn tenants(args: ApiArgs, cmd: TenantsCommand) -> Result<(), Failure> 
                 .await?;
             eprintln!("tenant {tenant} deleted");
         }
+        TenantsCommand::Routes { tenant, json } => {
+            let v = c
+                .call(
+                    "GET",
+                    &format!("/api/v1/tenants/{}/routes", enc(&tenant)),
+                    None,
+                )
+                .await?;
+            if json {
+                print(&v);
+            } else {
+                for r in v["routes"].as_array().into_iter().flatten() {
+                    let shadow = r["shadowed_by"].as_array().filter(|a| !a.is_empty());
+                    println!(
+                        "{}\tpriority {}\t{}\t{}{}",
+                        r["name"].as_str().unwrap_or(""),
+                        r["priority"].as_i64().unwrap_or(0),
+                        if r["stop"].as_bool().unwrap_or(true) {
+                            "stop"
+                        } else {
+                            "continue"
+                        },
+                        r["recipients"],
+                        shadow
+                            .map(|s| format!("\tSHADOWED by {}", Value::Array(s.clone())))
+                            .unwrap_or_default(),
+                    );
+                }
+            }
+        }
         TenantsCommand::Route {
             tenant,
             route,
             recipients,
             endpoints,
+            headers,
+            verdicts,
+            priority,
+            before,
+            no_stop,
         } => {
-            let body = serde_json::json!({"recipients": recipients, "endpoints": endpoints});
+            let body = route_body(
+                recipients, endpoints, headers, verdicts, priority, before, no_stop,
+            )?;
             let v = c
                 .call(
                     "PUT",

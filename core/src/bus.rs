@@ -33,6 +33,8 @@ pub const HEADER_LAST_ERROR: &str = "Postwire-Last-Error";
 /// Authentication verdicts (`Auth` as compact JSON) computed by ingest for `reject` tenants,
 /// or kept with a quarantined mail.
 pub const HEADER_AUTH: &str = "Postwire-Auth";
+/// rspamd's verdict (`Spam` as compact JSON), when ingest scored the mail at SMTP time.
+pub const HEADER_SPAM: &str = "Postwire-Spam";
 /// Set on a mail released from quarantine: deliver it whatever its verdicts.
 pub const HEADER_RELEASED: &str = "Postwire-Released";
 /// Why a mail was quarantined.

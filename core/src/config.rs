@@ -39,6 +39,8 @@ pub struct Config {
     #[serde(default)]
     pub antivirus: crate::antivirus_config::AntivirusConfig,
     #[serde(default)]
+    pub spam: crate::spam_config::SpamConfig,
+    #[serde(default)]
     pub ses: SesConfig,
     #[serde(default)]
     pub plugin_host: PluginHostConfig,
@@ -230,6 +232,7 @@ impl Config {
                 "from 60 to nats.duplicate_window_secs (an older notification could be stored twice)",
             ));
         }
+        self.spam.validate()?;
         let s = &self.smtp;
         if s.max_command_line_bytes < 512 {
             return Err(ConfigError::new(

@@ -22,9 +22,47 @@ pub struct EmailEvent {
     /// Authentication verdicts; absent when verification is switched off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Auth>,
+    /// rspamd's verdict; absent when `[spam]` is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam: Option<Spam>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<RawInfo>,
     pub limits: Limits,
+}
+
+/// What rspamd said about the mail (`/checkv2`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Spam {
+    pub score: f64,
+    pub required_score: f64,
+    /// rspamd's action: `no action`, `greylist`, `add header`, `rewrite subject`,
+    /// `soft reject`, `reject`.
+    pub action: String,
+    /// The symbols that fired, highest score first.
+    #[serde(default)]
+    pub symbols: Vec<SpamSymbol>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpamSymbol {
+    pub name: String,
+    pub score: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+}
+
+impl Spam {
+    /// The verdict as it travels with a mail on the bus (`Postwire-Spam`), when it was
+    /// decided at SMTP time.
+    pub fn to_header(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn from_header(value: &str) -> Result<Spam, serde_json::Error> {
+        serde_json::from_str(value)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -33,6 +71,10 @@ pub struct Message {
     pub in_reply_to: Option<String>,
     #[serde(default)]
     pub references: Vec<String>,
+    /// The conversation: first of `references`, else `in_reply_to`, else `message_id`,
+    /// normalised (no angle brackets, lower-case domain).
+    #[serde(default)]
+    pub thread_id: Option<String>,
     /// RFC 3339, from the Date header; null when absent or unparseable.
     pub date: Option<String>,
     pub subject: Option<String>,
@@ -56,6 +98,9 @@ pub struct Message {
     /// The reply itself: `text` without quoted history and signature.
     #[serde(default)]
     pub stripped_text: Option<String>,
+    /// The reply in HTML: `html` without quoted history and signature (sanitised).
+    #[serde(default)]
+    pub stripped_html: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +203,21 @@ pub enum Verdict {
     /// Could not decide (DNS trouble); never a failure.
     TempError,
     PermError,
+}
+
+impl Verdict {
+    /// The RFC 8601 name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::SoftFail => "softfail",
+            Verdict::Neutral => "neutral",
+            Verdict::None => "none",
+            Verdict::TempError => "temperror",
+            Verdict::PermError => "permerror",
+        }
+    }
 }
 
 /// The domain owner's DMARC policy (`p=`, or `sp=` for subdomains).

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, PluginConfig, PluginFailure, is_loopback_host};
-use crate::routing::Pattern;
+pub use crate::route_config::RouteConfig;
 use crate::verify_config::TenantAuthConfig;
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default, PartialEq, utoipa::ToSchema)]
@@ -15,7 +15,7 @@ use crate::verify_config::TenantAuthConfig;
 pub struct TenantConfig {
     /// Domains this tenant receives mail for.
     pub domains: Vec<String>,
-    /// Routes, tried in order; a recipient goes to the first route that matches it.
+    /// Routes, tried by `priority` (lower first), then in order; see [`RouteConfig`].
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
     /// Named webhook endpoints.
@@ -45,6 +45,12 @@ pub struct TenantConfig {
     /// `quarantine` the whole mail.
     #[serde(default)]
     pub infected_attachments: crate::antivirus_config::InfectedPolicy,
+    /// With `[spam]`: quarantine or refuse at SMTP time above a score.
+    #[serde(
+        default,
+        skip_serializing_if = "crate::spam_config::TenantSpamConfig::is_default"
+    )]
+    pub spam: crate::spam_config::TenantSpamConfig,
     /// WebAssembly plugins run in order over each event before it is delivered.
     #[serde(default)]
     pub plugins: Vec<PluginConfig>,
@@ -59,16 +65,6 @@ pub struct TenantConfig {
 
 fn default_payload_retention_days() -> u32 {
     7
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    pub name: String,
-    /// `user@domain` (also matches `user+tag@domain`), `*@domain`, or `*` (any of the
-    /// tenant's domains).
-    pub recipients: Vec<String>,
-    pub endpoints: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, utoipa::ToSchema)]
@@ -305,53 +301,8 @@ impl TenantConfig {
                 return Err(ConfigError::new(format!("{pp}.config"), "must be a table"));
             }
         }
-        let mut route_names = std::collections::BTreeSet::new();
-        for (ri, r) in t.routes.iter().enumerate() {
-            let rp = format!("{tp}.routes[{ri}]");
-            if !is_valid_name(&r.name) {
-                return Err(ConfigError::new(
-                    format!("{rp}.name"),
-                    "route names use a-z, 0-9, - and _",
-                ));
-            }
-            if !route_names.insert(&r.name) {
-                return Err(ConfigError::new(
-                    format!("{rp}.name"),
-                    format!("duplicate route {}", r.name),
-                ));
-            }
-            if r.recipients.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{rp}.recipients"),
-                    "needs at least one pattern",
-                ));
-            }
-            for (pi, p) in r.recipients.iter().enumerate() {
-                let pat = Pattern::parse(p).map_err(|m| {
-                    ConfigError::new(format!("{rp}.recipients[{pi}]"), m.to_string())
-                })?;
-                if !pat.within(&t.domains) {
-                    return Err(ConfigError::new(
-                        format!("{rp}.recipients[{pi}]"),
-                        format!("{p} is not in the tenant's domains"),
-                    ));
-                }
-            }
-            if r.endpoints.is_empty() {
-                return Err(ConfigError::new(
-                    format!("{rp}.endpoints"),
-                    "needs at least one endpoint",
-                ));
-            }
-            for (ei, e) in r.endpoints.iter().enumerate() {
-                if !t.endpoints.contains_key(e) {
-                    return Err(ConfigError::new(
-                        format!("{rp}.endpoints[{ei}]"),
-                        format!("unknown endpoint {e:?}"),
-                    ));
-                }
-            }
-        }
+        t.spam.validate(&tp)?;
+        crate::route_config::validate(&tp, t)?;
         Ok(())
     }
 }

@@ -147,6 +147,9 @@ impl JetStreamPublisher {
             if let Some(auth) = &tx.auth {
                 headers.insert(bus::HEADER_AUTH, auth.to_header().as_str());
             }
+            if let Some(spam) = &tx.spam {
+                headers.insert(bus::HEADER_SPAM, spam.to_header().as_str());
+            }
             // One trace per mail starts here, inside the SMTP transaction's span.
             let span = tracing::info_span!(
                 "ingest.publish",

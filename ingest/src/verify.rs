@@ -9,20 +9,26 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use postwire_core::event::Auth;
+use postwire_core::event::{Auth, Spam};
 
 use crate::smtp::Transaction;
 
 /// What inline verification decided about a transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum InlineVerdict {
     /// Accept; the verdicts travel with the mail (`Postwire-Auth`) so the worker does not
     /// verify again.
-    Accept { auth: Option<Auth> },
+    Accept {
+        auth: Option<Auth>,
+        /// rspamd's verdict when the mail was scored at SMTP time (`Postwire-Spam`).
+        spam: Option<Spam>,
+    },
     /// Refuse with 550 5.7.1; the text says why.
     Reject(String),
     /// DNS could not decide: 451 4.7.5, the client retries.
     Defer,
+    /// Another check could not decide (rspamd unreachable): 451 4.7.1 with this text.
+    Retry(String),
 }
 
 pub type VerdictFuture<'a> = Pin<Box<dyn Future<Output = InlineVerdict> + Send + 'a>>;
@@ -126,8 +132,11 @@ mod tests {
             )
             .unwrap(),
         );
-        let (out, published, seen) =
-            conversation(InlineVerdict::Accept { auth: auth.clone() }).await;
+        let (out, published, seen) = conversation(InlineVerdict::Accept {
+            auth: auth.clone(),
+            spam: None,
+        })
+        .await;
         assert!(out.contains("250 2.0.0 OK: queued as m1"), "{out}");
         assert_eq!(published, 1);
         assert_eq!(seen, auth);

@@ -54,7 +54,7 @@ pub async fn spawn(
     if let Some(c) = claim {
         deps = deps.with_spool(c, limit);
     }
-    if let Some(v) = crate::inline::MailAuthInline::for_config(cfg, live.clone())? {
+    if let Some(v) = crate::inline::Inline::for_config(cfg, live.clone())? {
         deps = deps.with_verifier(v);
     }
     if let Some(addr) = &cfg.ses.listen {

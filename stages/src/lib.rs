@@ -4,8 +4,8 @@
 //!   (ack / nak with delay / term), in-progress acks, the span and metrics per stage, and
 //!   the one output publisher. A stage says what happened ([`runner::Outcome`]).
 //! - [`process`]: the worker that consumes `MAIL` and runs its stages fused, in order:
-//!   verify ([`verify`], wrapped in `process/verify.rs`) → [`parse`] → scan ([`antivirus`])
-//!   → [`store`] → [`route`] → [`transform`] (tenant WebAssembly plugins) → [`prepare`].
+//!   verify ([`verify`], wrapped in `process/verify.rs`) → [`spam`] (rspamd) → [`parse`] →
+//!   scan ([`antivirus`]) → [`store`] → [`route`] → [`transform`] (tenant WebAssembly plugins) → [`prepare`].
 //! - [`deliver`]: the worker that consumes `OUTBOX`, signs each attempt and POSTs it, with
 //!   retries, backoff and the dead-letter stream.
 //! - [`held`]: the dead-letter stream and the quarantine (one writer, one way back).
@@ -21,6 +21,7 @@ pub mod prepare;
 pub mod process;
 pub mod route;
 pub mod runner;
+pub mod spam;
 pub mod store;
 pub mod transform;
 pub mod verify;

@@ -26,7 +26,10 @@ pub(super) async fn end_of_data<P: Publisher>(
     }
     match inline_verdict(&tx, deps).await {
         None => {}
-        Some(InlineVerdict::Accept { auth }) => tx.auth = auth,
+        Some(InlineVerdict::Accept { auth, spam }) => {
+            tx.auth = auth;
+            tx.spam = spam;
+        }
         Some(InlineVerdict::Reject(why)) => {
             tracing::info!(reason = %why, "Rejected a message under a tenant's authentication policy.");
             spool::discard(deps.spool.as_ref(), &tx).await;
@@ -36,6 +39,11 @@ pub(super) async fn end_of_data<P: Publisher>(
             tracing::info!("Deferred a message: DNS could not decide its authentication.");
             spool::discard(deps.spool.as_ref(), &tx).await;
             return refused(true, "");
+        }
+        Some(InlineVerdict::Retry(why)) => {
+            tracing::warn!(reason = %why, "Deferred a message: a check at SMTP time could not decide.");
+            spool::discard(deps.spool.as_ref(), &tx).await;
+            return Reply::new(451, "4.7.1", why);
         }
     }
     let size = tx.spooled.as_ref().map_or(tx.body.len() as u64, |s| s.size);

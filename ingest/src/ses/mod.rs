@@ -188,6 +188,7 @@ impl<P: Publisher> SesIntake<P> {
             rcpts,
             body: raw,
             auth: None,
+            spam: None,
             tls: None,
             ses: Some(ses),
             spooled: None,

@@ -307,6 +307,7 @@ impl Session {
             rcpts,
             body: reader.into_body(),
             auth: None,
+            spam: None,
             tls: self.tls.clone(),
             ses: None,
             spooled: None,

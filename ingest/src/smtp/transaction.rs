@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use postwire_core::envelope::{Envelope, TlsInfo};
-use postwire_core::event::Auth;
+use postwire_core::event::{Auth, Spam};
 use postwire_core::routing::Destination;
 
 use super::command::MailParams;
@@ -23,6 +23,8 @@ pub struct Transaction {
     /// The verdicts of inline verification, carried to the worker (`Postwire-Auth`, written
     /// by [`Auth::to_header`] when published) so it never verifies again.
     pub auth: Option<Auth>,
+    /// rspamd's verdict when the mail was scored at SMTP time (`Postwire-Spam`).
+    pub spam: Option<Spam>,
     pub tls: Option<TlsInfo>,
     /// Set for mail received from Amazon SES instead of SMTP.
     pub ses: Option<serde_json::Value>,

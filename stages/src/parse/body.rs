@@ -7,12 +7,18 @@ use std::collections::HashMap;
 use mail_parser::MimeHeaders;
 
 use super::sanitize::sanitize;
+use super::stripped::html::strip_html;
 
-/// `(text, html)` of a message; `html` is already sanitised.
-pub fn bodies(
-    msg: &mail_parser::Message<'_>,
-    max_parts: usize,
-) -> (Option<String>, Option<String>) {
+/// The views of a message; the HTML ones are already sanitised.
+pub struct Bodies {
+    pub text: Option<String>,
+    pub html: Option<String>,
+    /// `html` without quoted history and signature (see `stripped::html`).
+    pub stripped_html: Option<String>,
+}
+
+/// The text and HTML views of a message.
+pub fn bodies(msg: &mail_parser::Message<'_>, max_parts: usize) -> Bodies {
     let texts: Vec<String> = msg
         .text_body
         .iter()
@@ -26,15 +32,23 @@ pub fn bodies(
         .map(|t| normalize_text(&t))
         .collect();
     let has_real_html = msg.html_bodies().take(max_parts).any(|p| p.is_text_html());
-    let html = has_real_html.then(|| {
-        let html: String = (0..msg.html_body.len().min(max_parts))
+    let raw_html = has_real_html.then(|| {
+        (0..msg.html_body.len().min(max_parts))
             .filter_map(|i| msg.body_html(i).map(|t| t.into_owned()))
             .collect::<Vec<_>>()
-            .join("\n");
-        sanitize(&html, &HashMap::new())
+            .join("\n")
+    });
+    let html = raw_html.as_deref().map(|h| sanitize(h, &HashMap::new()));
+    let stripped_html = raw_html.as_deref().map(|h| match strip_html(h) {
+        Some(reply) => sanitize(&reply, &HashMap::new()),
+        None => html.clone().unwrap_or_default(),
     });
     let text = (!texts.is_empty()).then(|| texts.join("\n"));
-    (text, html)
+    Bodies {
+        text,
+        html,
+        stripped_html,
+    }
 }
 
 /// Plain text of an HTML part: every block element ends a line.

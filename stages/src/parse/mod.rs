@@ -6,6 +6,7 @@
 //! - [`body`]: text and HTML views as a mail client shows them.
 //! - [`sanitize`]: ammonia rules for the HTML.
 //! - [`stripped`]: the reply without quoted history and signature.
+//! - [`thread`]: the conversation id (`thread_id`).
 //! - [`attachments`]: attachments and enclosed messages.
 //! - [`limits`]: the limits and the recording of cuts.
 //! - [`stage`]: parse as a stage of the process worker.
@@ -19,6 +20,7 @@ pub mod limits;
 pub mod sanitize;
 pub mod stage;
 pub mod stripped;
+pub mod thread;
 
 use mail_parser::MessageParser;
 use postwire_core::event::{Limits, Message};
@@ -120,31 +122,40 @@ fn convert(
             ),
         );
     }
-    let (text, html) = body::bodies(msg, lim.max_parts);
+    let body::Bodies {
+        text,
+        html,
+        stripped_html,
+    } = body::bodies(msg, lim.max_parts);
     let stripped_text = text.as_deref().map(stripped::strip);
     let mut nested = |m: &mail_parser::Message<'_>, np: &str, l: &mut Limits| {
         convert(m, None, lim, depth + 1, np, l)
     };
     let attachments = attachments::collect(msg, bodies, lim, depth, path, limits, &mut nested);
     let b = lim.max_body_bytes;
+    let message_id = clip_opt(
+        msg.message_id().map(str::to_string),
+        f,
+        &p("message_id"),
+        limits,
+    );
+    let in_reply_to = clip_opt(
+        headers::text_of(msg.in_reply_to()),
+        f,
+        &p("in_reply_to"),
+        limits,
+    );
+    let references: Vec<String> = headers::list_of(msg.references())
+        .into_iter()
+        .take(lim.max_headers)
+        .map(|r| clip(r, f, &p("references"), limits))
+        .collect();
+    let thread_id = thread::thread_id(message_id.as_deref(), in_reply_to.as_deref(), &references);
     Message {
-        message_id: clip_opt(
-            msg.message_id().map(str::to_string),
-            f,
-            &p("message_id"),
-            limits,
-        ),
-        in_reply_to: clip_opt(
-            headers::text_of(msg.in_reply_to()),
-            f,
-            &p("in_reply_to"),
-            limits,
-        ),
-        references: headers::list_of(msg.references())
-            .into_iter()
-            .take(lim.max_headers)
-            .map(|r| clip(r, f, &p("references"), limits))
-            .collect(),
+        message_id,
+        in_reply_to,
+        references,
+        thread_id,
         date: msg.date().and_then(|d| rfc3339(&d.to_rfc3339())),
         subject: clip_opt(msg.subject().map(str::to_string), f, &p("subject"), limits),
         from: headers::mailboxes(msg.from(), lim, &p("from"), limits),
@@ -157,6 +168,7 @@ fn convert(
         html: clip_opt(html, b, &p("html"), limits),
         attachments,
         stripped_text: clip_opt(stripped_text, b, &p("stripped_text"), limits),
+        stripped_html: clip_opt(stripped_html, b, &p("stripped_html"), limits),
     }
 }
 

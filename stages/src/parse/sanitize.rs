@@ -39,10 +39,17 @@ pub fn sanitize(html: &str, cid_urls: &HashMap<String, String>) -> String {
 /// store stage gave them one. ammonia writes every attribute value in double quotes with `&`
 /// and `"` escaped, so a quoted `cid:<id>` is exactly an attribute value.
 pub fn rewrite_cids(message: &mut postwire_core::event::Message) {
-    let Some(html) = message.html.as_mut() else {
-        return;
-    };
-    for a in &message.attachments {
+    let attachments = &message.attachments;
+    for html in [message.html.as_mut(), message.stripped_html.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        rewrite(html, attachments);
+    }
+}
+
+fn rewrite(html: &mut String, attachments: &[postwire_core::event::Attachment]) {
+    for a in attachments {
         let (Some(id), Some(url)) = (&a.content_id, &a.url) else {
             continue;
         };

@@ -14,9 +14,9 @@ use std::collections::BTreeMap;
 
 use postwire_core::Config;
 use postwire_core::envelope::Envelope;
-use postwire_core::event::{Auth, EmailEvent, Limits, Message, RawInfo, SCHEMA};
+use postwire_core::event::{Auth, EmailEvent, Limits, Message, RawInfo, SCHEMA, Spam};
 use postwire_core::ids::{delivery_id, sha256_hex};
-use postwire_core::routing::Router;
+use postwire_core::routing::{Facts, Router};
 
 /// One HTTP delivery to make: `outbox.<tenant>.<route>` with `Nats-Msg-Id = id`.
 #[derive(Debug, Clone)]
@@ -44,6 +44,8 @@ pub struct MailInput<'a> {
     pub limits: Limits,
     /// Verdicts of the verify stage (None when verification is off).
     pub auth: Option<Auth>,
+    /// rspamd's verdict (None when `[spam]` is off).
+    pub spam: Option<Spam>,
     /// Where the raw message was stored, if it was.
     pub raw_url: Option<crate::store::SignedUrl>,
 }
@@ -76,16 +78,22 @@ pub struct RouteEvent {
     pub event: EmailEvent,
 }
 
-/// Routes the recipients: one event per matched route, and the recipients no route takes.
+/// Routes the recipients: one event per matched route (a recipient may match several, see
+/// [`Router::routes_for`]), and the recipients no route takes (its conditions included).
 pub fn route_events(router: &Router, input: MailInput<'_>) -> (Vec<RouteEvent>, Vec<String>) {
     let mut routes: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut unrouted = Vec::new();
+    let facts = Facts {
+        headers: &input.message.headers,
+        auth: input.auth.as_ref(),
+    };
     for rcpt in &input.envelope.rcpt_to {
-        match router.resolve(rcpt) {
-            Ok(dest) if dest.tenant == input.tenant => {
-                routes.entry(dest.route).or_default().push(rcpt.clone())
-            }
-            _ => unrouted.push(rcpt.clone()),
+        let matched = router.routes_for(input.tenant, rcpt, &facts);
+        if matched.is_empty() {
+            unrouted.push(rcpt.clone());
+        }
+        for route in matched {
+            routes.entry(route).or_default().push(rcpt.clone());
         }
     }
     let raw = raw_info(&input);
@@ -130,6 +138,7 @@ pub fn assemble(
         envelope,
         message: input.message.clone(),
         auth: input.auth.clone(),
+        spam: input.spam.clone(),
         raw: Some(raw.clone()),
         limits: input.limits.clone(),
     }

@@ -33,6 +33,7 @@ pub fn event(raw: &[u8], p: &Preview) -> EmailEvent {
         message,
         limits,
         auth: None,
+        spam: None,
         raw_url: None,
     };
     let raw_info = super::raw_info(&input);
@@ -81,6 +82,7 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
                 message,
                 limits,
                 auth: None,
+                spam: None,
                 raw_url: None,
             },
         );

@@ -19,6 +19,8 @@ use crate::antivirus::stage::ScanStage;
 use crate::parse::stage::ParseStage;
 use crate::prepare::stage::PrepareStage;
 use crate::route::RouteStage;
+use crate::spam::Rspamd;
+use crate::spam::stage::SpamStage;
 use crate::store::stage::StoreStage;
 use crate::transform::step::TransformStage;
 
@@ -27,6 +29,8 @@ use crate::transform::step::TransformStage;
 pub enum StageName {
     /// SPF, DKIM, DMARC, ARC, iprev; the tenant's authentication policy (may hold the mail).
     Verify,
+    /// rspamd's score (may hold the mail).
+    Spam,
     /// MIME → the payload's `message`, sanitised.
     Parse,
     /// Attachments through clamd (may hold the mail).
@@ -43,8 +47,9 @@ pub enum StageName {
 
 impl StageName {
     /// Every stage, in order: what a process worker runs by default, fused.
-    pub const ALL: [StageName; 7] = [
+    pub const ALL: [StageName; 8] = [
         StageName::Verify,
+        StageName::Spam,
         StageName::Parse,
         StageName::Scan,
         StageName::Store,
@@ -56,6 +61,7 @@ impl StageName {
     pub fn as_str(self) -> &'static str {
         match self {
             StageName::Verify => "verify",
+            StageName::Spam => "spam",
             StageName::Parse => "parse",
             StageName::Scan => "scan",
             StageName::Store => "store",
@@ -70,6 +76,7 @@ impl StageName {
 pub enum Registered {
     /// Boxed: the resolver makes it much larger than the others.
     Verify(Box<VerifyStage>),
+    Spam(SpamStage),
     Parse(ParseStage),
     Scan(ScanStage),
     Store(StoreStage),
@@ -82,6 +89,7 @@ impl Registered {
     pub fn name(&self) -> StageName {
         match self {
             Registered::Verify(_) => StageName::Verify,
+            Registered::Spam(_) => StageName::Spam,
             Registered::Parse(_) => StageName::Parse,
             Registered::Scan(_) => StageName::Scan,
             Registered::Store(_) => StageName::Store,
@@ -106,6 +114,7 @@ impl Registered {
         }
         match self {
             Registered::Verify(s) => run!(s, "verify"),
+            Registered::Spam(s) => run!(s, "spam"),
             Registered::Parse(s) => run!(s, "parse"),
             Registered::Scan(s) => run!(s, "scan"),
             Registered::Store(s) => run!(s, "store"),
@@ -127,7 +136,7 @@ pub struct Chain(Vec<Registered>);
 
 impl Chain {
     /// Builds `names` (in [`StageName::ALL`] order); a stage the configuration leaves off
-    /// (verification disabled, no clamd, no storage) is not registered.
+    /// (verification disabled, no rspamd, no clamd, no storage) is not registered.
     pub fn build(names: &[StageName], deps: Deps<'_>) -> Result<Chain, StageError> {
         let cfg = deps.cfg;
         let antivirus = match names.contains(&StageName::Scan) {
@@ -143,6 +152,9 @@ impl Chain {
             let stage = match name {
                 StageName::Verify => {
                     VerifyStage::from_config(cfg)?.map(|v| Registered::Verify(Box::new(v)))
+                }
+                StageName::Spam => {
+                    Rspamd::from_config(&cfg.spam).map(|r| Registered::Spam(SpamStage::new(r)))
                 }
                 StageName::Parse => Some(Registered::Parse(ParseStage { bodies })),
                 StageName::Scan => antivirus

@@ -8,7 +8,7 @@ use std::future::Future;
 use async_nats::jetstream;
 use bytes::Bytes;
 use postwire_core::envelope::Envelope;
-use postwire_core::event::Auth;
+use postwire_core::event::{Auth, Spam};
 use postwire_core::routing::Router;
 use postwire_core::{Config, bus};
 
@@ -48,6 +48,8 @@ pub struct Mail {
     pub released: bool,
     /// Verdicts of the verify stage (None when verification is off).
     pub auth: Option<Auth>,
+    /// rspamd's verdict (None when `[spam]` is off).
+    pub spam: Option<Spam>,
     /// The parse stage's output, until the route stage takes the message.
     pub parsed: Option<Parsed>,
     /// Where the store stage put the raw message.
@@ -98,6 +100,7 @@ impl Mail {
             raw,
             released: input.header(bus::HEADER_RELEASED).is_some(),
             auth: None,
+            spam: None,
             parsed: None,
             raw_url: None,
             events: Vec::new(),

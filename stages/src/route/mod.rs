@@ -26,6 +26,7 @@ impl MailStage for RouteStage {
                 message,
                 limits,
                 auth: mail.auth.clone(),
+                spam: mail.spam.clone(),
                 raw_url: mail.raw_url.clone(),
             },
         );
