@@ -66,6 +66,7 @@ pub fn example(tenant: &str, id: &str, now: &str) -> Value {
             ..Default::default()
         },
         auth: None,
+        spam: None,
         raw: None,
         limits: Limits::default(),
     };
