@@ -10,6 +10,7 @@ report (also written as JSON to POSTWIRE_SOAK_REPORT when set). See docs/operati
 from __future__ import annotations
 
 import itertools
+import collections
 import json
 import os
 import random
@@ -150,7 +151,12 @@ def test_soak_loses_nothing_and_delivers_nothing_twice(request, tmp_path, receiv
         drained_at = time.monotonic() - started
         dlq = subprocess.run([postwire_path(), "dlq", "list", "--json", "--config", str(config)],
                              capture_output=True, text=True, timeout=60, env=child_env())
-        dead = len(json.loads(dlq.stdout)) if dlq.returncode == 0 and dlq.stdout.strip() else -1
+        entries = json.loads(dlq.stdout) if dlq.returncode == 0 and dlq.stdout.strip() else None
+        dead = len(entries) if entries is not None else -1
+        # Why mail went to the dead letter, so that a failing run explains itself.
+        dead_reasons = collections.Counter(
+            f"{e.get('route')} {e.get('attempts')} attempts, {e.get('last_status')}: "
+            f"{str(e.get('last_error'))[:160]}" for e in (entries or []))
         lost = sorted(n for n in ledger.accepted if n not in seen)
         double = sorted(n for n, ids in seen.items()
                         if len(ids) > ledger.accepted.get(n, 0) + ledger.uncertain.get(n, 0))
@@ -168,6 +174,7 @@ def test_soak_loses_nothing_and_delivers_nothing_twice(request, tmp_path, receiv
             "smtp_retries": ledger.retries, "delivered": len(seen), "lost": len(lost),
             "double_delivered": len(double), "unexplained": len(unexplained),
             "repeated_posts": posts - ids, "posts": posts, "dlq_entries": dead,
+            "dlq_reasons": dict(dead_reasons.most_common(10)),
             "slow_sessions_cut": trouble.slow_cut, "slow_sessions_other": trouble.slow_other,
             "malformed_sessions": trouble.malformed, "malformed_answers": trouble.malformed_answers,
             "answers_other_than_250": ledger.answers, "restarts": sup.restarts,
