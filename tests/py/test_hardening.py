@@ -237,3 +237,43 @@ def test_large_numbers_and_odd_times_never_make_a_server_error(system):
         if st >= 400:
             is_problem(st, h, b, st)
     assert len(calls) > 300
+
+
+def test_key_rotation_is_audited(request, tmp_path, nats, receiver):
+    """Key rotation belongs to no tenant: its record is under `_global`, seen by the global token."""
+    import urllib.request
+    keyring = tmp_path / "keys"
+    subprocess.run([postwire_path(), "keys", "rotate", "--keyring", str(keyring), "--domain", "acme.test",
+                    "--selector", "s1"], check=True, capture_output=True, text=True)
+    port, admin = free_port(), free_port()
+    cfg = dev_config(nats.url, port, receiver.url(), admin_port=admin) + f"""
+[[tenants.acme.endpoints.hook.signing]]
+scheme = "rfc9421"
+alg = "ed25519"
+keyring = "{keyring}"
+"""
+    (tmp_path / "postwire.toml").write_text(cfg)
+    token = "t" * 24
+    dev = Process("dev", [postwire_path(), "dev", "--config", str(tmp_path / "postwire.toml"), "--no-sink"],
+                  tmp_path, env=child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=token))
+    attach_logs(request, dev)
+
+    def call(method, path, body=None):
+        req = urllib.request.Request(f"http://127.0.0.1:{admin}{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {token}",
+                                              "Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=20) as r:
+            return json.load(r)
+
+    try:
+        dev.wait_for_port(admin)
+        rotated = call("POST", "/api/v1/keys/rotate", {"keyring": str(keyring), "overlap_secs": 60})
+        selector = [k["selector"] for k in rotated["keys"] if k["selector"] != "s1"][0]
+        changes = call("GET", "/api/v1/audit")["changes"]
+    finally:
+        dev.stop(signal.SIGINT)
+    ops = [c for c in changes if c.get("kind") == "operation"]
+    assert [(c["tenant"], c["by"], c["change"]) for c in ops] == [("_global", "admin", "keys.rotate")], ops
+    assert ops[0]["detail"] == {"keyring": str(keyring), "selector": selector, "alg": "ed25519",
+                                "overlap_secs": 60}, ops[0]
