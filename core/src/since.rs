@@ -1,6 +1,6 @@
 //! Time arguments of the CLI and the admin API (`--since`, `?since=`, `?until=`): an RFC 3339
 //! time (`2026-11-23T10:00:00Z`) or an age before now (`90m`, `2h`, `3d`). An age so large
-//! that it reaches before the year -9999 is refused, never a panic.
+//! that it reaches before the year -9999 is refused, never a panic; a time before 1970 is 1970.
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -17,13 +17,16 @@ pub enum SinceError {
 /// Parses `text` as an RFC 3339 time or an age before `now`.
 pub fn parse_at(text: &str, now: OffsetDateTime) -> Result<OffsetDateTime, SinceError> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(t);
+        return Ok(t.max(OffsetDateTime::UNIX_EPOCH));
     }
     let age = crate::delivery_config::parse_duration(text)
         .map_err(|_| SinceError::Unreadable(text.to_string()))?;
     let age =
         time::Duration::try_from(age).map_err(|_| SinceError::OutOfRange(text.to_string()))?;
+    // Nothing postwire stores predates 1970: an earlier start is the same as 1970, and stays
+    // writable as RFC 3339 (years before 0 are not; NATS consumer start times are RFC 3339).
     now.checked_sub(age)
+        .map(|t| t.max(OffsetDateTime::UNIX_EPOCH))
         .ok_or_else(|| SinceError::OutOfRange(text.to_string()))
 }
 
@@ -65,6 +68,19 @@ mod tests {
             parse_at("99999999999h", NOW),
             Err(SinceError::OutOfRange(_))
         ));
+    }
+
+    #[test]
+    fn times_before_1970_are_1970() {
+        // 3,000,000 days ago is before year 0: not writable as RFC 3339 (a NATS consumer's
+        // start time), so it was a panic in the NATS client.
+        for text in ["3000000d", "70000000h", "0000-01-01T00:00:00Z"] {
+            assert_eq!(
+                parse_at(text, NOW).unwrap(),
+                OffsetDateTime::UNIX_EPOCH,
+                "{text}"
+            );
+        }
     }
 
     #[test]

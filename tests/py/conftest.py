@@ -114,6 +114,7 @@ class Received:
     path: str
     headers: dict  # lowercase names
     body: bytes
+    status: int = 0  # what the receiver answered
 
     def json(self):
         return json.loads(self.body)
@@ -187,6 +188,7 @@ def _handler_for(receiver: Receiver):
                     path=self.path,
                     headers={k.lower(): v for k, v in self.headers.items()},
                     body=body,
+                    status=receiver.status,
                 )
             )
             with receiver.cond:

@@ -107,6 +107,7 @@ class Role:
     starts: int = 0
     kills: int = 0
     first_stats: dict | None = None
+    before_kill: list = field(default_factory=list)  # stats of each process just before kill -9
     history: list = field(default_factory=list)  # every process, for the logs
 
     def start(self) -> None:
@@ -121,6 +122,7 @@ class Role:
 
     def kill9(self) -> None:
         if self.process and self.process.alive():
+            self.before_kill.append(proc_stats(self.process.pid))
             self.process.proc.send_signal(signal.SIGKILL)
             self.process.proc.wait(timeout=10)
             self.kills += 1

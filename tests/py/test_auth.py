@@ -192,6 +192,11 @@ def test_quarantine_through_the_admin_api(start_postwire, zone, keys):
     assert api("GET", f"/api/v1/quarantine/{held[1]['seq']}")[0] == 404
     dev.nats.wait_idle()
     assert len(dev.receiver.requests) == 1, "the purged mail is never delivered"
+    # Both actions are in the audit trail: who, what, which mail.
+    ops = [c for c in api("GET", "/api/v1/audit")[1]["changes"] if c.get("kind") == "operation"]
+    assert [(c["tenant"], c["by"], c["change"], c["detail"]["items"]) for c in ops] == [
+        ("acme", "admin", "quarantine.release", [{"seq": held[0]["seq"]}]),
+        ("acme", "admin", "quarantine.purge", [{"seq": held[1]["seq"]}])], ops
 
 
 def test_reject_policy_refuses_at_data(start_postwire, zone, keys):

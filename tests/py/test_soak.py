@@ -163,9 +163,13 @@ def test_soak_loses_nothing_and_delivers_nothing_twice(request, tmp_path, receiv
         unexplained = sorted(n for n in seen if n not in ledger.accepted and n not in ledger.uncertain)
         with receiver.cond:
             posts = len(receiver.requests)
+            ok_ids = [r.headers["webhook-id"] for r in receiver.requests if r.status < 300]
         ids = sum(len(v) for v in seen.values())
-        stats = {r.name: {"start": r.first_stats, "end": proc_stats(r.process.pid),
-                          "kills": r.kills, "starts": r.starts} for r in roles}
+        stats = {r.name: {"start": r.first_stats, "before_kill": r.before_kill,
+                          "end": proc_stats(r.process.pid), "kills": r.kills, "starts": r.starts}
+                 for r in roles}
+        stats.update({f"nats-{n.name}": {"end": proc_stats(n.process.pid), "starts": n.starts}
+                      for n in nodes})
         report = {
             "seconds": SOAK_SECS, "seed": SEED, "senders": SENDERS, "pause_s": PAUSE,
             "mails_sent": sent, "accepted": len(ledger.accepted),
@@ -173,7 +177,8 @@ def test_soak_loses_nothing_and_delivers_nothing_twice(request, tmp_path, receiv
             "uncertain_sends": sum(ledger.uncertain.values()), "refused_5xx": len(ledger.refused),
             "smtp_retries": ledger.retries, "delivered": len(seen), "lost": len(lost),
             "double_delivered": len(double), "unexplained": len(unexplained),
-            "repeated_posts": posts - ids, "posts": posts, "dlq_entries": dead,
+            "repeated_posts": posts - ids, "posts": posts,
+            "repeated_after_2xx": len(ok_ids) - len(set(ok_ids)), "dlq_entries": dead,
             "dlq_reasons": dict(dead_reasons.most_common(10)),
             "slow_sessions_cut": trouble.slow_cut, "slow_sessions_other": trouble.slow_other,
             "malformed_sessions": trouble.malformed, "malformed_answers": trouble.malformed_answers,

@@ -33,7 +33,11 @@ pub async fn read(
 ) -> Result<Vec<Stored>, DeliverError> {
     let s = js.get_stream(stream).await.map_err(DeliverError::bus)?;
     let deliver_policy = match since {
-        Some(start_time) => DeliverPolicy::ByStartTime { start_time },
+        // The start time goes to NATS as RFC 3339, which has no year before 0: nothing is
+        // older than 1970 anyway.
+        Some(t) => DeliverPolicy::ByStartTime {
+            start_time: t.max(time::OffsetDateTime::UNIX_EPOCH),
+        },
         None => DeliverPolicy::All,
     };
     let consumer = s
