@@ -26,8 +26,14 @@ pub struct Resent {
     from: String,
 }
 
-/// Sends one delivery again, from the DLQ when it is there, else from its kept payload.
-async fn resend_one(a: &Api, tenant: &str, id: &str) -> ApiResult<Option<Resent>> {
+/// Sends one delivery of `tenant` again: from the DLQ when it is there, else from its kept
+/// payload (`kept`, or looked up). `None`: neither holds it any more.
+async fn resend_one(
+    a: &Api,
+    tenant: &str,
+    id: &str,
+    kept: Option<payloads::Kept>,
+) -> ApiResult<Option<Resent>> {
     let f = dlq::Filter {
         tenant: Some(tenant.to_string()),
         id: Some(id.to_string()),
@@ -42,10 +48,13 @@ async fn resend_one(a: &Api, tenant: &str, id: &str) -> ApiResult<Option<Resent>
         dlq::replay(&a.js, &d).await.map_err(Problem::unavailable)?;
         "dlq"
     } else {
-        let Some(k) = payloads::get(&a.js, tenant, id)
-            .await
-            .map_err(Problem::unavailable)?
-        else {
+        let kept = match kept {
+            Some(k) => Some(k),
+            None => payloads::get(&a.js, tenant, id)
+                .await
+                .map_err(Problem::unavailable)?,
+        };
+        let Some(k) = kept else {
             return Ok(None);
         };
         let nonce = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
@@ -59,6 +68,41 @@ async fn resend_one(a: &Api, tenant: &str, id: &str) -> ApiResult<Option<Resent>
         tenant: tenant.to_string(),
         from: from.into(),
     }))
+}
+
+/// The tenant of a delivery the caller sees: where its payload is kept, or else where it is
+/// dead-lettered; with the kept payload when there is one.
+async fn find_tenant(
+    a: &Api,
+    c: &Caller,
+    id: &str,
+) -> ApiResult<Option<(String, Option<payloads::Kept>)>> {
+    let scope = c.scope(None)?;
+    let tenants: Vec<String> = match &scope {
+        Scope::All => a.live.get().cfg.tenants.keys().cloned().collect(),
+        Scope::One(t) => vec![t.clone()],
+        Scope::Some(ts) => ts.clone(),
+    };
+    for t in tenants {
+        if let Some(k) = payloads::get(&a.js, &t, id)
+            .await
+            .map_err(Problem::unavailable)?
+        {
+            return Ok(Some((t, Some(k))));
+        }
+    }
+    // Not kept (retention 0 or expired), or a tenant no longer configured: the DLQ may hold it.
+    let f = dlq::Filter {
+        id: Some(id.to_string()),
+        tenant: scope.single().map(str::to_string),
+        ..Default::default()
+    };
+    Ok(dlq::list(&a.js, &f)
+        .await
+        .map_err(Problem::unavailable)?
+        .into_iter()
+        .find(|d| d.delivery_id == id && scope.has(&d.tenant))
+        .map(|d| (d.tenant, None)))
 }
 
 /// Notes an operator action in the tenant's audit trail (shown by `GET /api/v1/audit`).
@@ -97,24 +141,19 @@ pub async fn resend(
     if !token_ok(&id) {
         return Err(Problem::bad_request("not a delivery id"));
     }
-    let tenants: Vec<String> = match c.scope(None)? {
-        Scope::All => a.live.get().cfg.tenants.keys().cloned().collect(),
-        Scope::One(t) => vec![t],
-        Scope::Some(ts) => ts,
-    };
-    for t in &tenants {
-        if let Some(r) = resend_one(&a, t, &id).await? {
-            record_action(
-                &a,
-                &c,
-                t,
-                &format!("resend delivery {id}"),
-                json!({"from": r.from}),
-            )
-            .await;
-            tracing::info!(by = %c.name, tenant = %t, delivery_id = %id, from = %r.from, "A delivery was sent again through the admin API.");
-            return Ok((StatusCode::ACCEPTED, Json(r)));
-        }
+    if let Some((t, kept)) = find_tenant(&a, &c, &id).await?
+        && let Some(r) = resend_one(&a, &t, &id, kept).await?
+    {
+        record_action(
+            &a,
+            &c,
+            &t,
+            &format!("resend delivery {id}"),
+            json!({"from": r.from}),
+        )
+        .await;
+        tracing::info!(by = %c.name, tenant = %t, delivery_id = %id, from = %r.from, "A delivery was sent again through the admin API.");
+        return Ok((StatusCode::ACCEPTED, Json(r)));
     }
     Err(Problem::not_found(format!(
         "no payload of delivery {id:?} is kept any more (payload_retention_days) and it is not in the DLQ"
@@ -172,7 +211,7 @@ pub async fn recover(
     let mut resent = Vec::new();
     let mut failed = Vec::new();
     for id in failed_ones {
-        match resend_one(&a, &tenant, &id).await {
+        match resend_one(&a, &tenant, &id, None).await {
             Ok(Some(r)) => resent.push(r),
             Ok(None) => failed.push(json!({"delivery_id": id, "error": "payload no longer kept"})),
             Err(p) => failed.push(json!({"delivery_id": id, "error": p.detail})),

@@ -94,6 +94,11 @@ def test_find_a_mail_by_address_subject_or_id_and_resend_it(system, receiver):
 
 def test_recover_resends_the_failed_deliveries_of_an_endpoint(system):
     smtp_port, api, _ = system
+    # beta keeps no payloads: what it can resend is what the DLQ holds.
+    doc = api.call("GET", "/api/v1/tenants/beta")[2]
+    st, _, body = api.call("PUT", "/api/v1/tenants/beta",
+                           body={**doc["config"], "payload_retention_days": 0})
+    assert st == 200 and body["config"]["payload_retention_days"] == 0, body
     send(smtp_port, "anyone@beta.test", "to-beta")
     dead = wait(lambda: deliveries(api, "?status=dead"))
     assert len(dead) == 1 and dead[0]["endpoint"] == "gone", dead
@@ -104,6 +109,12 @@ def test_recover_resends_the_failed_deliveries_of_an_endpoint(system):
     # Sent again (and dead again: the endpoint still refuses), as a new dead letter.
     again = wait(lambda: [d for d in deliveries(api, "?status=dead") if d["dlq_seq"] != seq])
     assert again and again[0]["delivery_id"] == dead[0]["delivery_id"], again
+    # One delivery again, from the DLQ; once purged, nothing is kept to send.
+    st, _, r = api.call("POST", f"/api/v1/deliveries/{dead[0]['delivery_id']}/resend")
+    assert st == 202 and r["from"] == "dlq", r
+    held = wait(lambda: api.call("GET", "/api/v1/dlq?tenant=beta")[2]["dead_letters"], timeout=30)
+    assert api.call("POST", "/api/v1/dlq/purge", body={"seqs": [d["seq"] for d in held]})[0] == 200
+    is_problem(*api.call("POST", f"/api/v1/deliveries/{dead[0]['delivery_id']}/resend"), 404)
     # A tenant token cannot recover another tenant's endpoint; bad input is a problem.
     is_problem(*api.call("POST", "/api/v1/tenants/beta/endpoints/gone/recover", token=ACME,
                          body={"since": "1h"}), 404)

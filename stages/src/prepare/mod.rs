@@ -3,7 +3,8 @@
 //!
 //! Files: this one (routing, event assembly, deliveries), [`preview`] (the event of a raw
 //! message without a bus, for `postwire parse` and the golden fixtures), [`summary`] (what
-//! the dashboard shows of a mail), [`payloads`] (delivered payloads kept for a resend).
+//! the dashboard shows of a mail). The stage ([`stage`]) also keeps each body for a resend
+//! (`crate::held::payloads`).
 
 pub mod preview;
 
