@@ -84,3 +84,25 @@ pub(crate) fn nonce() -> Result<String, SignError> {
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// The operating system's random source, for RSA key generation of a chosen size.
+pub(crate) struct OsRng;
+
+impl rsa::rand_core::TryRng for OsRng {
+    type Error = getrandom::Error;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0u8; 4];
+        getrandom::fill(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0u8; 8];
+        getrandom::fill(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        getrandom::fill(dst)
+    }
+}
+
+impl rsa::rand_core::TryCryptoRng for OsRng {}

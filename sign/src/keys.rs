@@ -95,7 +95,7 @@ impl PrivateKey {
                 "RSA keys have 2048 to 8192 bits, not {bits}"
             )));
         }
-        let mut rng = OsRng;
+        let mut rng = crate::crypto::OsRng;
         rsa::PrivateKey::new(&mut rng, bits)
             .map(|k| PrivateKey::Rsa(Box::new(k)))
             .map_err(|e| KeyError::Generate(e.to_string()))
@@ -286,28 +286,6 @@ impl PublicKey {
         Self::from_raw(key_type, &bytes)
     }
 }
-
-/// The operating system's random source, for RSA key generation of a chosen size.
-struct OsRng;
-
-impl rsa::rand_core::TryRng for OsRng {
-    type Error = getrandom::Error;
-    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
-        let mut b = [0u8; 4];
-        getrandom::fill(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
-        let mut b = [0u8; 8];
-        getrandom::fill(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
-        getrandom::fill(dst)
-    }
-}
-
-impl rsa::rand_core::TryCryptoRng for OsRng {}
 
 /// The zone-file line publishing `key` as `selector` under `domain`, for `postwire keys
 /// dns-record`. TXT strings are split at 255 bytes, as DNS requires.

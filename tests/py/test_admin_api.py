@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 import subprocess
 
+import pytest
 
 from support import child_env, postwire_path
 
@@ -181,6 +182,7 @@ def test_validation_errors_are_problem_details(system, receiver):
     Webhook(SECRET).verify(got.body, {k.lower(): v for k, v in got.headers.items()})
 
 
+@pytest.mark.timeout(300)  # one worker: about a minute on a loaded machine
 def test_schemathesis_finds_no_server_error(system, tmp_path):
     _, api, _ = system
     exe = Path(sys.executable).parent / "schemathesis"
