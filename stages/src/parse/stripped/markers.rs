@@ -117,6 +117,9 @@ const SENT: &[&str] = &[
     "datum:",
     "envoyé :",
     "envoyé:",
+    "envoyé le :",
+    "envoyé le:",
+    "message du :",
     "date :",
     "enviado:",
     "enviado el:",
@@ -145,14 +148,44 @@ const SENT: &[&str] = &[
 /// address (digits or `@`), so a sentence of the reply ending in "wrote:" is not one.
 pub fn is_attribution(text: &str) -> bool {
     let l = text.trim().to_lowercase();
-    let Some(body) = l.strip_suffix(':').or_else(|| l.strip_suffix('：')) else {
-        return false;
-    };
+    // Zoho: "---- On <date> <who> wrote ----".
+    let l = l.trim_matches(|c: char| c == '-' || c.is_whitespace());
     if l.chars().count() > 400 || l.starts_with('>') {
         return false;
     }
-    let anchored = body.chars().any(|c| c.is_ascii_digit()) || body.contains('@');
-    anchored && WROTE.iter().any(|w| body.contains(w))
+    let anchored = |b: &str| b.chars().any(|c| c.is_ascii_digit()) || b.contains('@');
+    match l.strip_suffix(':').or_else(|| l.strip_suffix('：')) {
+        Some(body) => {
+            (anchored(body) && WROTE.iter().any(|w| body.contains(w))) || dated_address(body)
+        }
+        // "On <date> <who> <addr> wrote" without the colon (some webmails).
+        None => {
+            l.starts_with("on ")
+                && l.contains('@')
+                && anchored(l)
+                && WROTE.iter().any(|w| l.ends_with(w))
+        }
+    }
+}
+
+/// `<date and time>, "Name" <addr>` before the colon: how several clients attribute without
+/// a verb. Needs a time (`10:00`, `18.30`) and the address in angle brackets at the end.
+fn dated_address(body: &str) -> bool {
+    let b = body.trim_end();
+    let Some(open) = b.rfind('<') else {
+        return false;
+    };
+    let addr = &b[open..];
+    if !(addr.ends_with('>') && addr.contains('@')) {
+        return false;
+    }
+    let head: Vec<char> = b[..open].chars().collect();
+    head.windows(4).any(|w| {
+        w[0].is_ascii_digit()
+            && matches!(w[1], ':' | '.')
+            && w[2].is_ascii_digit()
+            && w[3].is_ascii_digit()
+    })
 }
 
 /// `<who> wrote:` without a date or address (only an attribution when quoted lines follow).
@@ -188,14 +221,70 @@ pub fn may_start_attribution(line: &str) -> bool {
     !l.is_empty()
         && !l.starts_with('>')
         && (OPENERS.iter().any(|o| l.starts_with(o))
-            || l.starts_with(|c: char| c.is_ascii_digit())
+            || l.chars().any(|c| c.is_ascii_digit())
             || l.contains('@'))
 }
+
+/// A line that starts an attribution of its own ("On …"): a wrapped attribution never runs
+/// into one, so the line before it is the sender's.
+pub fn starts_own_attribution(line: &str) -> bool {
+    let l = line.trim().to_lowercase();
+    const OPENERS: &[&str] = &[
+        "on ", "am ", "le ", "el ", "il ", "op ", "em ", "w dniu ", "den ", "dne ",
+    ];
+    OPENERS.iter().any(|o| l.starts_with(o))
+}
+
+/// Words of a dashed separator's title ("-------- Oprindelig besked --------").
+const SEPARATOR_WORDS: &[&str] = &[
+    "original",
+    "message",
+    "besked",
+    "nachricht",
+    "mensaje",
+    "messaggio",
+    "bericht",
+    "mensagem",
+    "meddelande",
+    "melding",
+    "viesti",
+    "wiadomość",
+    "zpráva",
+    "ileti",
+    "сообщение",
+    "邮件",
+    "メッセージ",
+    "메시지",
+    "forwarded",
+    "weitergeleitet",
+    "reenviado",
+    "transféré",
+    "inoltrato",
+    "doorgestuurd",
+    "encaminhada",
+    "vidarebefordrat",
+    "videresendt",
+    "välitetty",
+];
 
 /// A separator line starting quoted or forwarded history.
 pub fn is_separator(line: &str) -> bool {
     let l = line.trim().to_lowercase();
-    SEPARATORS.iter().any(|s| l.starts_with(s))
+    if SEPARATORS.iter().any(|s| l.starts_with(s)) {
+        return true;
+    }
+    let inner = l.trim_matches(|c: char| c == '-' || c == '=').trim();
+    l.starts_with("--")
+        && l.ends_with("--")
+        && !inner.is_empty()
+        && inner.chars().count() <= 40
+        && SEPARATOR_WORDS.iter().any(|w| inner.contains(w))
+}
+
+/// A rule: a line of only `-`, `_`, `=`, `*` or `—` (four or more).
+pub fn is_rule(line: &str) -> bool {
+    let l = line.trim();
+    l.chars().count() >= 4 && l.chars().all(|c| matches!(c, '-' | '_' | '=' | '*' | '—'))
 }
 
 fn starts_any(line: &str, set: &[&str]) -> bool {
@@ -212,19 +301,65 @@ pub fn is_outlook_block(lines: &[&str], i: usize) -> bool {
     let l = lines[i].trim();
     let is_rule = l.chars().count() >= 10 && l.chars().all(|c| c == '_');
     let from_at = if is_rule { i + 1 } else { i };
-    if from_at >= lines.len() || !starts_any(lines[from_at], FROM) {
+    if from_at >= lines.len() {
         return false;
     }
-    lines[from_at + 1..]
-        .iter()
-        .take(4)
-        .any(|s| starts_any(s, SENT))
+    if starts_any(lines[from_at], FROM)
+        && lines[from_at + 1..]
+            .iter()
+            .take(4)
+            .any(|s| starts_any(s, SENT))
+    {
+        return true;
+    }
+    // Three header lines in a row, one of them the sender ("Message du :", "De :", "A :").
+    let header = |s: &&str| starts_any(s, FROM) || starts_any(s, SENT) || starts_any(s, OTHER);
+    let run: Vec<&&str> = lines[from_at..].iter().take_while(|s| header(s)).collect();
+    run.len() >= 3 && run.iter().any(|s| starts_any(s, FROM))
 }
+
+/// The other header names of a quoted header block.
+const OTHER: &[&str] = &[
+    "to:",
+    "to :",
+    "cc:",
+    "subject:",
+    "à :",
+    "à:",
+    "a :",
+    "a:",
+    "an:",
+    "para:",
+    "til:",
+    "till:",
+    "copie à :",
+    "sujet :",
+    "objet :",
+    "objet:",
+    "betreff:",
+    "asunto:",
+    "oggetto:",
+    "onderwerp:",
+    "assunto:",
+    "emne:",
+    "ämne:",
+    "aihe:",
+    "konu:",
+    "temat:",
+    "předmět:",
+    "тема:",
+    "кому:",
+    "件名:",
+    "主题:",
+    "제목:",
+    "message du :",
+    "vastaanottaja:",
+];
 
 /// A mailing list's footer: a rule of underscores, then the list's name or address.
 pub fn is_list_footer(lines: &[&str], i: usize) -> bool {
     let l = lines[i].trim();
-    if l.chars().count() < 10 || !l.chars().all(|c| c == '_') {
+    if l.chars().count() < 2 || !l.chars().all(|c| c == '_') {
         return false;
     }
     lines[i + 1..]
@@ -288,15 +423,34 @@ pub fn is_device_signature(line: &str) -> bool {
         let first = words
             .first()
             .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()));
+        // A device word, or a brand as written (capitalised: "Wiko RIDGE FAB 4G").
+        let brand = line
+            .trim()
+            .get("sent from my ".len()..)
+            .is_some_and(|r| r.starts_with(|c: char| c.is_uppercase()));
         return words.len() <= 6
-            && first.is_some_and(|f| DEVICES.iter().any(|d| f.starts_with(d)))
+            && (brand || first.is_some_and(|f| DEVICES.iter().any(|d| f.starts_with(d))))
             && !rest.contains(", ");
+    }
+    // "Sent from TypeApp<https://…>": an app's sign-off with its link.
+    if let Some(rest) = l.strip_prefix("sent from ") {
+        let name = rest.split('<').next().unwrap_or_default();
+        return rest.contains("<http") && name.split_whitespace().count() <= 3;
     }
     const FIXED: &[&str] = &[
         "sent from outlook",
         "get outlook for ",
         "sent from mail for windows",
         "sent from yahoo mail",
+        "gesendet von outlook",
+        "holen sie sich outlook",
+        "envoyé à partir de outlook",
+        "envoyé à partir d'outlook",
+        "obtenir outlook pour",
+        "obtener outlook para",
+        "scarica outlook per",
+        "enviado do outlook",
+        "verzonden vanuit outlook",
         "sent from my mobile",
         "von meinem iphone gesendet",
         "von meinem ipad gesendet",
@@ -326,7 +480,8 @@ pub fn is_device_signature(line: &str) -> bool {
         "나의 iphone에서 보냄",
         "iphone'umdan gönderildi",
     ];
-    FIXED.iter().any(|f| l.starts_with(f)) && l.chars().count() <= 60
+    let plain = l.split('<').next().unwrap_or_default();
+    FIXED.iter().any(|f| l.starts_with(f)) && plain.chars().count() <= 60
 }
 
 #[cfg(test)]
