@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 import subprocess
 
+import pytest
+
 
 from support import child_env, postwire_path
 
@@ -181,6 +183,7 @@ def test_validation_errors_are_problem_details(system, receiver):
     Webhook(SECRET).verify(got.body, {k.lower(): v for k, v in got.headers.items()})
 
 
+@pytest.mark.timeout(300)
 def test_schemathesis_finds_no_server_error(system, tmp_path):
     _, api, _ = system
     exe = Path(sys.executable).parent / "schemathesis"
@@ -188,7 +191,10 @@ def test_schemathesis_finds_no_server_error(system, tmp_path):
     r = subprocess.run(
         [exe, "run", f"{api.base}/api/openapi.json", "-H", f"Authorization: Bearer {GLOBAL}",
          "--checks", "not_a_server_error", "--max-examples", "25", "--seed", "1",
-         "--workers", "2", "--request-timeout", "20", "--no-shrink"],
+         # One worker: with two threads, Python 3.11.7's ast.parse (hypothesis describes its
+         # filters with it) can fail with a spurious "AST constructor recursion depth mismatch"
+         # (CPython gh-106905), a runtime error of the tool, not of postwire.
+         "--workers", "1", "--request-timeout", "20", "--no-shrink"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path)
     print(r.stdout[-4000:])
     assert r.returncode == 0, r.stdout[-8000:] + r.stderr[-2000:]
