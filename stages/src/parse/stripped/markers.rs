@@ -2,146 +2,7 @@
 //! write: attributions (`On … wrote:` and its translations), forward and original-message
 //! separators, Outlook's header block, and device sign-offs ("Sent from my iPhone").
 
-/// Words that end an attribution ("On <date>, <who> wrote:"), lower case: en, de, fr, es, it,
-/// nl, pt, ru, ja, zh, ko, pl, sv, da, nb, fi, tr, cs, sk, hu, ro, el, uk, he, ar, vi, id.
-const WROTE: &[&str] = &[
-    "wrote",
-    "writes",
-    "schrieb",
-    "geschrieben",
-    "a écrit",
-    "écrit",
-    "escribió",
-    "escribio",
-    "ha scritto",
-    "scritto",
-    "schreef",
-    "heeft geschreven",
-    "escreveu",
-    "написал",
-    "написала",
-    "написал(а)",
-    "пишет",
-    "писал",
-    "書きました",
-    "のメール",
-    "写道",
-    "寫道",
-    "작성",
-    "pisze",
-    "napisał",
-    "napisała",
-    "napisał(a)",
-    "skrev",
-    "kirjoitti",
-    "yazdı",
-    "napsal",
-    "napsala",
-    "napsal(a)",
-    "napísal",
-    "írta",
-    "a scris",
-    "έγραψε",
-    "написав",
-    "כתב",
-    "كتب",
-    "đã viết",
-    "menulis",
-];
-
-/// Separators that start forwarded or original messages (lower case, trimmed line start).
-const SEPARATORS: &[&str] = &[
-    "-----original message-----",
-    "----- original message -----",
-    "-------- original message --------",
-    "-------- forwarded message --------",
-    "---------- forwarded message ---------",
-    "begin forwarded message:",
-    "-----ursprüngliche nachricht-----",
-    "-------- ursprüngliche nachricht --------",
-    "---------- weitergeleitete nachricht ---------",
-    "-------- message original --------",
-    "-----message d'origine-----",
-    "-------- message d'origine --------",
-    "---------- message transféré ---------",
-    "-----mensaje original-----",
-    "-------- mensaje original --------",
-    "---------- mensaje reenviado ---------",
-    "-----messaggio originale-----",
-    "-------- messaggio originale --------",
-    "-----oorspronkelijk bericht-----",
-    "-----mensagem original-----",
-    "-----исходное сообщение-----",
-    "-------- исходное сообщение --------",
-    "-------- пересылаемое сообщение --------",
-    "-----original meddelelse-----",
-    "-----ursprungligt meddelande-----",
-    "-----opprinnelig melding-----",
-    "-----alkuperäinen viesti-----",
-    "-----oryginalna wiadomość-----",
-    "-----původní zpráva-----",
-    "-----orijinal ileti-----",
-    "-------- 原始邮件 --------",
-    "------------------ 原始邮件 ------------------",
-    "-----原始邮件-----",
-    "-----元のメッセージ-----",
-    "-----원본 메시지-----",
-];
-
-/// `From:` of an Outlook header block, in the client languages Outlook ships.
-const FROM: &[&str] = &[
-    "from:",
-    "von:",
-    "de :",
-    "de:",
-    "da:",
-    "van:",
-    "от:",
-    "od:",
-    "från:",
-    "fra:",
-    "lähettäjä:",
-    "kimden:",
-    "差出人:",
-    "发件人:",
-    "寄件者:",
-    "보낸 사람:",
-    "feladó:",
-];
-
-/// `Sent:`/`Date:` of the same block.
-const SENT: &[&str] = &[
-    "sent:",
-    "date:",
-    "gesendet:",
-    "datum:",
-    "envoyé :",
-    "envoyé:",
-    "envoyé le :",
-    "envoyé le:",
-    "message du :",
-    "date :",
-    "enviado:",
-    "enviado el:",
-    "inviato:",
-    "data:",
-    "verzonden:",
-    "отправлено:",
-    "дата:",
-    "wysłano:",
-    "skickat:",
-    "sendt:",
-    "lähetetty:",
-    "gönderildi:",
-    "tarih:",
-    "odesláno:",
-    "送信日時:",
-    "发送时间:",
-    "日期:",
-    "寄件日期:",
-    "보낸 날짜:",
-    "elküldve:",
-];
+use super::words::{DEVICES, FROM, OTHER, SENT, SEPARATOR_WORDS, SEPARATORS, SIGN_OFFS, WROTE};
 
 /// Whether `text` (one line, or a wrapped attribution joined with spaces) is an attribution:
 /// it ends with a colon, names a writing verb of some language, and carries a date or an
@@ -235,38 +96,6 @@ pub fn starts_own_attribution(line: &str) -> bool {
     OPENERS.iter().any(|o| l.starts_with(o))
 }
 
-/// Words of a dashed separator's title ("-------- Oprindelig besked --------").
-const SEPARATOR_WORDS: &[&str] = &[
-    "original",
-    "message",
-    "besked",
-    "nachricht",
-    "mensaje",
-    "messaggio",
-    "bericht",
-    "mensagem",
-    "meddelande",
-    "melding",
-    "viesti",
-    "wiadomość",
-    "zpráva",
-    "ileti",
-    "сообщение",
-    "邮件",
-    "メッセージ",
-    "메시지",
-    "forwarded",
-    "weitergeleitet",
-    "reenviado",
-    "transféré",
-    "inoltrato",
-    "doorgestuurd",
-    "encaminhada",
-    "vidarebefordrat",
-    "videresendt",
-    "välitetty",
-];
-
 /// A separator line starting quoted or forwarded history.
 pub fn is_separator(line: &str) -> bool {
     let l = line.trim().to_lowercase();
@@ -318,44 +147,6 @@ pub fn is_outlook_block(lines: &[&str], i: usize) -> bool {
     run.len() >= 3 && run.iter().any(|s| starts_any(s, FROM))
 }
 
-/// The other header names of a quoted header block.
-const OTHER: &[&str] = &[
-    "to:",
-    "to :",
-    "cc:",
-    "subject:",
-    "à :",
-    "à:",
-    "a :",
-    "a:",
-    "an:",
-    "para:",
-    "til:",
-    "till:",
-    "copie à :",
-    "sujet :",
-    "objet :",
-    "objet:",
-    "betreff:",
-    "asunto:",
-    "oggetto:",
-    "onderwerp:",
-    "assunto:",
-    "emne:",
-    "ämne:",
-    "aihe:",
-    "konu:",
-    "temat:",
-    "předmět:",
-    "тема:",
-    "кому:",
-    "件名:",
-    "主题:",
-    "제목:",
-    "message du :",
-    "vastaanottaja:",
-];
-
 /// A mailing list's footer: a rule of underscores, then the list's name or address.
 pub fn is_list_footer(lines: &[&str], i: usize) -> bool {
     let l = lines[i].trim();
@@ -370,44 +161,6 @@ pub fn is_list_footer(lines: &[&str], i: usize) -> bool {
             n.contains("mailing list") || n.contains("listinfo") || n.contains("unsubscribe")
         })
 }
-
-/// Words naming a device or app after "Sent from my …".
-const DEVICES: &[&str] = &[
-    "iphone",
-    "ipad",
-    "ipod",
-    "android",
-    "blackberry",
-    "samsung",
-    "galaxy",
-    "mobile",
-    "phone",
-    "smartphone",
-    "huawei",
-    "pixel",
-    "nokia",
-    "htc",
-    "sony",
-    "xperia",
-    "lg",
-    "motorola",
-    "windows",
-    "tablet",
-    "kindle",
-    "verizon",
-    "t-mobile",
-    "sprint",
-    "oneplus",
-    "xiaomi",
-    "cell",
-    "apple",
-    "watch",
-    "mail",
-    "outlook",
-    "wireless",
-    "handheld",
-    "fairphone",
-];
 
 /// A sign-off a mobile client or webmail adds ("Sent from my iPhone", "Get Outlook for
 /// iOS", "Von meinem iPhone gesendet", "Envoyé de mon iPad"…). Only the short, formulaic
@@ -437,51 +190,8 @@ pub fn is_device_signature(line: &str) -> bool {
         let name = rest.split('<').next().unwrap_or_default();
         return rest.contains("<http") && name.split_whitespace().count() <= 3;
     }
-    const FIXED: &[&str] = &[
-        "sent from outlook",
-        "get outlook for ",
-        "sent from mail for windows",
-        "sent from yahoo mail",
-        "gesendet von outlook",
-        "holen sie sich outlook",
-        "envoyé à partir de outlook",
-        "envoyé à partir d'outlook",
-        "obtenir outlook pour",
-        "obtener outlook para",
-        "scarica outlook per",
-        "enviado do outlook",
-        "verzonden vanuit outlook",
-        "sent from my mobile",
-        "von meinem iphone gesendet",
-        "von meinem ipad gesendet",
-        "von meinem smartphone gesendet",
-        "envoyé de mon iphone",
-        "envoyé de mon ipad",
-        "enviado desde mi iphone",
-        "enviado desde mi ipad",
-        "enviado do meu iphone",
-        "enviado de meu iphone",
-        "inviato da iphone",
-        "inviato dal mio iphone",
-        "verzonden met mijn iphone",
-        "verstuurd vanaf mijn iphone",
-        "skickat från min iphone",
-        "sendt fra min iphone",
-        "sendt fra min ipad",
-        "lähetetty iphonesta",
-        "отправлено с iphone",
-        "отправлено с моего iphone",
-        "wysłane z iphone",
-        "wysłane z mojego iphone",
-        "odesláno z iphonu",
-        "iphoneから送信",
-        "从我的iphone发送",
-        "發自我的iphone",
-        "나의 iphone에서 보냄",
-        "iphone'umdan gönderildi",
-    ];
     let plain = l.split('<').next().unwrap_or_default();
-    FIXED.iter().any(|f| l.starts_with(f)) && plain.chars().count() <= 60
+    SIGN_OFFS.iter().any(|f| l.starts_with(f)) && plain.chars().count() <= 60
 }
 
 #[cfg(test)]

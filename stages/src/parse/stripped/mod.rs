@@ -7,6 +7,7 @@
 
 pub mod html;
 pub mod markers;
+pub mod words;
 
 use markers::{
     is_attribution, is_device_signature, is_list_footer, is_outlook_block, is_rule, is_separator,
