@@ -169,7 +169,7 @@ async fn process_redelivered_writes_each_output_once() {
     assert_eq!(
         names,
         ["parse", "store", "route", "transform", "prepare"],
-        "verify and scan are off"
+        "verify, spam and scan are off"
     );
     let process = Process {
         js: js.clone(),

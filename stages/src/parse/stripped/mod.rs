@@ -7,14 +7,30 @@
 
 pub mod html;
 pub mod markers;
+pub mod words;
 
 use markers::{
-    is_attribution, is_device_signature, is_list_footer, is_outlook_block, is_separator,
-    may_start_attribution, names_writer,
+    is_attribution, is_device_signature, is_list_footer, is_outlook_block, is_rule, is_separator,
+    may_start_attribution, names_writer, starts_own_attribution,
 };
 
 fn is_quoted(line: &str) -> bool {
     line.trim_start().starts_with('>')
+}
+
+/// The rest of a quoted line that the quoting client wrapped without a `>`: it follows a long
+/// quoted line that stops mid-sentence, and starts in lower case ("ignissim odio?").
+fn is_wrapped_quote(lines: &[&str], i: usize) -> bool {
+    let Some(prev) = i.checked_sub(1).map(|p| lines[p].trim_end()) else {
+        return false;
+    };
+    is_quoted(prev)
+        && prev.chars().count() >= 60
+        && prev.split_whitespace().count() >= 6
+        && !prev.ends_with(['.', '?', '!', ':'])
+        && lines[i]
+            .trim_start()
+            .starts_with(|c: char| c.is_lowercase())
 }
 
 fn is_blank(line: &str) -> bool {
@@ -41,7 +57,9 @@ fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
     }
     let mut joined = lines[i].trim().to_string();
     for (n, next) in lines.iter().enumerate().skip(i + 1).take(3) {
-        if is_blank(next) || is_quoted(next) {
+        // Gmail may wrap the address's closing bracket onto a line of its own (">:").
+        let bracket = next.trim().starts_with(">:");
+        if is_blank(next) || (is_quoted(next) && !bracket) || starts_own_attribution(next) {
             return None;
         }
         joined.push(' ');
@@ -73,6 +91,13 @@ fn only_history_after(lines: &[&str], from: usize) -> bool {
     true
 }
 
+/// The next non-blank line from `from` starts the history.
+fn rule_before_history(lines: &[&str], from: usize) -> bool {
+    (from..lines.len())
+        .find(|&i| !is_blank(lines[i]))
+        .is_some_and(|i| history_at(lines, i).is_some() || ends_reply(lines, i))
+}
+
 /// After the attribution ending before `k` comes a `>` quote and then more of the sender's
 /// own text: an inline or bottom-posted reply, whose later lines are kept.
 fn reply_continues(lines: &[&str], k: usize) -> bool {
@@ -83,7 +108,9 @@ fn reply_continues(lines: &[&str], k: usize) -> bool {
     if i >= lines.len() || !is_quoted(lines[i]) {
         return false;
     }
-    while i < lines.len() && (is_quoted(lines[i]) || is_blank(lines[i])) {
+    while i < lines.len()
+        && (is_quoted(lines[i]) || is_blank(lines[i]) || is_wrapped_quote(lines, i))
+    {
         i += 1;
     }
     i < lines.len()
@@ -120,7 +147,16 @@ pub fn strip(text: &str) -> String {
         if ends_reply(&lines, i) {
             break;
         }
-        if is_device_signature(line) && only_history_after(&lines, i + 1) {
+        // A sign-off ends the reply when history follows it, or a blank line and then
+        // anything (mobile clients append the original unquoted); directly followed by more
+        // text it is the sender's sentence.
+        if is_device_signature(line)
+            && (only_history_after(&lines, i + 1) || lines.get(i + 1).is_some_and(|l| is_blank(l)))
+        {
+            break;
+        }
+        // A rule right above the history belongs to it.
+        if is_rule(line) && has_content && rule_before_history(&lines, i + 1) {
             break;
         }
         if let Some(n) = history_at(&lines, i) {
@@ -132,7 +168,7 @@ pub fn strip(text: &str) -> String {
             }
             break;
         }
-        if is_quoted(line) || is_short_attribution(&lines, i) {
+        if is_quoted(line) || is_short_attribution(&lines, i) || is_wrapped_quote(&lines, i) {
             dropped = true;
         } else if is_blank(line) && dropped && out.last().is_some_and(|l| is_blank(l)) {
             // The second blank line around a dropped quote.
