@@ -132,7 +132,8 @@ async function asAdmin(page, dir) {
   await shot(page, dir, 'config');
 
   // Add a route in the form: first with an endpoint that does not exist (the API's problem
-  // shows next to the field), then right; it goes last, after the catch-all.
+  // shows next to the field), then last, after the catch-all: the API refuses a route the
+  // catch-all would always take first, naming it; then placed before the catch-all.
   await page.getByTestId('route-name').fill('sales');
   await page.getByTestId('route-recipients').fill('sales@acme.test');
   await page.getByTestId('route-endpoints').fill('nowhere');
@@ -143,13 +144,24 @@ async function asAdmin(page, dir) {
   await shot(page, dir, 'route-invalid');
   await page.getByTestId('route-endpoints').fill('hook');
   await page.getByTestId('route-save').click();
+  const formError = page.getByTestId('route-form-error');
+  await formError.waitFor({ state: 'visible' });
+  check(/never match/.test(await formError.textContent()) && /catchall/.test(await formError.textContent()),
+    `the shadowed route's problem is: ${await formError.textContent()}`);
+  await shot(page, dir, 'route-shadowed');
+  const order = async () => page.locator('[data-testid="route-row"]').evaluateAll((rows) => rows.map((r) => r.dataset.route));
+  check(JSON.stringify(await order()) === '["support","catchall"]', `a refused route was added: ${await order()}`);
+  await page.getByTestId('route-place').selectOption('catchall');
+  await page.getByTestId('route-save').click();
   const sales = page.locator('[data-testid="route-row"][data-route="sales"]');
   await sales.waitFor({ state: 'visible' });
-  const order = async () => page.locator('[data-testid="route-row"]').evaluateAll((rows) => rows.map((r) => r.dataset.route));
-  check(JSON.stringify(await order()) === '["support","catchall","sales"]', `the order is ${await order()}`);
+  check(JSON.stringify(await order()) === '["support","sales","catchall"]', `the order is ${await order()}`);
 
-  // Move it above the catch-all.
+  // Move it up, above support, then down again: it stays above the catch-all.
   await sales.getByTestId('route-up').click();
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="route-row"]')]
+    .map((r) => r.dataset.route).join(',') === 'sales,support,catchall');
+  await sales.getByTestId('route-down').click();
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="route-row"]')]
     .map((r) => r.dataset.route).join(',') === 'support,sales,catchall');
   await page.locator('[data-testid="audit-row"]', { hasText: 'put route sales' }).first().waitFor({ state: 'visible' });

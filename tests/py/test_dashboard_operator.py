@@ -124,7 +124,7 @@ def test_the_operators_day_in_chromium(request, capsys, tmp_path, nats, receiver
         assert browser.wait(timeout=20) == 0, failed("operator.js failed")
         names = sorted(p.name for p in shots.glob("operator-*.png"))
         assert names == sorted(f"operator-{n}.png" for n in [
-            "overview", "mail", "resent", "endpoints", "config", "route-invalid", "routes", "sales-mail",
+            "overview", "mail", "resent", "endpoints", "config", "route-invalid", "route-shadowed", "routes", "sales-mail",
             "tenant"]), names
         assert all((shots / n).stat().st_size > 10_000 for n in names)
         with capsys.disabled():
