@@ -46,6 +46,7 @@ fn tables() -> Vec<Table> {
         global("verify", "## `[verify]`", "[verify]\n"),
         global("storage", "## `[storage]`", "[storage]\n"),
         global("antivirus", "## `[antivirus]`", "[antivirus]\n"),
+        global("spam", "## `[spam]`", "[spam]\n"),
         global("admin", "## `[admin]`", "[admin]\n"),
         global("plugin_host", "## `[plugin_host]`", "[plugin_host]\n"),
         Table {
