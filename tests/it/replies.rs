@@ -3,6 +3,7 @@
 //! expect. Prints the pass rate. Fails when any case loses a line the sender wrote (the worst
 //! failure: the reply itself cut), or when fewer cases pass than `MIN_PASSING`.
 
+use std::io::Write as _;
 use std::path::Path;
 
 use postwire_stages::parse::stripped::strip;
@@ -55,7 +56,9 @@ fn real_world_replies() {
         }
         failures.push(format!("--- {}\nwant:\n{want}\ngot:\n{got}", c.file));
     }
-    println!(
+    // Written to the real stderr, past libtest's capture, so `make test` always shows it.
+    let _ = writeln!(
+        std::io::stderr(),
         "reply stripping: {passed}/{} real-world cases exact ({:.1}%), {} cut a line of the reply",
         cases.len(),
         100.0 * passed as f64 / cases.len() as f64,

@@ -3,6 +3,7 @@
 //! a list digest with folded `References`), each mail parsed by the worker's parser; and the
 //! reply/parent pairs of the shared corpus (a reply whose parent is enclosed in it).
 
+use std::io::Write as _;
 use std::path::Path;
 
 use postwire_e2e::payload::fixture_event;
@@ -94,7 +95,10 @@ fn corpus() -> Option<std::path::PathBuf> {
 #[test]
 fn corpus_replies_share_the_thread_of_the_mail_they_enclose() {
     let Some(dir) = corpus() else {
-        println!("threads: the shared corpus is absent; only the built chains were checked");
+        let _ = writeln!(
+            std::io::stderr(),
+            "threads: the shared corpus is absent; only the built chains were checked"
+        );
         return;
     };
     let mut pairs = 0;
@@ -119,5 +123,8 @@ fn corpus_replies_share_the_thread_of_the_mail_they_enclose() {
         );
         pairs += 1;
     }
-    println!("threads: {pairs} corpus reply/parent pairs share their thread id");
+    let _ = writeln!(
+        std::io::stderr(),
+        "threads: {pairs} corpus reply/parent pairs share their thread id"
+    );
 }

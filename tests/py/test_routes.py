@@ -97,6 +97,18 @@ def test_route_after_the_catch_all_is_refused_and_before_works(system, receiver)
     r = cli("tenants", "route", "acme", "catchall", "--recipients", "*@acme.test", "--endpoints", "hook",
             "--priority", "10")
     assert r.returncode == 0, r.stderr
+    # Conditions from the command line land in the route as the API stores them.
+    r = cli("tenants", "route", "acme", "invoices", "--recipients", r"/^inv-[0-9]+@acme\.test$/",
+            "--header", "Subject:(?i)invoice", "--verdict", "dmarc=pass", "--verdict", "dkim=pass",
+            "--no-stop", "--priority", "-10", "--endpoints", "hook")
+    assert r.returncode == 0, r.stderr
+    inv = api.call("GET", "/api/v1/tenants/acme/routes/invoices")[2]
+    assert inv["headers"] == [{"name": "Subject", "regex": "(?i)invoice"}], inv
+    assert inv["verdicts"] == {"dkim": ["pass"], "dmarc": ["pass"]} and inv["stop"] is False, inv
+    assert api.call("GET", "/api/v1/tenants/acme/routes")[2]["routes"][0]["name"] == "invoices"
+    r = cli("tenants", "route", "acme", "bad", "--recipients", "x@acme.test", "--verdict", "dmarc=passed",
+            "--endpoints", "hook")
+    assert r.returncode == 1 and "verdicts.dmarc" in r.stderr, r.stderr
     send(smtp_port, "sales@acme.test", "to-sales")
     send(smtp_port, "someone@acme.test", "to-anyone")
     got = sorted((x.json()["route"], x.json()["message"]["subject"]) for x in receiver.wait_for(2))
