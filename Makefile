@@ -38,7 +38,10 @@ PLUGINS_OUT := plugins/build
 RUST_PLUGINS := slack redact route misbehave
 PY_PLUGINS := triage
 JS_PLUGINS := digest
-PLUGIN_FILES := $(foreach p,$(RUST_PLUGINS) $(PY_PLUGINS) $(JS_PLUGINS),$(PLUGINS_OUT)/$(p).wasm)
+# Test plugins in other languages (plugins/tests/<name>/app.py or plugin.js).
+PY_TEST_PLUGINS := noisy-py
+JS_TEST_PLUGINS := noisy-js
+PLUGIN_FILES := $(foreach p,$(RUST_PLUGINS) $(PY_PLUGINS) $(JS_PLUGINS) $(PY_TEST_PLUGINS) $(JS_TEST_PLUGINS),$(PLUGINS_OUT)/$(p).wasm)
 WIT := $(wildcard guest-sdk/wit/*.wit)
 RUST_PLUGIN_SRC := $(WIT) plugins/Cargo.toml plugins/Cargo.lock guest-sdk/Cargo.toml \
 	$(shell find guest-sdk/src plugins/rust plugins/tests -name '*.rs' -o -name Cargo.toml)
@@ -55,12 +58,24 @@ $(PLUGINS_OUT)/.rust.stamp: $(RUST_PLUGIN_SRC)
 
 $(foreach p,$(RUST_PLUGINS),$(PLUGINS_OUT)/$(p).wasm): $(PLUGINS_OUT)/.rust.stamp ;
 
+# Python plugins keep their WASI imports (no --stub-wasi): the host links WASI with nothing
+# granted, and print() and tracebacks reach the log instead of trapping.
 $(PLUGINS_OUT)/%.wasm: plugins/python/%/app.py $(WIT)
 	mkdir -p $(PLUGINS_OUT)
-	$(COMPONENTIZE_PY) -d guest-sdk/wit -w plugin componentize --stub-wasi -p plugins/python/$* app -o $@.tmp
+	$(COMPONENTIZE_PY) -d guest-sdk/wit -w plugin componentize -p plugins/python/$* app -o $@.tmp
+	mv $@.tmp $@
+
+$(PLUGINS_OUT)/%.wasm: plugins/tests/%/app.py $(WIT)
+	mkdir -p $(PLUGINS_OUT)
+	$(COMPONENTIZE_PY) -d guest-sdk/wit -w plugin componentize -p plugins/tests/$* app -o $@.tmp
 	mv $@.tmp $@
 
 $(PLUGINS_OUT)/%.wasm: plugins/js/%/plugin.js $(WIT)
+	mkdir -p $(PLUGINS_OUT)
+	$(COMPONENTIZE_JS) $< --wit guest-sdk/wit --world-name plugin --disable http fetch-event -o $@.tmp.wasm
+	mv $@.tmp.wasm $@
+
+$(PLUGINS_OUT)/%.wasm: plugins/tests/%/plugin.js $(WIT)
 	mkdir -p $(PLUGINS_OUT)
 	$(COMPONENTIZE_JS) $< --wit guest-sdk/wit --world-name plugin --disable http fetch-event -o $@.tmp.wasm
 	mv $@.tmp.wasm $@

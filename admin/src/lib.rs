@@ -13,6 +13,7 @@ pub mod dlq;
 pub mod error;
 pub mod ops;
 pub mod parts;
+pub mod plugin_events;
 pub mod plugins;
 pub mod problem;
 pub mod secrets;
@@ -217,6 +218,7 @@ pub fn api_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::keys))
         .routes(routes!(ops::keys_rotate))
         .routes(routes!(plugins::plugins))
+        .routes(routes!(plugin_events::plugin_events))
         .merge(OpenApiRouter::new().routes(routes!(plugins::upload)).layer(
             axum::extract::DefaultBodyLimit::max(plugins::MAX_PLUGIN_BYTES),
         ))

@@ -56,7 +56,7 @@ pub enum TenantsCommand {
     },
 }
 
-fn client(args: &ApiArgs) -> Result<Client, Failure> {
+pub(crate) fn client(args: &ApiArgs) -> Result<Client, Failure> {
     let token = std::env::var("POSTWIRE_TOKEN")
         .or_else(|_| std::env::var("POSTWIRE_ADMIN_TOKEN"))
         .map_err(|_| Failure::Usage("set POSTWIRE_TOKEN to an admin API token".into()))?;

@@ -41,6 +41,8 @@ pub const HEADER_RAW_SIZE: &str = "Postwire-Raw-Size";
 /// What a dead letter holds: `delivery`, or raw mail that could not be processed
 /// (`unrouted`, `plugin`). Older dead letters lack it and are told by their route.
 pub const HEADER_DEAD_KIND: &str = "Postwire-Dead-Kind";
+/// What a failed plugin wrote to stdout/stderr (bounded; newlines escaped as `\n`).
+pub const HEADER_PLUGIN_OUTPUT: &str = "Postwire-Plugin-Output";
 
 /// KV bucket of endpoint state shared by every worker (`<tenant>.<endpoint>` → JSON).
 pub const KV_ENDPOINTS: &str = "postwire_endpoints";

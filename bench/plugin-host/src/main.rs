@@ -133,6 +133,7 @@ fn bench_plugin(
     };
     let tags = CallTags {
         tenant: "bench",
+        route: "bench",
         mail_id: "0190b5a4-7a1c-7000-8000-000000000001",
     };
 
