@@ -63,9 +63,14 @@ def test_plugin_test_takes_a_raw_message(tmp_path):
 
 
 def test_plugin_test_exit_codes(tmp_path):
-    loop = plugin_test(tmp_path, built("misbehave"), EVENT, "--config", '{"do": "loop"}')
+    loop = plugin_test(tmp_path, built("misbehave"), EVENT, "--config", '{"do": "loop"}',
+                       "--deadline-ms", "60000")
     assert loop.returncode == 1
-    assert "timeout error: plugin misbehave: deadline of 100 ms exceeded" in loop.stderr
+    assert "fuel error: plugin misbehave: CPU limit of 500000000 fuel units exhausted" in loop.stderr
+    deadline = plugin_test(tmp_path, built("misbehave"), EVENT, "--config", '{"do": "loop"}',
+                           "--fuel", "0", "--deadline-ms", "100")
+    assert deadline.returncode == 1
+    assert "timeout error: plugin misbehave: deadline of 100 ms exceeded" in deadline.stderr
     missing = plugin_test(tmp_path, tmp_path / "nope.wasm", EVENT)
     assert missing.returncode == 2
     bad_config = plugin_test(tmp_path, built("slack"), EVENT, "--config", "{not json")
