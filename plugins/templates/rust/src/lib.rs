@@ -4,7 +4,6 @@
 wit_bindgen::generate!({ path: "wit", world: "plugin" });
 
 use postwire::plugin::host::{self, Level};
-use postwire::plugin::types::{Outcome, PluginError};
 use serde_json::Value;
 
 struct Plugin;
