@@ -21,7 +21,7 @@ pub enum PluginCommand {
     /// Writes a plugin project that builds and passes `postwire plugin test` as it is: the
     /// source, the WIT package, a sample event and a README with the build commands.
     ///
-    /// Example: postwire plugin new tagger --lang rust
+    /// Example: postwire plugin new tagger --lang rust   (or python, js, c)
     New(crate::plugin::NewArgs),
 }
 

@@ -103,6 +103,15 @@ def build_commands(lang: str, project: Path, target: Path) -> tuple[list[list[st
         return ([[str(TOOLS / "componentize-py" / "bin" / "componentize-py"), "-d", "wit", "-w",
                   "plugin", "componentize", "app", "-o", "my-plugin.wasm"]],
                 project / "my-plugin.wasm", env)
+    if lang == "c":
+        return ([[str(TOOLS / "cargo" / "bin" / "wit-bindgen"), "c", "wit", "--world", "plugin",
+                  "--out-dir", "gen"],
+                 ["clang-16", "--target=wasm32-wasi", "-mexec-model=reactor", "-O2", "-I", "gen",
+                  "transform.c", "gen/plugin.c", "gen/plugin_component_type.o", "-o",
+                  "my-plugin.core.wasm"],
+                 [str(TOOLS / "componentize-js" / "node_modules" / ".bin" / "jco"), "new",
+                  "my-plugin.core.wasm", "--wasi-reactor", "-o", "my-plugin.wasm"]],
+                project / "my-plugin.wasm", env)
     return ([[str(TOOLS / "componentize-js" / "node_modules" / ".bin" / "componentize-js"),
               "plugin.js", "--wit", "wit", "--world-name", "plugin", "--disable", "http",
               "fetch-event", "-o", "my-plugin.wasm"]],
@@ -110,7 +119,7 @@ def build_commands(lang: str, project: Path, target: Path) -> tuple[list[list[st
 
 
 @pytest.mark.timeout(1200)  # builds a component (offline; shared caches)
-@pytest.mark.parametrize("lang", ["rust", "python", "js"])
+@pytest.mark.parametrize("lang", ["rust", "python", "js", "c"])
 def test_plugin_new_writes_a_project_that_builds_and_passes_plugin_test(tmp_path, lang):
     project = tmp_path / "my-plugin"
     new = subprocess.run([postwire_path(), "plugin", "new", "my-plugin", "--lang", lang,
@@ -158,3 +167,13 @@ def test_plugin_events_show_fail_open_errors_with_the_plugins_output(system, rec
     assert "    | [misbehave] stderr: something went wrong" in cli.stdout
     assert api.call("GET", "/api/v1/plugins/events?kind=drop")[2]["events"] == []
     assert api.call("GET", "/api/v1/plugins/events?kind=nope")[0] == 400
+
+
+def test_a_c_plugin_writing_to_stderr_shows_it(tmp_path):
+    event = tmp_path / "not-an-object.json"
+    event.write_text('"just a string"')
+    run = plugin_test(tmp_path, built("stamp"), event)
+    assert run.returncode == 1
+    assert run.stderr.strip().splitlines()[-1] == (
+        "error: plugin error: plugin stamp: returned an error (InvalidEvent): not a JSON object")
+    assert "[stamp] stamp: the event is not a JSON object (15 bytes)" in run.stderr

@@ -10,7 +10,7 @@ use crate::tools::Failure;
 pub struct NewArgs {
     /// The plugin's name (a-z, 0-9, - and _).
     pub name: String,
-    /// rust, python or js.
+    /// rust, python, js or c.
     #[arg(long)]
     pub lang: String,
     /// Where to write the project (default: ./NAME).
@@ -20,7 +20,10 @@ pub struct NewArgs {
 
 pub fn new(args: NewArgs) -> Result<(), Failure> {
     let lang = Lang::parse(&args.lang).ok_or_else(|| {
-        Failure::Usage(format!("--lang {:?}: give rust, python or js", args.lang))
+        Failure::Usage(format!(
+            "--lang {:?}: give rust, python, js or c",
+            args.lang
+        ))
     })?;
     let dir = args.dir.unwrap_or_else(|| PathBuf::from(&args.name));
     let files = scaffold(&dir, &args.name, lang).map_err(|e| Failure::Usage(e.to_string()))?;

@@ -11,6 +11,7 @@ pub enum Lang {
     Rust,
     Python,
     Js,
+    C,
 }
 
 impl Lang {
@@ -19,6 +20,7 @@ impl Lang {
             "rust" => Some(Lang::Rust),
             "python" | "py" => Some(Lang::Python),
             "js" | "javascript" => Some(Lang::Js),
+            "c" => Some(Lang::C),
             _ => None,
         }
     }
@@ -63,6 +65,16 @@ fn templates(lang: Lang) -> &'static [(&'static str, &'static str)] {
             (
                 "README.md",
                 include_str!("../../../plugins/templates/python/README.md"),
+            ),
+        ],
+        Lang::C => &[
+            (
+                "transform.c",
+                include_str!("../../../plugins/templates/c/transform.c"),
+            ),
+            (
+                "README.md",
+                include_str!("../../../plugins/templates/c/README.md"),
             ),
         ],
         Lang::Js => &[

@@ -193,6 +193,25 @@ fn js_digest_plugin_summarises() {
 }
 
 #[test]
+fn c_stamp_plugin_stamps_and_drops_bulk_mail() {
+    let out = delivered(run("stamp", json!({"tag": "from-c"}), &sample_event()));
+    assert_eq!(out["stamped_by"], "from-c");
+    assert_eq!(
+        out["message"],
+        sample_event()["message"],
+        "the rest is untouched"
+    );
+    let mut ev = sample_event();
+    ev["message"]["subject"] = json!("[bulk] offers");
+    assert_eq!(
+        run("stamp", json!({}), &ev).unwrap(),
+        Outcome::Drop {
+            reason: "bulk mail".into()
+        }
+    );
+}
+
+#[test]
 fn a_chain_feeds_each_output_to_the_next_plugin() {
     let chain = [spec("redact", json!({})), spec("slack", json!({}))];
     let out = delivered(host().run_chain(&chain, &sample_event(), &CallTags::default()));
