@@ -38,14 +38,20 @@ PLUGINS_OUT := plugins/build
 RUST_PLUGINS := slack redact route misbehave
 PY_PLUGINS := triage
 JS_PLUGINS := digest
-PLUGIN_FILES := $(foreach p,$(RUST_PLUGINS) $(PY_PLUGINS) $(JS_PLUGINS),$(PLUGINS_OUT)/$(p).wasm)
+C_PLUGINS := stamp
+# Test plugins in other languages (plugins/tests/<name>/app.py or plugin.js).
+PY_TEST_PLUGINS := noisy-py
+JS_TEST_PLUGINS := noisy-js
+PLUGIN_FILES := $(foreach p,$(RUST_PLUGINS) $(PY_PLUGINS) $(JS_PLUGINS) $(C_PLUGINS) $(PY_TEST_PLUGINS) $(JS_TEST_PLUGINS),$(PLUGINS_OUT)/$(p).wasm)
 WIT := $(wildcard guest-sdk/wit/*.wit)
 RUST_PLUGIN_SRC := $(WIT) plugins/Cargo.toml plugins/Cargo.lock guest-sdk/Cargo.toml \
 	$(shell find guest-sdk/src plugins/rust plugins/tests -name '*.rs' -o -name Cargo.toml)
 COMPONENTIZE_PY := $(TOOLS)/componentize-py/bin/componentize-py
 COMPONENTIZE_JS := $(TOOLS)/componentize-js/node_modules/.bin/componentize-js
+WIT_BINDGEN := $(TOOLS)/cargo/bin/wit-bindgen
+JCO := $(TOOLS)/componentize-js/node_modules/.bin/jco
 
-plugins: tools $(PLUGIN_FILES) ## build the example and test plugins (Rust, Python, JS) to plugins/build
+plugins: tools $(PLUGIN_FILES) ## build the example and test plugins (Rust, Python, JS, C) to plugins/build
 
 $(PLUGINS_OUT)/.rust.stamp: $(RUST_PLUGIN_SRC)
 	cargo build --offline --locked --manifest-path plugins/Cargo.toml --target wasm32-wasip2 --profile plugin
@@ -55,12 +61,35 @@ $(PLUGINS_OUT)/.rust.stamp: $(RUST_PLUGIN_SRC)
 
 $(foreach p,$(RUST_PLUGINS),$(PLUGINS_OUT)/$(p).wasm): $(PLUGINS_OUT)/.rust.stamp ;
 
+# Python plugins keep their WASI imports (no --stub-wasi): the host links WASI with nothing
+# granted, and print() and tracebacks reach the log instead of trapping.
 $(PLUGINS_OUT)/%.wasm: plugins/python/%/app.py $(WIT)
 	mkdir -p $(PLUGINS_OUT)
-	$(COMPONENTIZE_PY) -d guest-sdk/wit -w plugin componentize --stub-wasi -p plugins/python/$* app -o $@.tmp
+	$(COMPONENTIZE_PY) -d guest-sdk/wit -w plugin componentize -p plugins/python/$* app -o $@.tmp
+	mv $@.tmp $@
+
+$(PLUGINS_OUT)/%.wasm: plugins/tests/%/app.py $(WIT)
+	mkdir -p $(PLUGINS_OUT)
+	$(COMPONENTIZE_PY) -d guest-sdk/wit -w plugin componentize -p plugins/tests/$* app -o $@.tmp
 	mv $@.tmp $@
 
 $(PLUGINS_OUT)/%.wasm: plugins/js/%/plugin.js $(WIT)
+	mkdir -p $(PLUGINS_OUT)
+	$(COMPONENTIZE_JS) $< --wit guest-sdk/wit --world-name plugin --disable http fetch-event -o $@.tmp.wasm
+	mv $@.tmp.wasm $@
+
+# C plugins: bindings from the WIT (wit-bindgen c), clang for wasm32-wasi (a reactor: no
+# main), then a component with the WASI preview 1 adapter (jco new --wasi-reactor).
+$(PLUGINS_OUT)/%.wasm: plugins/c/%/transform.c $(WIT)
+	rm -rf $(PLUGINS_OUT)/c-$* && mkdir -p $(PLUGINS_OUT)/c-$*
+	$(WIT_BINDGEN) c guest-sdk/wit --world plugin --out-dir $(PLUGINS_OUT)/c-$* >/dev/null
+	clang-16 --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Werror -I $(PLUGINS_OUT)/c-$* \
+		$< $(PLUGINS_OUT)/c-$*/plugin.c $(PLUGINS_OUT)/c-$*/plugin_component_type.o \
+		-o $(PLUGINS_OUT)/c-$*/core.wasm
+	$(JCO) new $(PLUGINS_OUT)/c-$*/core.wasm --wasi-reactor -o $@.tmp.wasm
+	mv $@.tmp.wasm $@
+
+$(PLUGINS_OUT)/%.wasm: plugins/tests/%/plugin.js $(WIT)
 	mkdir -p $(PLUGINS_OUT)
 	$(COMPONENTIZE_JS) $< --wit guest-sdk/wit --world-name plugin --disable http fetch-event -o $@.tmp.wasm
 	mv $@.tmp.wasm $@

@@ -66,7 +66,8 @@ HARAKA = TOOLS / "haraka/node_modules/.bin/haraka"
 PYTHON = TOOLS / "bench-venv/bin/python"
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "docs"))
 PLUGIN_CACHE = TOOLS / "bench/plugin-cache"
-PLUGINS = {"redact": "rust", "slack": "rust", "route": "rust", "triage": "python", "digest": "js"}
+PLUGINS = {"redact": "rust", "slack": "rust", "route": "rust", "triage": "python", "digest": "js",
+           "stamp": "c"}
 
 
 def say(*a) -> None:

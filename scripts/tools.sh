@@ -147,6 +147,15 @@ if [[ $want != "$(cat "$JS_STAMP" 2>/dev/null || true)" || ! -x $JSDIR/node_modu
     printf '%s\n' "$want" >"$JS_STAMP"
 fi
 
+# C plugins: wit-bindgen's C generator (the version of plugins/Cargo.lock's wit-bindgen),
+# built once into $TOOLS/cargo; clang, wasi-libc and lld come from Debian below.
+WIT_BINDGEN=$TOOLS/cargo/bin/wit-bindgen
+if [[ $("$WIT_BINDGEN" --version 2>/dev/null || true) != "wit-bindgen-cli 0.61.1"* ]]; then
+    say "building wit-bindgen-cli 0.61.1 into $TOOLS/cargo (once; a few minutes)"
+    cargo install --quiet --locked wit-bindgen-cli --version 0.61.1 --root "$TOOLS/cargo" \
+        || die "cargo install wit-bindgen-cli failed"
+fi
+
 # --- Debian packages the tests drive: swaks (SMTP client), postfix (a real MTA), clamd, rspamd,
 # chromium (the headless browser of the dashboard test, driven by playwright-core), and the
 # toolchains that run the verifier samples of docs/verifying/ (php-cli, golang-go, ruby) ----
@@ -197,6 +206,13 @@ apt_install fusermount3 fuse3
 apt_install php php-cli
 apt_install go golang-go
 apt_install ruby ruby
+# The C example plugin (`make plugins`): clang 16 for wasm32-wasi, its runtime library,
+# wasi-libc and the linker.
+apt_install clang-16 clang-16
+apt_install wasm-ld-16 lld-16
+[[ -e /usr/lib/llvm-16/lib/clang/16/lib/wasi/libclang_rt.builtins-wasm32.a ]] \
+    || apt_install /nonexistent-libclang-rt-wasm32 libclang-rt-16-dev-wasm32
+[[ -d /usr/include/wasm32-wasi ]] || apt_install /nonexistent-wasi-libc wasi-libc
 # The Debian package starts a system postfix on port 25; the tests run their own instance.
 if [[ -x /usr/sbin/postfix ]] && [[ ! -e $TOOLS/.postfix-system-stopped ]]; then
     { /usr/sbin/postfix stop >/dev/null 2>&1 || true; } && : >"$TOOLS/.postfix-system-stopped"

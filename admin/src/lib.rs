@@ -16,6 +16,7 @@ pub mod error;
 pub mod oplog;
 pub mod ops;
 pub mod parts;
+pub mod plugin_events;
 pub mod plugins;
 pub mod probe;
 pub mod problem;
@@ -228,6 +229,7 @@ pub fn api_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .routes(routes!(ops::keys))
         .routes(routes!(ops::keys_rotate))
         .routes(routes!(plugins::plugins))
+        .routes(routes!(plugin_events::plugin_events))
         .merge(OpenApiRouter::new().routes(routes!(plugins::upload)).layer(
             axum::extract::DefaultBodyLimit::max(plugins::MAX_PLUGIN_BYTES),
         ))

@@ -46,14 +46,9 @@ pub async fn store(
 fn host(a: &Api) -> ApiResult<Arc<Transformer>> {
     a.plugin_host
         .get_or_init(|| {
-            let ph = &a.base.plugin_host;
-            Transformer::new(TransformSettings {
-                deadline: std::time::Duration::from_millis(ph.deadline_ms),
-                memory_limit_bytes: ph.memory_limit_bytes,
-                cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
-            })
-            .map(Arc::new)
-            .map_err(Arc::new)
+            Transformer::new(TransformSettings::from_config(&a.base.plugin_host))
+                .map(Arc::new)
+                .map_err(Arc::new)
         })
         .clone()
         .map_err(|e| {
@@ -65,8 +60,9 @@ fn host(a: &Api) -> ApiResult<Arc<Transformer>> {
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UploadQuery {
-    /// Put this version in the tenant's chain (replacing an older version of the same plugin,
-    /// or appended last).
+    /// Put this version in the tenant's chain: in place of the plugin of the same name (an
+    /// older upload, or a configured file whose name without `.wasm` is `name`), or
+    /// appended last when the chain has none (`activation` in the answer says which).
     activate: Option<bool>,
 }
 
@@ -80,6 +76,21 @@ pub struct Uploaded {
     /// Milliseconds the check took (compile or cache load, and one instantiation).
     check_ms: u64,
     activated: bool,
+    /// With `activate=true`: `replaced` (the version took the place of the plugin of the same
+    /// name, at the same position, keeping its config) or `added` (appended to the chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activation: Option<Activation>,
+    /// The file the new version replaced, when `activation` is `replaced`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaced: Option<String>,
+}
+
+/// What an activation did to the tenant's chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Replaced,
+    Added,
 }
 
 /// Uploads a plugin version (`Content-Type: application/wasm`); refused unless it compiles
@@ -159,26 +170,38 @@ pub async fn upload(
         .map_err(|e| Problem::unavailable(format!("storing the plugin: {e}")))?;
     tracing::info!(tenant, plugin = %name, version, by = %c.name, "A plugin version was uploaded.");
     let activated = q.activate.unwrap_or(false);
+    let mut activation = None;
+    let mut replaced = None;
     if activated {
         let prefix = format!("{tenant}/{name}/");
         let ph = a.base.plugin_host.clone();
         let what = format!("activate plugin {name} {}", &version[..12]);
+        let mut done = (Activation::Added, None);
         crate::tenants::change(&a, &c, &tenant, &what, &headers, |old| {
             let mut t = old.ok_or_else(|| Problem::not_found(format!("no tenant {tenant:?}")))?;
-            let same = |p: &PluginConfig| {
-                ph.uploaded_object(&p.path)
-                    .is_some_and(|o| o.starts_with(&prefix))
+            // The same plugin: an older upload of `name`, or a file from the configuration
+            // named `<name>.wasm` (replaced in place, its config kept; never a second copy).
+            let same = |p: &PluginConfig| match ph.uploaded_object(&p.path) {
+                Some(o) => o.starts_with(&prefix),
+                None => postwire_stages::transform::plugin_name(&p.path) == name,
             };
-            match t.plugins.iter_mut().find(|p| same(p)) {
-                Some(p) => p.path = path.clone(),
-                None => t.plugins.push(PluginConfig {
-                    path: path.clone(),
-                    config: None,
-                }),
-            }
+            done = match t.plugins.iter_mut().find(|p| same(p)) {
+                Some(p) => {
+                    let old = std::mem::replace(&mut p.path, path.clone());
+                    (Activation::Replaced, Some(old.display().to_string()))
+                }
+                None => {
+                    t.plugins.push(PluginConfig {
+                        path: path.clone(),
+                        config: None,
+                    });
+                    (Activation::Added, None)
+                }
+            };
             Ok(Some(t))
         })
         .await?;
+        (activation, replaced) = (Some(done.0), done.1);
     }
     let out = Uploaded {
         tenant,
@@ -187,6 +210,8 @@ pub async fn upload(
         size: body.len(),
         check_ms,
         activated,
+        activation,
+        replaced,
     };
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }

@@ -12,6 +12,17 @@ pub enum PluginCommand {
     ///
     /// Example: postwire plugin test plugins/build/slack.wasm event.json --config '{"style":"discord"}'
     Test(crate::plugin::TestArgs),
+    /// Mail a plugin dropped and plugin errors delivered untransformed (fail-open), with
+    /// what the plugins wrote, from the admin API (token in POSTWIRE_TOKEN). Fail-closed
+    /// errors are dead letters: `postwire dlq list`.
+    ///
+    /// Example: postwire plugin events --tenant acme --since 2h
+    Events(crate::plugin::EventsArgs),
+    /// Writes a plugin project that builds and passes `postwire plugin test` as it is: the
+    /// source, the WIT package, a sample event and a README with the build commands.
+    ///
+    /// Example: postwire plugin new tagger --lang rust   (or python, js, c)
+    New(crate::plugin::NewArgs),
 }
 
 #[derive(clap::Args)]

@@ -290,7 +290,13 @@ fn main() -> ExitCode {
             Command::SignRequest(args) => verify::sign_request(args),
             Command::Plugin {
                 command: PluginCommand::Test(args),
-            } => plugin::test(args),
+            } => plugin::test(args).await,
+            Command::Plugin {
+                command: PluginCommand::Events(args),
+            } => plugin::events(args).await,
+            Command::Plugin {
+                command: PluginCommand::New(args),
+            } => plugin::new(args),
         }
     });
     match result {

@@ -47,6 +47,8 @@ pub const HEADER_RAW_SIZE: &str = "Postwire-Raw-Size";
 pub const HEADER_DEAD_KIND: &str = "Postwire-Dead-Kind";
 /// JetStream's per-message TTL (`168h`), on `PAYLOADS` messages.
 pub const HEADER_TTL: &str = "Nats-TTL";
+/// What a failed plugin wrote to stdout/stderr (bounded; newlines escaped as `\n`).
+pub const HEADER_PLUGIN_OUTPUT: &str = "Postwire-Plugin-Output";
 
 /// KV bucket of endpoint state shared by every worker (`<tenant>.<endpoint>` → JSON).
 pub const KV_ENDPOINTS: &str = "postwire_endpoints";

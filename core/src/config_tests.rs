@@ -65,7 +65,8 @@ fn plugin_chain_and_failure_mode_are_read_and_checked() {
         t.plugins[0].config,
         Some(serde_json::json!({"style": "slack"}))
     );
-    assert_eq!(cfg.plugin_host.deadline_ms, 100);
+    assert_eq!(cfg.plugin_host.deadline_ms, 2_000);
+    assert_eq!(cfg.plugin_host.fuel, 500_000_000);
 
     let mut missing = Config::from_toml(&text.replace("p.wasm", "nope.wasm")).unwrap();
     missing.resolve_plugin_paths(&dir);

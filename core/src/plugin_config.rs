@@ -3,12 +3,21 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The default `plugin_host.deadline_ms`.
+pub const DEFAULT_DEADLINE_MS: u64 = 2_000;
+/// The default `plugin_host.fuel`.
+pub const DEFAULT_FUEL: u64 = 500_000_000;
+
 /// Limits and the compiled-component cache of the WebAssembly plugin host.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginHostConfig {
-    /// Wall-clock limit of one plugin call (epoch deadline), 1 to 60000.
+    /// Wall-clock limit of one plugin call (epoch deadline), 1 to 60000: the backstop for
+    /// time spent outside the plugin's own instructions; `fuel` bounds those.
     pub deadline_ms: u64,
+    /// WebAssembly instructions (roughly) one plugin call may execute: a CPU bound that
+    /// does not depend on the machine's load. 0: no fuel limit (the deadline alone).
+    pub fuel: u64,
     /// Linear memory one plugin instance may grow to, 1 MiB to 4 GiB.
     pub memory_limit_bytes: usize,
     /// Where precompiled plugins are kept (Python and JavaScript plugins take seconds to
@@ -43,7 +52,8 @@ impl PluginHostConfig {
 impl Default for PluginHostConfig {
     fn default() -> Self {
         Self {
-            deadline_ms: 100,
+            deadline_ms: DEFAULT_DEADLINE_MS,
+            fuel: DEFAULT_FUEL,
             memory_limit_bytes: 128 << 20,
             cache_dir: "data/plugin-cache".into(),
             upload_dir: "data/plugins".into(),

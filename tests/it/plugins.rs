@@ -142,7 +142,7 @@ async fn fail_open_delivers_untransformed_and_audits() {
     let cfg = with_plugins(
         &nats,
         &rx,
-        &[("misbehave", json!({"do": "error"}))],
+        &[("misbehave", json!({"do": "stderr"}))],
         PluginFailure::FailOpen,
     );
     let p = Pipeline::start(cfg).await;
@@ -160,7 +160,12 @@ async fn fail_open_delivers_untransformed_and_audits() {
         audits[0]["reason"]
             .as_str()
             .unwrap()
-            .contains("this plugin fails on purpose")
+            .contains("wrote to stderr, then failed")
+    );
+    // What the plugin wrote is kept with the record.
+    assert_eq!(
+        audits[0]["output"],
+        "[misbehave] stderr: something went wrong"
     );
     assert!(p.stream_messages(bus::STREAM_DLQ).await.is_empty());
     p.shutdown().await;
@@ -176,7 +181,9 @@ async fn fail_closed_sends_the_mail_to_the_dlq_with_the_error() {
         &[("misbehave", json!({"do": "loop"}))],
         PluginFailure::FailClosed,
     );
+    // The deadline alone (no fuel), which this test is about.
     cfg.plugin_host.deadline_ms = 200;
+    cfg.plugin_host.fuel = 0;
     let p = Pipeline::start(cfg).await;
     send(&p, "support@acme.test", "Hello").await;
     settle(&p).await;
@@ -195,5 +202,54 @@ async fn fail_closed_sends_the_mail_to_the_dlq_with_the_error() {
     );
     assert_eq!(rx.count(), 0, "nothing is delivered");
     idle::assert_stream_received(&p.js, bus::STREAM_OUTBOX, 0).await;
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_panic_under_fail_closed_keeps_its_message_with_the_dead_letter() {
+    let nats = NatsServer::start();
+    let rx = Receiver::start().await;
+    let cfg = with_plugins(
+        &nats,
+        &rx,
+        &[("misbehave", json!({"do": "panic"}))],
+        PluginFailure::FailClosed,
+    );
+    let p = Pipeline::start(cfg).await;
+    send(&p, "support@acme.test", "Hello").await;
+    settle(&p).await;
+    let dlq = p.stream_messages(bus::STREAM_DLQ).await;
+    assert_eq!(dlq.len(), 1);
+    let header = |name: &str| {
+        dlq[0]
+            .headers
+            .get(name)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    assert!(
+        header(bus::HEADER_LAST_ERROR)
+            .starts_with("plugin misbehave: trapped: wasm `unreachable` executed"),
+        "{}",
+        header(bus::HEADER_LAST_ERROR)
+    );
+    let output = header(bus::HEADER_PLUGIN_OUTPUT);
+    assert!(
+        output.starts_with("[misbehave] thread")
+            && output.contains("this plugin panics on purpose"),
+        "{output}"
+    );
+    // Listed with the output, newlines restored.
+    let listed = postwire_stages::held::dlq::list(&p.js, &Default::default())
+        .await
+        .unwrap();
+    assert!(
+        listed[0]
+            .plugin_output
+            .contains("\nthis plugin panics on purpose"),
+        "{}",
+        listed[0].plugin_output
+    );
+    assert_eq!(rx.count(), 0, "nothing is delivered");
     p.shutdown().await;
 }

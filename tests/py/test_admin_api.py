@@ -257,6 +257,7 @@ def test_plugin_upload_is_checked_versioned_and_runs(system, receiver):
     st, _, b = api.call("PUT", up + "?activate=true", token=ACME, raw=slack, headers=wasm)
     assert st == 201, b
     assert b["version"] == hashlib.sha256(slack).hexdigest() and b["activated"] is True
+    assert b["activation"] == "added" and "replaced" not in b, b
     listing = api.call("GET", "/api/v1/plugins", token=ACME)[2]
     assert [(u["name"], u["version"], u["active"], u["uploaded_by"]) for u in listing["uploaded"]] == [
         ("pretty", b["version"], True, "acme-ops")]
@@ -268,6 +269,7 @@ def test_plugin_upload_is_checked_versioned_and_runs(system, receiver):
 
     st, _, b2 = api.call("PUT", up + "?activate=true", token=ACME, raw=redact, headers=wasm)
     assert st == 201 and b2["version"] != b["version"]
+    assert b2["activation"] == "replaced" and b2["replaced"].endswith(f"{b['version']}.wasm"), b2
     chain = api.call("GET", "/api/v1/tenants/acme")[2]["config"]["plugins"]
     assert len(chain) == 1 and chain[0]["path"].endswith(f"{b2['version']}.wasm"), chain
     send(smtp_port, "support@acme.test", "plugin-two")
@@ -275,3 +277,24 @@ def test_plugin_upload_is_checked_versioned_and_runs(system, receiver):
     assert "blocks" not in second and second["message"]["subject"] == "plugin-two", second
     versions = {u["version"]: u["active"] for u in api.call("GET", "/api/v1/plugins")[2]["uploaded"]}
     assert versions == {b["version"]: False, b2["version"]: True}
+
+
+def test_uploading_the_name_of_a_configured_plugin_replaces_it(system):
+    """A plugin from the configuration (`.../slack.wasm`) and an upload named `slack`: the
+    upload takes its place and keeps its config, it is not appended as a second plugin."""
+    from support import REPO
+
+    _, api, _ = system
+    configured = REPO / "plugins" / "build" / "slack.wasm"
+    config = api.call("GET", "/api/v1/tenants/acme")[2]["config"]
+    config["plugins"] = [{"path": str(configured), "config": {"style": "discord"}}]
+    st, _, b = api.call("PUT", "/api/v1/tenants/acme", body=config)
+    assert st == 200, b
+    st, _, b = api.call("PUT", "/api/v1/tenants/acme/plugins/slack?activate=true",
+                        raw=configured.read_bytes(), headers={"Content-Type": "application/wasm"})
+    assert st == 201, b
+    assert b["activation"] == "replaced" and b["replaced"] == str(configured), b
+    chain = api.call("GET", "/api/v1/tenants/acme")[2]["config"]["plugins"]
+    assert len(chain) == 1, chain
+    assert chain[0]["path"].endswith(f"/slack/{b['version']}.wasm"), chain
+    assert chain[0]["config"] == {"style": "discord"}, chain

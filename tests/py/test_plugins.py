@@ -63,9 +63,14 @@ def test_plugin_test_takes_a_raw_message(tmp_path):
 
 
 def test_plugin_test_exit_codes(tmp_path):
-    loop = plugin_test(tmp_path, built("misbehave"), EVENT, "--config", '{"do": "loop"}')
+    loop = plugin_test(tmp_path, built("misbehave"), EVENT, "--config", '{"do": "loop"}',
+                       "--deadline-ms", "60000")
     assert loop.returncode == 1
-    assert "timeout error: plugin misbehave: deadline of 100 ms exceeded" in loop.stderr
+    assert "fuel error: plugin misbehave: CPU limit of 500000000 fuel units exhausted" in loop.stderr
+    deadline = plugin_test(tmp_path, built("misbehave"), EVENT, "--config", '{"do": "loop"}',
+                           "--fuel", "0", "--deadline-ms", "100")
+    assert deadline.returncode == 1
+    assert "timeout error: plugin misbehave: deadline of 100 ms exceeded" in deadline.stderr
     missing = plugin_test(tmp_path, tmp_path / "nope.wasm", EVENT)
     assert missing.returncode == 2
     bad_config = plugin_test(tmp_path, built("slack"), EVENT, "--config", "{not json")
@@ -111,6 +116,53 @@ def test_replacing_a_plugin_changes_the_next_delivery(request, tmp_path, nats, r
         assert "blocks" not in second
         assert second["schema"] == "postwire.email.v1"
         assert second["message"]["subject"] == "Second"
+    finally:
+        code = process.stop(signal.SIGINT)
+    assert code in (0, 130), f"postwire dev exited with {code} after SIGINT"
+
+
+def test_a_failing_plugins_output_reaches_the_log_and_the_dead_letter(request, tmp_path, nats, receiver):
+    """A panicking plugin under fail-closed in `postwire dev`: the log line names the tenant,
+    route and mail id and carries the panic message; `postwire dlq list --json` has it too."""
+    smtp_port = free_port()
+    target = os.environ.get("CARGO_TARGET_DIR")
+    cache = Path(target) / "plugin-cache" if target else tmp_path / "plugin-cache"
+    config = dev_config(nats.url, smtp_port, receiver.url("/hook"),
+                        extra_tenant=f'plugins = [{{ path = "{built("misbehave")}", config = {{ do = "panic" }} }}]',
+                        extra=f'\n[plugin_host]\ncache_dir = "{cache}"\n')
+    config_path = tmp_path / "postwire.toml"
+    config_path.write_text(config)
+    process = Process("postwire-dev", [postwire_path(), "dev", "--config", str(config_path), "--no-sink"],
+                      tmp_path, env=child_env(RUST_LOG="info"))
+    attach_logs(request, process)
+    try:
+        process.wait_for_port(smtp_port, timeout=60)
+        with smtplib.SMTP("127.0.0.1", smtp_port, local_hostname="client.test", timeout=20) as c:
+            c.sendmail("sender@example.com", ["support@acme.test"], utf8_message("Panics"),
+                       mail_options=["BODY=8BITMIME"])
+        import time
+        for _ in range(600):  # the log (stderr) has the line once the worker ran the plugin
+            out = process.stderr() + process.stdout()
+            if "A plugin failed." in out:
+                break
+            time.sleep(0.1)
+        assert "A plugin failed." in out, process.logs()
+        line = next(x for x in out.splitlines() if "A plugin failed." in x)
+        assert 'tenant="acme"' in line and 'route="support"' in line and "mail_id=" in line, line
+        assert "this plugin panics on purpose" in out
+        dead = []
+        for _ in range(100):
+            listed = subprocess.run([postwire_path(), "dlq", "list", "--json", "--config", str(config_path)],
+                                    capture_output=True, text=True, timeout=30, env=child_env())
+            assert listed.returncode == 0, listed.stderr
+            dead = json.loads(listed.stdout)
+            dead = dead if isinstance(dead, list) else dead.get("dead_letters", [])
+            if dead:
+                break
+            time.sleep(0.2)
+        assert len(dead) == 1, dead
+        assert dead[0]["kind"] == "plugin"
+        assert "this plugin panics on purpose" in dead[0]["plugin_output"], dead[0]
     finally:
         code = process.stop(signal.SIGINT)
     assert code in (0, 130), f"postwire dev exited with {code} after SIGINT"

@@ -1,6 +1,6 @@
 //! `plugin-bench`: what the WebAssembly plugin host costs, per example plugin (issue 5).
 //!
-//! For each `PATH:LANG` argument (LANG is rust, python or js) it measures, in the real host
+//! For each `PATH:LANG` argument (LANG is rust, python, js or c) it measures, in the real host
 //! (`postwire_stages::transform::Transformer`, the same code the process worker runs):
 //!
 //! - **per message**: `Transformer::call` on `plugins/event.json`, i.e. a fresh store and
@@ -78,8 +78,8 @@ fn parse_args() -> anyhow::Result<Args> {
                 let (path, lang) = p
                     .rsplit_once(':')
                     .with_context(|| format!("{p}: expected PATH:LANG"))?;
-                if !matches!(lang, "rust" | "python" | "js") {
-                    bail!("{p}: LANG is rust, python or js");
+                if !matches!(lang, "rust" | "python" | "js" | "c") {
+                    bail!("{p}: LANG is rust, python, js or c");
                 }
                 args.plugins.push((path.into(), lang.to_string()));
             }
@@ -133,6 +133,7 @@ fn bench_plugin(
     };
     let tags = CallTags {
         tenant: "bench",
+        route: "bench",
         mail_id: "0190b5a4-7a1c-7000-8000-000000000001",
     };
 
@@ -141,7 +142,7 @@ fn bench_plugin(
     let first = host.load(path)?;
 
     // Per message.
-    let calls = if lang == "rust" {
+    let calls = if matches!(lang, "rust" | "c") {
         args.calls
     } else {
         args.guest_calls

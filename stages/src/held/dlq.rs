@@ -65,6 +65,8 @@ pub enum Dead {
         /// The route whose plugin failed, if any.
         route: Option<String>,
         error: String,
+        /// What the failed plugin wrote to stdout/stderr (empty: nothing).
+        output: String,
         /// The MAIL sequence: a redelivered MAIL message writes its dead letter once, a
         /// replayed copy (a new sequence) that fails again writes a new one.
         mail_seq: u64,
@@ -120,6 +122,7 @@ pub async fn write(js: &jetstream::Context, dead: Dead) -> Result<(), HeldError>
             reason,
             route,
             error,
+            output,
             mail_seq,
         } => {
             let mut h = headers;
@@ -133,6 +136,9 @@ pub async fn write(js: &jetstream::Context, dead: Dead) -> Result<(), HeldError>
                 h.insert(bus::HEADER_ROUTE, r.as_str());
             }
             h.insert(bus::HEADER_LAST_ERROR, one_line(&error, 500).as_str());
+            if !output.is_empty() {
+                h.insert(bus::HEADER_PLUGIN_OUTPUT, escape_lines(&output).as_str());
+            }
             (bus::subject_dlq(&tenant, reason.route()), h, payload)
         }
     };
@@ -179,6 +185,9 @@ pub struct DeadLetter {
     pub attempts: String,
     pub last_status: String,
     pub last_error: String,
+    /// What a failed plugin wrote to stdout/stderr (raw mail of kind `plugin`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub plugin_output: String,
     pub failed_at: String,
     #[serde(skip)]
     pub stored: Stored,
@@ -207,6 +216,7 @@ impl DeadLetter {
             attempts: h(bus::HEADER_ATTEMPTS),
             last_status: h(bus::HEADER_LAST_STATUS),
             last_error: h(bus::HEADER_LAST_ERROR),
+            plugin_output: unescape_lines(&h(bus::HEADER_PLUGIN_OUTPUT)),
             failed_at: s
                 .time
                 .format(&time::format_description::well_known::Rfc3339)
@@ -218,6 +228,39 @@ impl DeadLetter {
     pub fn payload_json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.stored.payload).unwrap_or(serde_json::Value::Null)
     }
+}
+
+/// Multi-line text as one header value: `\` → `\\`, newline → `\n`, other control
+/// characters → space.
+fn escape_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The inverse of [`escape_lines`].
+fn unescape_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// Which dead letters to list or replay.
@@ -311,4 +354,18 @@ async fn replay_delivery(js: &jetstream::Context, d: &DeadLetter) -> Result<(), 
     .await
     .map_err(HeldError::bus)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plugin_output_survives_the_header_escaping() {
+        let text = "thread 'main' panicked at src\\lib.rs:3:\nboom\r\n\\n";
+        let header = super::escape_lines(text);
+        assert!(!header.contains('\n') && !header.contains('\r'));
+        assert_eq!(
+            super::unescape_lines(&header),
+            "thread 'main' panicked at src\\lib.rs:3:\nboom \n\\n"
+        );
+    }
 }

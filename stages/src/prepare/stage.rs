@@ -59,7 +59,7 @@ impl MailStage for PrepareStage {
         }
         // The MAIL sequence in the dead letters' ids: a redelivered MAIL message writes its
         // dead letter once, a replayed copy (a new sequence) that fails again writes a new one.
-        let raw_dead = |reason, route: Option<String>, error: String| {
+        let raw_dead = |reason, route: Option<String>, error: String, output: String| {
             Output::Dead(Dead::RawMail {
                 headers: ctx.input.headers(),
                 payload: ctx.input.payload().clone(),
@@ -68,12 +68,18 @@ impl MailStage for PrepareStage {
                 reason,
                 route,
                 error,
+                output,
                 mail_seq: ctx.input.stream_sequence(),
             })
         };
         for a in t.dead {
             // fail-closed: keep the raw mail, with the plugin's error, where an operator looks.
-            out.push(raw_dead(RawReason::Plugin, Some(a.route), a.reason));
+            out.push(raw_dead(
+                RawReason::Plugin,
+                Some(a.route),
+                a.reason,
+                a.output,
+            ));
         }
         if !mail.unrouted.is_empty() {
             // Never drop accepted mail silently: keep it, raw, where an operator will look.
@@ -82,7 +88,7 @@ impl MailStage for PrepareStage {
                 "Recipients no longer match any route; keeping the mail in the DLQ."
             );
             let error = "no route matches these recipients".to_string();
-            out.push(raw_dead(RawReason::Unrouted, None, error));
+            out.push(raw_dead(RawReason::Unrouted, None, error, String::new()));
         }
         tracing::info!(deliveries = t.deliveries.len(), "Processed a mail.");
         Ok(Flow::Stop(Outcome::Done(out)))

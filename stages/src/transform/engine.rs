@@ -22,8 +22,10 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Bytes of each pooled memory and table slot kept resident between instances.
 const KEEP_RESIDENT_BYTES: usize = 128 << 10;
 
-/// Builds the engine: component model, pooling allocator, epoch interruption.
-pub(crate) fn build_engine(memory_limit_bytes: usize) -> wasmtime::Result<Engine> {
+/// Builds the engine: component model, pooling allocator, epoch interruption, and fuel when
+/// `settings.fuel` is set.
+pub(crate) fn build_engine(settings: &super::TransformSettings) -> wasmtime::Result<Engine> {
+    let memory_limit_bytes = settings.memory_limit_bytes;
     let mut pool = PoolingAllocationConfig::default();
     // Generous slots: Python and JavaScript components hold several core instances, memories
     // and large tables each. Slots are address space reserved up front, not resident memory.
@@ -50,6 +52,7 @@ pub(crate) fn build_engine(memory_limit_bytes: usize) -> wasmtime::Result<Engine
     config
         .wasm_component_model(true)
         .epoch_interruption(true)
+        .consume_fuel(settings.fuel > 0)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }

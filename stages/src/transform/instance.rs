@@ -8,9 +8,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{self, Level};
 use super::limits::MemoryCap;
+use super::output::CapturedOutput;
 use super::{
-    CallTags, Outcome, PluginErrorKind, PluginSpec, TransformError, Transformer, engine,
-    plugin_name,
+    CallTags, Outcome, PluginErrorKind, PluginSpec, TransformError, TransformSettings, Transformer,
+    engine, plugin_name,
 };
 
 /// The store data of one call.
@@ -21,6 +22,7 @@ pub(crate) struct HostState {
     config: String,
     plugin: String,
     tenant: String,
+    route: String,
     mail_id: String,
 }
 
@@ -35,14 +37,15 @@ impl WasiView for HostState {
 
 impl bindings::Host for HostState {
     fn log(&mut self, level: Level, message: String) {
-        let (plugin, tenant, mail_id) = (&self.plugin, &self.tenant, &self.mail_id);
+        let (plugin, tenant, route, mail_id) =
+            (&self.plugin, &self.tenant, &self.route, &self.mail_id);
         // Plugins write sentences; cap them so one plugin cannot flood the log.
         let message: String = message.chars().take(2_000).collect();
         match level {
-            Level::Debug => tracing::debug!(plugin, tenant, mail_id, "{message}"),
-            Level::Info => tracing::info!(plugin, tenant, mail_id, "{message}"),
-            Level::Warn => tracing::warn!(plugin, tenant, mail_id, "{message}"),
-            Level::Error => tracing::error!(plugin, tenant, mail_id, "{message}"),
+            Level::Debug => tracing::debug!(plugin, tenant, route, mail_id, "{message}"),
+            Level::Info => tracing::info!(plugin, tenant, route, mail_id, "{message}"),
+            Level::Warn => tracing::warn!(plugin, tenant, route, mail_id, "{message}"),
+            Level::Error => tracing::error!(plugin, tenant, route, mail_id, "{message}"),
         }
     }
 
@@ -62,9 +65,11 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
 }
 
 /// No files (no preopens), no environment, no arguments, no sockets, no name lookups; stdin
-/// is empty and stdout/stderr are discarded.
-fn deny_all_wasi() -> WasiCtx {
+/// is empty and stdout/stderr go to `output` (bounded; logged and kept with a dead letter).
+fn deny_all_wasi(output: &CapturedOutput) -> WasiCtx {
     WasiCtx::builder()
+        .stdout(output.clone())
+        .stderr(output.clone())
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
@@ -81,23 +86,63 @@ pub(crate) fn instantiate(
 ) -> Result<(), TransformError> {
     let name = plugin_name(path);
     let settings = host.settings();
-    let state = HostState {
-        wasi: deny_all_wasi(),
-        table: ResourceTable::new(),
-        limits: MemoryCap::new(settings.memory_limit_bytes),
-        config: "{}".into(),
-        plugin: name.clone(),
-        tenant: String::new(),
-        mail_id: String::new(),
-    };
-    let mut store = Store::new(pre.engine(), state);
-    store.limiter(|s| &mut s.limits);
-    let tick = engine::EPOCH_TICK.as_millis().max(1);
-    store.set_epoch_deadline((settings.deadline.as_millis().div_ceil(tick) as u64).max(1) + 1);
-    store.epoch_deadline_trap();
+    let output = CapturedOutput::default();
+    let mut store = store(
+        pre.engine(),
+        settings,
+        &output,
+        &name,
+        "{}".into(),
+        &CallTags::default(),
+    )?;
     pre.instantiate(&mut store)
         .map(|_| ())
-        .map_err(|e| classify_trap(&store, &name, settings.deadline, e))
+        .map_err(|e| classify_trap(&store, &name, settings, e))
+}
+
+/// What one call produced besides its outcome.
+pub(crate) struct CallTrace {
+    /// stdout and stderr (bounded), empty when the plugin wrote nothing.
+    pub(crate) output: String,
+    /// Fuel the call consumed (0 when fuel is off).
+    pub(crate) fuel_used: u64,
+}
+
+/// A fresh store for one call: memory cap, fuel, epoch deadline, deny-all WASI.
+fn store(
+    engine: &Engine,
+    settings: &TransformSettings,
+    output: &CapturedOutput,
+    name: &str,
+    config: String,
+    tags: &CallTags<'_>,
+) -> Result<Store<HostState>, TransformError> {
+    let state = HostState {
+        wasi: deny_all_wasi(output),
+        table: ResourceTable::new(),
+        limits: MemoryCap::new(settings.memory_limit_bytes),
+        config,
+        plugin: name.to_string(),
+        tenant: tags.tenant.into(),
+        route: tags.route.into(),
+        mail_id: tags.mail_id.into(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
+    if settings.fuel > 0 {
+        store
+            .set_fuel(settings.fuel)
+            .map_err(|e| TransformError::Load {
+                plugin: name.to_string(),
+                message: format!("setting the fuel: {e:#}"),
+            })?;
+    }
+    let tick = engine::EPOCH_TICK.as_millis().max(1);
+    let ticks = (settings.deadline.as_millis().div_ceil(tick) as u64).max(1);
+    // +1: the current tick is already partly over.
+    store.set_epoch_deadline(ticks + 1);
+    store.epoch_deadline_trap();
+    Ok(store)
 }
 
 pub(crate) fn call(
@@ -106,37 +151,48 @@ pub(crate) fn call(
     plugin: &PluginSpec,
     event: &str,
     tags: &CallTags<'_>,
-) -> Result<Outcome, TransformError> {
+) -> (Result<Outcome, TransformError>, CallTrace) {
     let name = plugin_name(&plugin.path);
     let settings = host.settings();
-    let state = HostState {
-        wasi: deny_all_wasi(),
-        table: ResourceTable::new(),
-        limits: MemoryCap::new(settings.memory_limit_bytes),
-        config: if plugin.config.is_null() {
-            "{}".into()
-        } else {
-            plugin.config.to_string()
-        },
-        plugin: name.clone(),
-        tenant: tags.tenant.into(),
-        mail_id: tags.mail_id.into(),
+    let config = if plugin.config.is_null() {
+        "{}".into()
+    } else {
+        plugin.config.to_string()
     };
-    let mut store = Store::new(pre.engine(), state);
-    store.limiter(|s| &mut s.limits);
-    let tick = engine::EPOCH_TICK.as_millis().max(1);
-    let ticks = (settings.deadline.as_millis().div_ceil(tick) as u64).max(1);
-    // +1: the current tick is already partly over.
-    store.set_epoch_deadline(ticks + 1);
-    store.epoch_deadline_trap();
-
+    let output = CapturedOutput::default();
+    let mut store = match store(pre.engine(), settings, &output, &name, config, tags) {
+        Ok(s) => s,
+        Err(e) => {
+            let trace = CallTrace {
+                output: String::new(),
+                fuel_used: 0,
+            };
+            return (Err(e), trace);
+        }
+    };
     let result = pre
         .instantiate(&mut store)
-        .and_then(|p| p.call_transform(&mut store, event));
-    let result = match result {
-        Ok(r) => r,
-        Err(e) => return Err(classify_trap(&store, &name, settings.deadline, e)),
+        .and_then(|p| p.call_transform(&mut store, event))
+        .map_err(|e| classify_trap(&store, &name, settings, e))
+        .and_then(|r| outcome(&name, r));
+    let fuel_used = match store.get_fuel() {
+        Ok(left) if settings.fuel > 0 => settings.fuel.saturating_sub(left),
+        _ => 0,
     };
+    drop(store);
+    let trace = CallTrace {
+        output: output.text(),
+        fuel_used,
+    };
+    (result, trace)
+}
+
+/// What the plugin returned, as an [`Outcome`] or its own error.
+fn outcome(
+    name: &str,
+    result: Result<bindings::Outcome, bindings::PluginError>,
+) -> Result<Outcome, TransformError> {
+    let name = name.to_string();
     match result {
         Ok(outcome) => convert(&name, outcome),
         Err(err) => {
@@ -157,15 +213,24 @@ pub(crate) fn call(
 fn classify_trap(
     store: &Store<HostState>,
     plugin: &str,
-    deadline: std::time::Duration,
+    settings: &TransformSettings,
     e: wasmtime::Error,
 ) -> TransformError {
     let plugin = plugin.to_string();
-    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-        return TransformError::Timeout {
-            plugin,
-            deadline_ms: deadline.as_millis() as u64,
-        };
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => {
+            return TransformError::Timeout {
+                plugin,
+                deadline_ms: settings.deadline.as_millis() as u64,
+            };
+        }
+        Some(Trap::OutOfFuel) => {
+            return TransformError::Fuel {
+                plugin,
+                fuel: settings.fuel,
+            };
+        }
+        _ => {}
     }
     if store.data().limits.exceeded {
         return TransformError::MemoryLimit {
@@ -173,10 +238,17 @@ fn classify_trap(
             limit_bytes: store.data().limits.max_bytes,
         };
     }
-    TransformError::Trap {
-        plugin,
-        message: format!("{e:#}"),
-    }
+    // The trap itself ("wasm `unreachable` instruction executed"), not the wasm backtrace
+    // wrapped around it: what went wrong is in the plugin's output (a panic message, a
+    // traceback).
+    let message = match e.downcast_ref::<Trap>() {
+        Some(Trap::UnreachableCodeReached) => {
+            "wasm `unreachable` executed (a panic, an abort or an uncaught exception; see the plugin's output)".to_string()
+        }
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => e.root_cause().to_string(),
+    };
+    TransformError::Trap { plugin, message }
 }
 
 fn convert(plugin: &str, outcome: bindings::Outcome) -> Result<Outcome, TransformError> {

@@ -5,16 +5,19 @@
 //!   loaded plugins (one `InstancePre` each, reloaded when the file changes) and the error
 //!   counters.
 //! - `engine.rs`: engine settings, the epoch ticker, the precompiled-component cache.
-//! - `instance.rs`: one call: a fresh store per message with a memory cap, an epoch deadline
-//!   and a deny-all WASI context.
+//! - `instance.rs`: one call: a fresh store per message with a memory cap, fuel, an epoch
+//!   deadline and a deny-all WASI context whose stdout/stderr are captured (`output.rs`).
 //! - [`stage`]: chain outcome → deliveries, audit records, dead letters.
 //! - [`step`]: transform as a stage of the process worker (the plugin host started on demand).
 //! - `bindings.rs`: the `bindgen!` output, private to this module.
 
 mod bindings;
+mod chain;
 mod engine;
 mod instance;
 mod limits;
+mod output;
+pub mod scaffold;
 mod slot;
 pub mod stage;
 pub mod step;
@@ -29,27 +32,44 @@ use std::time::{Duration, Instant, SystemTime};
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
+pub use chain::{CallTags, ChainRun, OwnedTags};
 pub use engine::LoadSource;
 use instance::HostState;
+pub use output::OUTPUT_LIMIT_BYTES;
 pub use slot::{HostError, PluginSlot};
 
 /// Host settings shared by every plugin.
 #[derive(Debug, Clone)]
 pub struct TransformSettings {
-    /// Wall-clock limit of one plugin call.
+    /// Wall-clock limit of one plugin call (a backstop; fuel is the CPU bound).
     pub deadline: Duration,
     /// Linear memory one plugin instance may grow to.
     pub memory_limit_bytes: usize,
+    /// WebAssembly instructions (roughly) one call may execute; 0: no fuel limit.
+    pub fuel: u64,
     /// Where precompiled components are kept; `None` compiles at every load.
     pub cache_dir: Option<PathBuf>,
 }
 
+impl TransformSettings {
+    /// The settings of `[plugin_host]`: the one place the worker and `postwire plugin test`
+    /// take their limits from, so a plugin behaves the same in both.
+    pub fn from_config(ph: &postwire_core::config::PluginHostConfig) -> Self {
+        Self {
+            deadline: Duration::from_millis(ph.deadline_ms),
+            memory_limit_bytes: ph.memory_limit_bytes,
+            fuel: ph.fuel,
+            cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
+        }
+    }
+}
+
 impl Default for TransformSettings {
+    /// The defaults of `[plugin_host]`, without a cache.
     fn default() -> Self {
         Self {
-            deadline: Duration::from_millis(100),
-            memory_limit_bytes: 128 << 20,
             cache_dir: None,
+            ..Self::from_config(&Default::default())
         }
     }
 }
@@ -87,6 +107,8 @@ pub enum TransformError {
     Load { plugin: String, message: String },
     #[error("plugin {plugin}: deadline of {deadline_ms} ms exceeded")]
     Timeout { plugin: String, deadline_ms: u64 },
+    #[error("plugin {plugin}: CPU limit of {fuel} fuel units exhausted")]
+    Fuel { plugin: String, fuel: u64 },
     #[error("plugin {plugin}: memory limit of {limit_bytes} bytes exceeded")]
     MemoryLimit { plugin: String, limit_bytes: usize },
     #[error("plugin {plugin}: trapped: {message}")]
@@ -102,9 +124,10 @@ pub enum TransformError {
 }
 
 /// Error kinds, as counted (`postwire_plugin_errors_total{kind}`).
-pub const ERROR_KINDS: [&str; 6] = [
+pub const ERROR_KINDS: [&str; 7] = [
     "load",
     "timeout",
+    "fuel",
     "memory",
     "trap",
     "plugin",
@@ -116,6 +139,7 @@ impl TransformError {
         match self {
             TransformError::Load { .. } => "load",
             TransformError::Timeout { .. } => "timeout",
+            TransformError::Fuel { .. } => "fuel",
             TransformError::MemoryLimit { .. } => "memory",
             TransformError::Trap { .. } => "trap",
             TransformError::Plugin { .. } => "plugin",
@@ -179,7 +203,7 @@ impl Transformer {
             plugin: "(engine)".into(),
             message: format!("{e:#}"),
         };
-        let engine = engine::build_engine(settings.memory_limit_bytes).map_err(fail)?;
+        let engine = engine::build_engine(&settings).map_err(fail)?;
         let linker = instance::linker(&engine).map_err(fail)?;
         Ok(Self {
             _ticker: engine::EpochTicker::start(&engine),
@@ -267,79 +291,6 @@ impl Transformer {
             .insert(path.to_path_buf(), loaded.clone());
         Ok(loaded)
     }
-
-    /// Runs one plugin over `event` (JSON text).
-    pub fn call(
-        &self,
-        plugin: &PluginSpec,
-        event: &str,
-        tags: &CallTags<'_>,
-    ) -> Result<Outcome, TransformError> {
-        let result = self
-            .loaded(&plugin.path)
-            .and_then(|l| instance::call(self, &l.pre, plugin, event, tags));
-        if let Err(e) = &result {
-            self.count(e);
-        }
-        result
-    }
-
-    /// Runs a chain: each `deliver` feeds the next plugin; `drop` and `route` end the chain.
-    /// An empty chain delivers the event unchanged.
-    pub fn run_chain(
-        &self,
-        chain: &[PluginSpec],
-        event: &serde_json::Value,
-        tags: &CallTags<'_>,
-    ) -> Result<Outcome, TransformError> {
-        let mut current = event.clone();
-        for plugin in chain {
-            match self.call(plugin, &current.to_string(), tags)? {
-                Outcome::Deliver(next) => current = next,
-                other => return Ok(other),
-            }
-        }
-        Ok(Outcome::Deliver(current))
-    }
-
-    /// [`Transformer::run_chain`] on a blocking thread, for async callers.
-    pub async fn run_chain_blocking(
-        self: &Arc<Self>,
-        chain: Vec<PluginSpec>,
-        event: serde_json::Value,
-        tenant: String,
-        mail_id: String,
-    ) -> Result<Outcome, TransformError> {
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let tags = CallTags {
-                tenant: &tenant,
-                mail_id: &mail_id,
-            };
-            this.run_chain(&chain, &event, &tags)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(TransformError::Trap {
-                plugin: "(host)".into(),
-                message: format!("the plugin thread failed: {e}"),
-            })
-        })
-    }
-
-    fn count(&self, e: &TransformError) {
-        if let Some(i) = ERROR_KINDS.iter().position(|k| *k == e.kind()) {
-            self.errors[i].fetch_add(1, Ordering::Relaxed);
-        }
-        tracing::warn!(kind = e.kind(), error = %e, "A plugin failed.");
-    }
-}
-
-/// What a plugin's log lines are tagged with.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CallTags<'a> {
-    pub tenant: &'a str,
-    pub mail_id: &'a str,
 }
 
 /// The file name without `.wasm`: how errors and logs name a plugin.
@@ -352,3 +303,5 @@ pub fn plugin_name(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_misbehave;

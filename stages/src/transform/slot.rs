@@ -2,7 +2,6 @@
 //! plugins reserves nothing, and the first configuration (file or live) with plugins starts it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use postwire_core::Config;
 
@@ -50,12 +49,7 @@ fn plugin_host(cfg: &Config) -> Result<Option<Arc<Transformer>>, HostError> {
     if cfg.tenants.values().all(|t| t.plugins.is_empty()) {
         return Ok(None);
     }
-    let ph = &cfg.plugin_host;
-    let settings = TransformSettings {
-        deadline: Duration::from_millis(ph.deadline_ms),
-        memory_limit_bytes: ph.memory_limit_bytes,
-        cache_dir: (!ph.cache_dir.is_empty()).then(|| ph.cache_dir.clone().into()),
-    };
+    let settings = TransformSettings::from_config(&cfg.plugin_host);
     let host = Arc::new(Transformer::new(settings).map_err(|e| HostError(e.to_string()))?);
     // Compile (or load from the cache) every plugin now, in the background, rather than with
     // the first mail; a mail that comes first loads its plugins itself.

@@ -15,7 +15,7 @@ use postwire_core::Config;
 use postwire_core::config::PluginFailure;
 use serde::Serialize;
 
-use super::{Outcome, PluginSpec, TransformError, Transformer};
+use super::{ChainRun, Outcome, OwnedTags, PluginSpec, TransformError, Transformer};
 use crate::StageError;
 use crate::prepare::{Delivery, RouteEvent, deliveries_for};
 
@@ -35,6 +35,9 @@ pub struct TransformAudit {
     /// For errors: `fail-open` (delivered untransformed) or `fail-closed` (sent to the DLQ).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<&'static str>,
+    /// What the chain's plugins wrote to stdout/stderr (bounded), when they wrote anything.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub output: String,
     pub at: String,
 }
 
@@ -91,6 +94,16 @@ pub async fn apply(
                 continue;
             }
         };
+        let started = std::time::Instant::now();
+        let tags = OwnedTags {
+            tenant: tenant.into(),
+            route: route.clone(),
+            mail_id: mail_id.into(),
+        };
+        let ChainRun { result, output, .. } = host
+            .run_chain_blocking(chain.clone(), value.clone(), tags)
+            .await;
+        let result = result.and_then(|o| check_routes(cfg, tenant, o));
         let audit = |kind, reason: String, error_kind, mode| TransformAudit {
             kind,
             mail_id: mail_id.into(),
@@ -99,13 +112,9 @@ pub async fn apply(
             reason,
             error_kind,
             mode,
+            output: output.clone(),
             at: now(),
         };
-        let started = std::time::Instant::now();
-        let result = host
-            .run_chain_blocking(chain.clone(), value.clone(), tenant.into(), mail_id.into())
-            .await
-            .and_then(|o| check_routes(cfg, tenant, o));
         postwire_core::metrics::observe(
             "postwire_plugin_duration_seconds",
             "Time a tenant's plugin chain took for one event.",

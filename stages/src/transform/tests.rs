@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-fn plugin(name: &str) -> PathBuf {
+pub(super) fn plugin(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../plugins/build")
         .join(format!("{name}.wasm"));
@@ -22,7 +22,7 @@ fn plugin(name: &str) -> PathBuf {
 }
 
 /// The precompiled-component cache the tests share, so each component compiles once.
-fn cache_dir() -> PathBuf {
+pub(super) fn cache_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
@@ -32,7 +32,7 @@ fn cache_dir() -> PathBuf {
 /// One host for most tests of this module (the engine is built once per process). Its
 /// deadline is generous: the tests share two busy cores, and only the deadline test needs
 /// the 100 ms default.
-fn host() -> Arc<Transformer> {
+pub(super) fn host() -> Arc<Transformer> {
     static HOST: OnceLock<Arc<Transformer>> = OnceLock::new();
     HOST.get_or_init(|| {
         Arc::new(
@@ -40,6 +40,7 @@ fn host() -> Arc<Transformer> {
                 cache_dir: Some(cache_dir()),
                 memory_limit_bytes: 64 << 20,
                 deadline: Duration::from_secs(5),
+                ..Default::default()
             })
             .unwrap(),
         )
@@ -47,7 +48,7 @@ fn host() -> Arc<Transformer> {
     .clone()
 }
 
-fn spec(name: &str, config: Value) -> PluginSpec {
+pub(super) fn spec(name: &str, config: Value) -> PluginSpec {
     PluginSpec {
         path: plugin(name),
         config,
@@ -192,6 +193,25 @@ fn js_digest_plugin_summarises() {
 }
 
 #[test]
+fn c_stamp_plugin_stamps_and_drops_bulk_mail() {
+    let out = delivered(run("stamp", json!({"tag": "from-c"}), &sample_event()));
+    assert_eq!(out["stamped_by"], "from-c");
+    assert_eq!(
+        out["message"],
+        sample_event()["message"],
+        "the rest is untouched"
+    );
+    let mut ev = sample_event();
+    ev["message"]["subject"] = json!("[bulk] offers");
+    assert_eq!(
+        run("stamp", json!({}), &ev).unwrap(),
+        Outcome::Drop {
+            reason: "bulk mail".into()
+        }
+    );
+}
+
+#[test]
 fn a_chain_feeds_each_output_to_the_next_plugin() {
     let chain = [spec("redact", json!({})), spec("slack", json!({}))];
     let out = delivered(host().run_chain(&chain, &sample_event(), &CallTags::default()));
@@ -210,8 +230,11 @@ fn misbehave(action: &str) -> TransformError {
 
 #[test]
 fn an_infinite_loop_is_stopped_by_the_deadline() {
+    // No fuel: the deadline alone (fuel stops a loop in tests_misbehave.rs).
     let host = Transformer::new(TransformSettings {
         cache_dir: Some(cache_dir()),
+        deadline: Duration::from_millis(100),
+        fuel: 0,
         ..Default::default()
     })
     .unwrap();

@@ -1,5 +1,6 @@
 //! A plugin that misbehaves on purpose, for the host's limit tests. Config
-//! `{ "do": "loop" | "alloc" | "file" | "socket" | "panic" | "error" | "pass" }`.
+//! `{ "do": "loop" | "alloc" | "alloc_mb" | "file" | "socket" | "panic" | "print" | "stderr"
+//!   | "print_pass" | "invalid_output" | "error" | "pass" }` (`alloc_mb` takes `"mb": N`).
 
 use postwire_guest_sdk::{Error, Event, Outcome, Value};
 
@@ -27,7 +28,27 @@ fn transform(event: Event) -> Result<Outcome, Error> {
             Ok(_) => Outcome::deliver(&serde_json::json!({ "connected": true })),
             Err(e) => Err(Error::Failed(format!("connecting to 127.0.0.1:4222: {e}"))),
         },
+        "alloc_mb" => {
+            let mb = cfg.get("mb").and_then(Value::as_u64).unwrap_or(1) as usize;
+            let block = vec![1u8; mb << 20];
+            let sum: u64 = block.iter().step_by(4096).map(|b| u64::from(*b)).sum();
+            Outcome::deliver(&serde_json::json!({ "allocated_mb": mb, "pages": sum }))
+        }
         "panic" => panic!("this plugin panics on purpose"),
+        "print" => {
+            println!("print: about to fail, subject {:?}", event.message.subject);
+            Err(Error::Failed("printed to stdout, then failed".into()))
+        }
+        "stderr" => {
+            eprintln!("stderr: something went wrong");
+            Err(Error::Failed("wrote to stderr, then failed".into()))
+        }
+        "print_pass" => {
+            println!("print_pass: looked at the mail");
+            eprintln!("print_pass: and said so on stderr");
+            Outcome::deliver(&event)
+        }
+        "invalid_output" => Ok(Outcome::Route(Vec::new())),
         "error" => Err(Error::Failed("this plugin fails on purpose".into())),
         "pass" => Outcome::deliver(&event),
         other => Err(Error::InvalidConfig(format!("unknown action {other:?}"))),
