@@ -36,6 +36,8 @@ pub enum LiveError {
     Write(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("encoding a tenant: {0}")]
     Encode(#[source] serde_json::Error),
+    #[error("the config bucket kept listing without tenants it was seeded with: {0}")]
+    Incomplete(String),
 }
 
 impl LiveError {
@@ -186,6 +188,38 @@ pub async fn read_all(kv: &kv::Store) -> Result<(BTreeMap<String, StoredTenant>,
     Ok((out, last))
 }
 
+/// The bucket's tenants, read until the listing holds every tenant of the file: `seed` has
+/// just made sure each is there, so a listing without one was cut short (a JetStream leader
+/// election during a node failure), and a node must not start routing with tenants missing.
+async fn read_complete(
+    kv: &kv::Store,
+    base: &Config,
+) -> Result<(BTreeMap<String, StoredTenant>, u64), LiveError> {
+    let mut tries = 0;
+    loop {
+        let (stored, last) = read_all(kv).await?;
+        let missing = missing_file_tenants(base, &stored);
+        if missing.is_empty() {
+            return Ok((stored, last));
+        }
+        tries += 1;
+        if tries >= 10 {
+            return Err(LiveError::Incomplete(missing.join(", ")));
+        }
+        tracing::warn!(missing = %missing.join(", "), "The config bucket's listing lacks tenants it was just seeded with; reading it again.");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The config file's tenants that a listing of the bucket lacks.
+fn missing_file_tenants(base: &Config, stored: &BTreeMap<String, StoredTenant>) -> Vec<String> {
+    base.tenants
+        .keys()
+        .filter(|name| !stored.contains_key(*name))
+        .cloned()
+        .collect()
+}
+
 /// Writes the file's tenants into the bucket (see the module documentation for the rule).
 async fn seed(kv: &kv::Store, base: &Config) -> Result<(), LiveError> {
     for (name, t) in &base.tenants {
@@ -246,7 +280,7 @@ pub async fn start(
             source: Box::new(e),
         })?;
     seed(&kv, &base).await?;
-    let (stored, last) = read_all(&kv).await?;
+    let (stored, last) = read_complete(&kv, &base).await?;
     let tenants = stored.into_iter().map(|(k, v)| (k, v.config)).collect();
     let live = match compose(&base, tenants) {
         Ok(cfg) => LiveConfig::fixed(Arc::new(cfg)),
@@ -310,5 +344,26 @@ async fn watch(kv: kv::Store, base: Arc<Config>, live: Arc<LiveConfig>, mut from
             live.seen.send_replace(entry.revision);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listing_without_a_seeded_file_tenant_is_incomplete() {
+        let base = Config::from_toml(
+            "[tenants.acme]\ndomains = [\"acme.test\"]\n\n[tenants.beta]\ndomains = [\"beta.test\"]\n",
+        )
+        .expect("config");
+        let mut stored = BTreeMap::new();
+        assert_eq!(missing_file_tenants(&base, &stored), ["acme", "beta"]);
+        let acme = base.tenants["acme"].clone();
+        stored.insert("acme".into(), StoredTenant::new(acme, Source::File, "config file"));
+        assert_eq!(missing_file_tenants(&base, &stored), ["beta"]);
+        let beta = base.tenants["beta"].clone();
+        stored.insert("beta".into(), StoredTenant::new(beta, Source::Api, "admin"));
+        assert!(missing_file_tenants(&base, &stored).is_empty());
     }
 }
