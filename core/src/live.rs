@@ -360,7 +360,10 @@ mod tests {
         let mut stored = BTreeMap::new();
         assert_eq!(missing_file_tenants(&base, &stored), ["acme", "beta"]);
         let acme = base.tenants["acme"].clone();
-        stored.insert("acme".into(), StoredTenant::new(acme, Source::File, "config file"));
+        stored.insert(
+            "acme".into(),
+            StoredTenant::new(acme, Source::File, "config file"),
+        );
         assert_eq!(missing_file_tenants(&base, &stored), ["beta"]);
         let beta = base.tenants["beta"].clone();
         stored.insert("beta".into(), StoredTenant::new(beta, Source::Api, "admin"));
