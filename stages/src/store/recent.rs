@@ -32,7 +32,7 @@ impl BlobStore {
             let key = meta.location.as_ref().to_string();
             // Only the tenant's own objects (`acme` must not take `acme2/…`).
             if key.ends_with(".eml") && key.starts_with(&format!("{tenant}/")) {
-                found.push((meta.last_modified.timestamp(), key));
+                found.push((meta.last_modified.timestamp_nanos_opt().unwrap_or(0), key));
             }
         }
         found.sort_by(|a, b| b.cmp(a));
@@ -46,7 +46,7 @@ impl BlobStore {
             };
             out.push(StoredRaw {
                 key,
-                stored_at: time::OffsetDateTime::from_unix_timestamp(modified)
+                stored_at: time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(modified))
                     .ok()
                     .and_then(|t| {
                         t.format(&time::format_description::well_known::Rfc3339)
