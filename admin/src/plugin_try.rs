@@ -157,7 +157,12 @@ pub async fn try_plugin(
     };
     // A fresh host per dry run: the candidate's compiled code is not kept in memory after.
     let settings = TransformSettings::from_config(&a.base.plugin_host);
-    let dir = std::env::temp_dir().join(format!("postwire-try-{version}"));
+    // One folder per request: two dry runs of the same version never share a file.
+    let dir = std::env::temp_dir().join(format!(
+        "postwire-try-{}-{}",
+        &version[..12],
+        postwire_core::ids::new_mail_id()
+    ));
     let file = dir.join(format!("{name}.wasm"));
     let job = Job {
         tenant: tenant.clone(),

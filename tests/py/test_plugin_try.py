@@ -12,12 +12,14 @@ from admin_support import GLOBAL, Api, send
 from support import REPO, Process, attach_logs, child_env, dev_config, free_port, postwire_path
 
 REDACT = REPO / "plugins" / "build" / "redact.wasm"
+STAMP = REPO / "plugins" / "build" / "stamp.wasm"
 CARD = "4111111111111111"
 
 
-def start(request, tmp_path, nats, receiver, storage: bool):
+def start(request, tmp_path, nats, receiver, storage: bool, tenant: str = ""):
     smtp_port, admin_port, blob_port = free_port(), free_port(), free_port()
-    text = dev_config(nats.url, smtp_port, receiver.url("/hook"), admin_port=admin_port)
+    text = dev_config(nats.url, smtp_port, receiver.url("/hook"), admin_port=admin_port,
+                      extra_tenant=tenant)
     text += "\n[tenants.beta]\ndomains = [\"beta.test\"]\n"
     if storage:
         text += f"""
@@ -38,10 +40,10 @@ public_url = "http://127.0.0.1:{blob_port}"
     return dev, smtp_port, Api(admin_port)
 
 
-def plugin_try(api: Api, tenant: str, *extra: str) -> subprocess.CompletedProcess:
+def plugin_try(api: Api, tenant: str, *extra: str, file=REDACT) -> subprocess.CompletedProcess:
     env = child_env(POSTWIRE_TOKEN=GLOBAL, POSTWIRE_API=api.base)
     return subprocess.run([postwire_path(), "plugin", "try", "--tenant", tenant,
-                           "--file", str(REDACT), *extra],
+                           "--file", str(file), *extra],
                           capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -98,4 +100,37 @@ def test_plugin_try_refuses_clearly_when_raw_mail_is_not_stored(request, tmp_pat
     out = plugin_try(api, "acme", "--last", "1")
     assert out.returncode == 1, (out.stdout, out.stderr)
     assert 'raw mail is not stored: storage.backend is "none"' in out.stderr, out.stderr
+    assert dev.stop(signal.SIGINT) in (0, 130)
+
+
+def test_plugin_try_puts_the_candidate_in_place_of_the_plugin_of_its_name(
+        request, tmp_path, nats, receiver):
+    """The active chain runs `stamp` (C) with its config; the candidate named `stamp` (here
+    the redact component) takes its place: stamp's field and its `[bulk]` drop go away,
+    redact's change appears."""
+    dev, smtp_port, api = start(request, tmp_path, nats, receiver, storage=True,
+                                tenant=f'plugins = [{{ path = "{STAMP}", config = {{ tag = "v1" }} }}]')
+    send(smtp_port, "support@acme.test", f"card {CARD}")
+    receiver.wait_for(1)
+    send(smtp_port, "support@acme.test", "[bulk] offer")
+    nats.wait_idle()
+    assert len(receiver.requests) == 1, "stamp dropped the bulk mail"
+    # stamp's own field is outside the payload schema, as the plugin intends.
+    assert all("stamped_by" in v for v in receiver.violations), receiver.violations
+    receiver.violations.clear()
+    candidate = tmp_path / "cand" / "stamp.wasm"
+    candidate.parent.mkdir()
+    candidate.write_bytes(REDACT.read_bytes())
+    out = plugin_try(api, "acme", "--last", "2", "--json", file=candidate)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["placement"] == "replaced" and report["replaced"] == str(STAMP), report
+    bulk, card = report["mails"]
+    assert bulk["active"]["outcome"] == "drop" and bulk["candidate"]["outcome"] == "deliver", bulk
+    assert {"path": "/outcome", "before": "drop", "after": "deliver"} in bulk["changes"], bulk
+    by_path = {c["path"]: c for c in card["changes"]}
+    assert by_path["/payload/stamped_by"] == {"path": "/payload/stamped_by", "before": "v1"}, by_path
+    assert by_path["/payload/message/subject"]["after"] == "card [card]", by_path
+    nats.wait_idle()
+    assert len(receiver.requests) == 1
     assert dev.stop(signal.SIGINT) in (0, 130)
