@@ -59,3 +59,37 @@ impl BlobStore {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use postwire_core::storage_config::{Backend, StorageConfig};
+
+    use super::BlobStore;
+
+    #[tokio::test]
+    async fn only_the_tenants_raw_mail_newest_first() {
+        let dir = std::env::temp_dir().join(format!(
+            "postwire-recent-{}",
+            postwire_core::ids::new_mail_id()
+        ));
+        let cfg = StorageConfig {
+            backend: Backend::Fs,
+            path: dir.display().to_string(),
+            ..Default::default()
+        };
+        let store = BlobStore::from_config(&cfg, Some(vec![1; 32]))
+            .unwrap()
+            .unwrap();
+        store.put_raw("acme", b"first").await.unwrap();
+        store.put("acme", b"an attachment").await.unwrap();
+        store.put_raw("acme2", b"another tenant").await.unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        store.put_raw("acme", b"second").await.unwrap();
+        let got = store.recent_raw("acme", 5).await.unwrap();
+        let bodies: Vec<&[u8]> = got.iter().map(|r| r.bytes.as_ref()).collect();
+        assert_eq!(bodies, [b"second".as_ref(), b"first".as_ref()]);
+        assert_eq!(store.recent_raw("acme", 1).await.unwrap().len(), 1);
+        assert!(store.recent_raw("beta", 5).await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
