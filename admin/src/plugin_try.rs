@@ -218,7 +218,8 @@ impl Job {
     ) -> Result<(Placement, Vec<MailDiff>), AdminError> {
         std::fs::create_dir_all(&self.dir).map_err(AdminError::file(&self.dir))?;
         std::fs::write(&self.file, wasm).map_err(AdminError::file(&self.file))?;
-        let host = Transformer::new(settings).map_err(AdminError::PluginLoad)?;
+        let host = Transformer::new(settings)
+            .map_err(|e| AdminError::PluginHost(std::sync::Arc::new(e)))?;
         host.check(&self.file).map_err(AdminError::PluginLoad)?;
         let (candidate, placement) = trial::candidate_chain(active, same, &self.file);
         let mut out = Vec::new();
