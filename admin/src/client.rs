@@ -47,16 +47,31 @@ impl Client {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, ClientError> {
+        let body = match body {
+            Some(b) => Some((
+                "application/json",
+                serde_json::to_vec(&b).map_err(|e| ClientError::Usage(e.to_string()))?,
+            )),
+            None => None,
+        };
+        self.send(method, path, body).await
+    }
+
+    /// Calls the API with a body of any type (`("application/wasm", bytes)`).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Result<Value, ClientError> {
         let method = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes())
             .map_err(|_| ClientError::Usage(format!("{method:?} is not an HTTP method")))?;
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
             .bearer_auth(&self.token);
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(serde_json::to_vec(&b).map_err(|e| ClientError::Usage(e.to_string()))?);
+        if let Some((kind, bytes)) = body {
+            req = req.header("content-type", kind).body(bytes);
         }
         let unreachable = |e: reqwest::Error| ClientError::Unreachable {
             base: self.base.clone(),

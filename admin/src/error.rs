@@ -28,6 +28,9 @@ pub enum AdminError {
     PluginHost(#[source] Arc<TransformError>),
     #[error("encoding an audit record: {0}")]
     Encode(#[source] serde_json::Error),
+    /// Object storage (raw mail) could not be opened or read.
+    #[error("object storage: {0}")]
+    Storage(#[source] BoxError),
     /// The audit record was not acknowledged by JetStream.
     #[error("publishing an audit record: {0}")]
     Publish(#[source] BoxError),
@@ -39,7 +42,10 @@ impl AdminError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            AdminError::PluginStore(_) | AdminError::File { .. } | AdminError::Publish(_)
+            AdminError::PluginStore(_)
+                | AdminError::File { .. }
+                | AdminError::Storage(_)
+                | AdminError::Publish(_)
         )
     }
 

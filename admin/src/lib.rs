@@ -17,6 +17,7 @@ pub mod oplog;
 pub mod ops;
 pub mod parts;
 pub mod plugin_events;
+pub mod plugin_try;
 pub mod plugins;
 pub mod probe;
 pub mod problem;
@@ -233,6 +234,13 @@ pub fn api_routes() -> (Router<Api>, utoipa::openapi::OpenApi) {
         .merge(OpenApiRouter::new().routes(routes!(plugins::upload)).layer(
             axum::extract::DefaultBodyLimit::max(plugins::MAX_PLUGIN_BYTES),
         ))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(plugin_try::try_plugin))
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    plugins::MAX_PLUGIN_BYTES,
+                )),
+        )
         .routes(routes!(ops::audit))
         .split_for_parts()
 }

@@ -23,6 +23,12 @@ pub enum PluginCommand {
     ///
     /// Example: postwire plugin new tagger --lang rust   (or python, js, c)
     New(crate::plugin::NewArgs),
+    /// Runs a candidate version over the tenant's last stored mails (raw mail in object
+    /// storage) without delivering anything, and shows per mail what it changes in the
+    /// active chain's payload. Through the admin API (token in POSTWIRE_TOKEN).
+    ///
+    /// Example: postwire plugin try --tenant acme --file redact.wasm --last 5
+    Try(crate::plugin::TryArgs),
 }
 
 #[derive(clap::Args)]

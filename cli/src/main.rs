@@ -297,6 +297,9 @@ fn main() -> ExitCode {
             Command::Plugin {
                 command: PluginCommand::New(args),
             } => plugin::new(args),
+            Command::Plugin {
+                command: PluginCommand::Try(args),
+            } => plugin::try_plugin(args).await,
         }
     });
     match result {

@@ -14,6 +14,7 @@
 
 pub mod durable;
 pub mod fs_url;
+pub mod recent;
 pub mod spool;
 pub mod stage;
 pub mod sweep;

@@ -21,6 +21,7 @@ pub mod scaffold;
 mod slot;
 pub mod stage;
 pub mod step;
+pub mod trial;
 pub mod uploads;
 
 use std::collections::HashMap;
