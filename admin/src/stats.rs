@@ -106,10 +106,27 @@ pub async fn stats(
     Q(q): Q<StatsQuery>,
 ) -> ApiResult<Json<Stats>> {
     let scope = c.scope(q.tenant.as_deref())?;
+    // The automatic period and the counts come from two reads: a first mail that arrives
+    // between them would show in a day's buckets although the period was picked without it,
+    // so a period picked from nothing is picked again once the counts hold something.
+    let mut again = q.hours.is_none();
+    loop {
+        let (stats, picked_from_nothing) = stats_once(&a, &scope, q.hours).await?;
+        if again && picked_from_nothing && !stats.empty {
+            again = false;
+            continue;
+        }
+        return Ok(Json(stats));
+    }
+}
+
+/// One reading of the charts; also says whether an automatic period found no record.
+async fn stats_once(a: &Api, scope: &crate::Scope, asked: Option<u32>) -> ApiResult<(Stats, bool)> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     let tenant = scope.single().unwrap_or("*");
     let filter = format!("audit.{tenant}.>");
-    let hours = match q.hours {
+    let mut from_nothing = false;
+    let hours = match asked {
         Some(h) => h.clamp(1, 168),
         None => {
             let week = OffsetDateTime::now_utc() - time::Duration::hours(168);
@@ -121,6 +138,7 @@ pub async fn stats(
             })
             .await
             .map_err(Problem::unavailable)?;
+            from_nothing = first.is_none();
             period_for(first.map(|s| now - s.time.unix_timestamp()))
         }
     };
@@ -161,7 +179,7 @@ pub async fn stats(
             _ => {}
         }
     }
-    let dead = crate::deliveries::held(&a, &scope).await?;
+    let dead = crate::deliveries::held(a, scope).await?;
     let mut before = 0u64;
     for d in &dead {
         match index(d.stored.time) {
@@ -177,14 +195,15 @@ pub async fn stats(
     let empty = buckets
         .iter()
         .all(|b| b.received + b.delivered + b.failed + b.dlq_depth == 0);
-    Ok(Json(Stats {
+    let stats = Stats {
         hours,
         bucket_secs: width,
         start: fmt(start),
         end: fmt(now),
         empty,
         buckets,
-    }))
+    };
+    Ok((stats, from_nothing))
 }
 
 #[cfg(test)]
