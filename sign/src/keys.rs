@@ -290,17 +290,18 @@ impl PublicKey {
 /// The zone-file line publishing `key` as `selector` under `domain`, for `postwire keys
 /// dns-record`. TXT strings are split at 255 bytes, as DNS requires.
 pub fn dns_record(selector: &str, domain: &str, key: &PublicKey) -> Result<String, KeyError> {
-    let txt = key.dkim_txt()?;
+    Ok(zone_line(&keyid(selector, domain), &key.dkim_txt()?))
+}
+
+/// `<name>. TXT "…" "…"`: the record text split into strings of at most 255 bytes (a
+/// resolver joins them again).
+pub fn zone_line(name: &str, txt: &str) -> String {
     let chunks: Vec<String> = txt
         .as_bytes()
         .chunks(255)
         .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
         .collect();
-    Ok(format!(
-        "{}. TXT {}",
-        keyid(selector, domain),
-        chunks.join(" ")
-    ))
+    format!("{name}. TXT {}", chunks.join(" "))
 }
 
 /// A shared secret for HMAC (Standard Webhooks `v1`, RFC 9421 `hmac-sha256`).

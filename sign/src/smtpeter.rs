@@ -67,16 +67,9 @@ pub fn check_key(profile: crate::cavage::Profile, key: &rsa::PrivateKey) -> Resu
 /// The zone-file line for `postwire keys dns-record --form smtpeter`: TXT strings split at
 /// 255 bytes (a resolver joins them again).
 pub fn dns_record(selector: &str, domain: &str, key: &PublicKey) -> Result<String, KeyError> {
-    let txt = dkim_txt(key)?;
-    let chunks: Vec<String> = txt
-        .as_bytes()
-        .chunks(255)
-        .map(|c| format!("\"{}\"", String::from_utf8_lossy(c)))
-        .collect();
-    Ok(format!(
-        "{}. TXT {}",
-        keyid(selector, domain),
-        chunks.join(" ")
+    Ok(crate::keys::zone_line(
+        &keyid(selector, domain),
+        &dkim_txt(key)?,
     ))
 }
 
