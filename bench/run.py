@@ -7,7 +7,7 @@ Settings (environment variables, defaults in brackets):
   BENCH_MESSAGES_LARGE [1000]  messages per throughput run, 100 KB
   BENCH_SECONDS [20]           length of each latency run (paced at half the throughput)
   BENCH_SESSIONS [20]          concurrent SMTP sessions
-  BENCH_SYSTEMS [postwire,postwire-unsynced,haraka,aiosmtpd,postfix]
+  BENCH_SYSTEMS [postwire,postwire-single,postwire-unsynced,haraka,aiosmtpd,postfix]
                                (postwire-unsynced: nats-server's default sync timer instead of
                                sync_interval: always, to show what durability costs)
   BENCH_SIZES [2048,102400]    message sizes in bytes
@@ -53,7 +53,8 @@ CFG = {
     "messages_large": int(os.environ.get("BENCH_MESSAGES_LARGE", 1000)),
     "seconds": float(os.environ.get("BENCH_SECONDS", 20)),
     "sessions": int(os.environ.get("BENCH_SESSIONS", 20)),
-    "systems": env_list("BENCH_SYSTEMS", "postwire,postwire-unsynced,haraka,aiosmtpd,postfix"),
+    "systems": env_list("BENCH_SYSTEMS",
+                        "postwire,postwire-single,postwire-unsynced,haraka,aiosmtpd,postfix"),
     "sizes": [int(s) for s in env_list("BENCH_SIZES", "2048,102400")],
     "workers": [int(s) for s in env_list("BENCH_WORKERS", "1,2,4")],
     "parts": env_list("BENCH_PARTS", "e2e,scaling,plugins,rss,profile,wasm"),
@@ -63,6 +64,7 @@ POSTWIRE = Path(os.environ.get("BENCH_POSTWIRE_BIN", TARGET / "release/postwire"
 PLUGIN_BENCH = Path(os.environ.get("PLUGIN_BENCH_BIN", TARGET / "release/plugin-bench"))
 NATS = os.environ.get("POSTWIRE_NATS_SERVER", str(TOOLS / "venv/bin/nats-server"))
 HARAKA = TOOLS / "haraka/node_modules/.bin/haraka"
+S3S_FS = TOOLS / "cargo/bin/s3s-fs"
 PYTHON = TOOLS / "bench-venv/bin/python"
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "docs"))
 PLUGIN_CACHE = TOOLS / "bench/plugin-cache"
@@ -101,9 +103,10 @@ class Bench:
 
     def system(self, kind: str, **kw):
         url, logs = self.nginx.url, self.logs
-        if kind in ("postwire", "postwire-unsynced"):
+        if kind in ("postwire", "postwire-unsynced", "postwire-single"):
             return Postwire(POSTWIRE, NATS, url, self.dns.address, logs, plugin_cache=PLUGIN_CACHE,
-                            durable=kind == "postwire", **kw)
+                            durable=kind != "postwire-unsynced", single=kind == "postwire-single",
+                            s3s_fs=S3S_FS, **kw)
         if kind == "haraka":
             return Haraka(HARAKA, url, logs)
         if kind == "aiosmtpd":
@@ -128,7 +131,7 @@ class Bench:
         msg_file, body = self.messages[size]
         sysm = self.system(kind)
         try:
-            phases.warm_up(sysm, self.nginx, self.warm[size])
+            phases.warm_up(sysm, self.nginx, self.warm[size], self.count(size), CFG["sessions"])
             say(f"{sysm.name} {size} B: throughput, {self.count(size)} messages")
             t = phases.throughput(sysm, self.nginx, msg_file, self.count(size), CFG["sessions"],
                                   CFG["timeout"])
@@ -180,8 +183,8 @@ class Bench:
         msg_file, _ = self.messages[size]
         sysm = self.system("postwire", **kw)
         try:
-            phases.warm_up(sysm, self.nginx, self.warm[size])
             n = count or self.count(size)
+            phases.warm_up(sysm, self.nginx, self.warm[size], n, CFG["sessions"])
             say(f"postwire {kw}: throughput, {n} messages")
             t = phases.throughput(sysm, self.nginx, msg_file, n, CFG["sessions"], CFG["timeout"])
             say(f"  {t['rate']:.0f}/s, CPU {t['cpu_ms_per_msg_total']:.3f} ms/msg "
@@ -194,7 +197,7 @@ class Bench:
         msg = load.message(4096, self.keys, attachment_bytes=30 * 1024 * 1024)
         sysm = self.system("postwire")
         try:
-            phases.warm_up(sysm, self.nginx, self.warm[min(CFG["sizes"])])
+            phases.warm_up(sysm, self.nginx, self.warm[min(CFG["sizes"])], 200, 4)
             say(f"postwire: peak RSS for one {len(msg) / 2**20:.1f} MiB message")
             r = phases.peak_rss(sysm, self.nginx, msg)
             say(f"  growth {r['peak_growth_mib']} MiB")
@@ -206,7 +209,7 @@ class Bench:
         size = min(CFG["sizes"])
         sysm = self.system("postwire")
         try:
-            phases.warm_up(sysm, self.nginx, self.warm[size])
+            phases.warm_up(sysm, self.nginx, self.warm[size], self.count(size), CFG["sessions"])
             say("postwire: perf profile")
             data = phases.perf_profile(sysm, self.nginx, self.messages[size][0],
                                        max(CFG["messages"] // 2, 200), CFG["sessions"],

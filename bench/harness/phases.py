@@ -16,12 +16,48 @@ from .receiver import Nginx
 from .systems import System
 
 
-def warm_up(system: System, nginx: Nginx, msg_file: Path, n: int = 40) -> None:
+# Measured, but not charged to the system: the webhook receiver, and the S3 server postwire
+# stores in (infrastructure, like MinIO in compose.yaml).
+APART = ("receiver (nginx)", "storage (s3s-fs)")
+
+
+def warm_up(system: System, nginx: Nginx, msg_file: Path, n: int, sessions: int,
+            timeout: float = 300) -> None:
+    """As many mails as the measured run, at its concurrency (a different message, so no
+    system can take the measured mails for retries of these): a fresh Node or Python process
+    spends its first thousands of mails compiling and filling caches, every system alike."""
     start = nginx.mark()
-    load.smtp_source(system.port, msg_file, n, 4)
-    hits = nginx.wait_for(start, n, timeout=90, idle=30)
+    load.smtp_source(system.port, msg_file, n, sessions)
+    hits = nginx.wait_for(start, n, timeout=timeout, idle=30)
     if len(hits) < n:
         raise RuntimeError(f"{system.name}: only {len(hits)} of {n} warm-up mails arrived")
+
+
+def once(hits: list, count: int) -> dict:
+    """Did every mail of a run arrive exactly once? smtp-source numbers the recipients
+    1..count; the receiver logs each request's number (the peers' X-Rcpt-To header,
+    postwire's payload)."""
+    seen: dict[int, int] = {}
+    for h in hits:
+        if h.rcpt is not None:
+            seen[h.rcpt] = seen.get(h.rcpt, 0) + 1
+    return {
+        "unnumbered": sum(1 for h in hits if h.rcpt is None),
+        "lost": sum(1 for n in range(1, count + 1) if n not in seen),
+        "duplicated": sum(1 for c in seen.values() if c > 1),
+        "extra_requests": sum(c - 1 for c in seen.values() if c > 1),
+    }
+
+
+def nats_per_mail(before: dict, after: dict, mails: int) -> dict:
+    """nats-server's counters over a run, per mail delivered."""
+    m = max(mails, 1)
+    writes = {s: (after["streams"].get(s, 0) - before["streams"].get(s, 0)) / m
+              for s in after["streams"]}
+    return {
+        "ops_per_mail": (after["in_msgs"] - before["in_msgs"]) / m,
+        "stream_writes_per_mail": {s: round(v, 3) for s, v in sorted(writes.items()) if v},
+    }
 
 
 def throughput(system: System, nginx: Nginx, msg_file: Path, count: int, sessions: int,
@@ -32,12 +68,18 @@ def throughput(system: System, nginx: Nginx, msg_file: Path, count: int, session
     start = nginx.mark()
     load0 = loadavg()
     cpu0 = cpu_snapshot(groups)
+    counters = getattr(system, "nats_counters", None)
+    nats0 = counters() if counters else None
     t0 = time.time()
     src = load.smtp_source(system.port, msg_file, count, sessions)
     t_sent = time.time()
     hits = nginx.wait_for(start, count, timeout=timeout, idle=min(60, timeout))
     cpu1 = cpu_snapshot(groups)
-    delivered = len(hits)
+    time.sleep(1)  # the acks and audit records that follow the last POST; a second POST
+    nats1 = counters() if counters else None
+    hits = nginx.wait_for(start, count, timeout=0)
+    arrived = once(hits, count)
+    delivered = len(hits) - arrived["extra_requests"]
     t_last = max((h.at for h in hits), default=t_sent)
     bad = sum(1 for h in hits if h.status != 200)
     cpu_ms = {g: (cpu1[g] - cpu0[g]) * 1e3 / max(delivered, 1) for g in groups}
@@ -52,9 +94,11 @@ def throughput(system: System, nginx: Nginx, msg_file: Path, count: int, session
         "seconds": t_last - t0,
         "rate": delivered / max(t_last - t0, 1e-9),
         "cpu_ms_per_msg": cpu_ms,
-        "cpu_ms_per_msg_total": sum(v for g, v in cpu_ms.items() if g != "receiver (nginx)"),
+        "cpu_ms_per_msg_total": sum(v for g, v in cpu_ms.items() if g not in APART),
         "loadavg_before": load0,
         "loadavg_after": loadavg(),
+        "once": arrived,
+        "nats": nats_per_mail(nats0, nats1, delivered) if nats0 else None,
     }
 
 

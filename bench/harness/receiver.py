@@ -36,7 +36,17 @@ http {{
         "~PWBENCH-(?<n>[0-9]+)" $n;
         default "-";
     }}
-    log_format bench '$msec $request_time $status $request_length $probe';
+    # The mail's number: smtp-source -N numbers the recipients (<n>support@acme.test); the
+    # peers name them in X-Rcpt-To, postwire in the payload's envelope.
+    map $request_body $body_rcpt {{
+        '~"(?<r>[0-9]+)support@acme[.]test"' $r;
+        default "-";
+    }}
+    map $http_x_rcpt_to $rcpt {{
+        "~^(?<h>[0-9]+)support@" $h;
+        default $body_rcpt;
+    }}
+    log_format bench '$msec $request_time $status $request_length $probe $rcpt';
     upstream ok {{
         server unix:{root}/ok.sock;
         keepalive 64;
@@ -58,7 +68,7 @@ http {{
 }}
 """
 
-LINE = re.compile(r"^(\d+\.\d+) (\S+) (\d+) (\d+) (\S+)$")
+LINE = re.compile(r"^(\d+\.\d+) (\S+) (\d+) (\d+) (\S+) (\S+)$")
 
 
 @dataclass
@@ -67,6 +77,7 @@ class Hit:
     status: int
     size: int
     probe: int | None  # the PWBENCH number, if the body held one
+    rcpt: int | None   # smtp-source's recipient number, if the request named one
 
 
 class Nginx:
@@ -99,9 +110,10 @@ class Nginx:
         for line in data[:end].decode(errors="replace").splitlines():
             m = LINE.match(line)
             if m:
-                probe = m.group(5)
+                probe, rcpt = m.group(5), m.group(6)
                 new.append(Hit(float(m.group(1)), int(m.group(3)), int(m.group(4)),
-                               int(probe) if probe.isdigit() else None))
+                               int(probe) if probe.isdigit() else None,
+                               int(rcpt) if rcpt.isdigit() else None))
         self.hits.extend(new)
         return new
 

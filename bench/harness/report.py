@@ -11,6 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
+from .phases import APART
 from .report_durability import durability_section
 
 SIZE_NAMES = {2048: "2 KB", 102400: "100 KB"}
@@ -147,7 +148,7 @@ def plots(res: dict, out: Path) -> list[str]:
         groups = []
         for s in systems:
             for g in (get(s, min(sizes)) or {}).get("throughput", {}).get("cpu_ms_per_msg", {}):
-                if g not in groups and g != "receiver (nginx)":
+                if g not in groups and g not in APART:
                     groups.append(g)
         for g in groups:
             vals = [(get(s, min(sizes)) or {}).get("throughput", {}).get("cpu_ms_per_msg", {})

@@ -9,7 +9,9 @@ import os
 import shutil
 import subprocess
 import tempfile
+import json
 import time
+import urllib.request
 from pathlib import Path
 
 from .procs import Proc, free_port, wait_port
@@ -59,11 +61,7 @@ ssrf_allow = ["127.0.0.1"]
 enabled = true
 dns_servers = ["{dns}"]
 
-[storage]
-backend = "fs"
-path = "{blobs}"
-listen = "127.0.0.1:{blob_port}"
-public_url = "http://127.0.0.1:{blob_port}"
+{storage}
 
 [plugin_host]
 cache_dir = "{plugin_cache}"
@@ -87,6 +85,23 @@ secret = "{secret}"
 """
 
 
+# One process (`postwire dev`): the filesystem store, whose URLs that process serves.
+STORAGE_FS = """[storage]
+backend = "fs"
+path = "{blobs}"
+listen = "127.0.0.1:{blob_port}"
+public_url = "http://127.0.0.1:{blob_port}"
+"""
+# Separate role processes: an S3 server (s3s-fs, as MinIO in compose.yaml).
+STORAGE_S3 = """[storage]
+backend = "s3"
+bucket = "postwire"
+region = "us-east-1"
+endpoint = "http://127.0.0.1:{s3_port}"
+path_style = true
+"""
+S3_KEY, S3_SECRET = "bench-access-key", "bench-secret-key-0123456789"
+
 # nats-server's JetStream settings: as shipped (every write fsynced before the PubAck), and
 # nats-server's default (a sync every two minutes), which postwire only accepts with
 # nats.allow_unsynced; the pair shows what durability costs (docs/operations.md).
@@ -95,16 +110,21 @@ NATS_UNSYNCED = "jetstream {}\n"
 
 
 class Postwire(System):
-    """nats-server + `postwire ingest` + `workers` x `postwire worker` + `postwire deliver`.
-    `durable=False`: nats-server with its default sync timer (the comparison run)."""
+    """nats-server + `postwire ingest` + `workers` x `postwire worker` + `postwire deliver`,
+    storing in s3s-fs; or, `single`, nats-server + one `postwire dev --no-sink` (every role in
+    one process, the filesystem store). `durable=False`: nats-server with its default sync
+    timer (the comparison run)."""
 
     def __init__(self, binary: Path, nats_server: str, url: str, dns: str, logdir: Path,
                  workers: int = 1, plugins: list[Path] = (), plugin_cache: Path | None = None,
-                 log_level: str = "warn", durable: bool = True) -> None:
-        self.name = "postwire" if durable else "postwire (unsynced)"
+                 log_level: str = "warn", durable: bool = True, single: bool = False,
+                 s3s_fs: Path | None = None) -> None:
+        self.name = ("postwire" if durable else "postwire (unsynced)") + (
+            " (one process)" if single else "")
         self.root = Path(tempfile.mkdtemp(prefix="pwbench-postwire-"))
         self.port = free_port()
         nats_port, monitor_port = free_port(), free_port()
+        self.monitor = f"http://127.0.0.1:{monitor_port}"
         (self.root / "nats").mkdir()
         conf = self.root / "nats.conf"
         conf.write_text(NATS_DURABLE if durable else NATS_UNSYNCED)
@@ -118,19 +138,37 @@ class Postwire(System):
         self.blobs = Path(tempfile.mkdtemp(prefix="pwbench-blobs-",
                                            dir=os.environ.get("BENCH_STORAGE_DIR")))
         BLOB_DIRS.append(self.blobs)
+        self.s3 = None
+        s3_port = free_port()
+        if not single:
+            (self.blobs / "postwire").mkdir()
+            self.s3 = Proc("s3s-fs", [str(s3s_fs), "--host", "127.0.0.1", "--port", str(s3_port),
+                                      "--access-key", S3_KEY, "--secret-key", S3_SECRET,
+                                      str(self.blobs)], logdir)
+            wait_port(s3_port, 15, "s3s-fs", self.s3)
+        storage = (STORAGE_FS if single else STORAGE_S3).format(
+            blobs=self.blobs, blob_port=free_port(), s3_port=s3_port)
         config = self.root / "postwire.toml"
         config.write_text(POSTWIRE_CONFIG.format(
             nats_port=nats_port, monitor_port=monitor_port,
-            allow_unsynced="false" if durable else "true", port=self.port, dns=dns, root=self.root, blobs=self.blobs, blob_port=free_port(),
+            allow_unsynced="false" if durable else "true", port=self.port, dns=dns,
+            storage=storage,
             plugin_cache=plugin_cache or self.root / "plugin-cache", url=url, secret=SECRET,
             plugins=", ".join(f'{{ path = "{p}" }}' for p in plugins)))
         env = {"POSTWIRE_BLOB_KEY": "bench-url-signing-key-0123456789abcdef",
                "RUST_LOG": f"{log_level},postwire=info,postwire_stages=info"
-                           if log_level == "info" else log_level}
+                           if log_level == "info" else log_level,
+               "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
 
         def role(name: str, cmd: str) -> Proc:
             return Proc(name, [str(binary), cmd, "--config", str(config)], logdir, env=env)
 
+        if single:
+            one = Proc("postwire", [str(binary), "dev", "--no-sink", "--config", str(config)],
+                       logdir, env=env)
+            self.procs["postwire (one process)"] = [one]
+            wait_port(self.port, 30, "postwire dev", one)
+            return
         # The first worker creates the streams and consumers; the others start after it.
         first = role("postwire-worker-1", "worker")
         self.procs["process"] = [first]
@@ -154,9 +192,27 @@ class Postwire(System):
             time.sleep(0.1)
         time.sleep(1)
 
+    def nats_counters(self) -> dict:
+        """What nats-server counted: messages received from clients (every publish, ack,
+        KV or API request and pull request is one), and each stream's last sequence (the
+        writes into it, KV buckets included)."""
+        def get(path: str) -> dict:
+            with urllib.request.urlopen(self.monitor + path, timeout=10) as r:
+                return json.load(r)
+        varz = get("/varz")
+        streams = {}
+        for acc in get("/jsz?streams=true").get("account_details", []):
+            for st in acc.get("stream_detail", []):
+                streams[st["name"]] = st["state"]["last_seq"]
+        return {"in_msgs": varz["in_msgs"], "streams": streams}
+
     def groups(self) -> dict[str, list[int]]:
+        """The CPU charged to postwire: its processes and nats-server. The S3 server is
+        storage infrastructure, like the receiver: measured, reported apart."""
         g = {stage: [p.pid for p in ps] for stage, ps in self.procs.items()}
         g["nats-server"] = [self.nats.pid]
+        if self.s3:
+            g["storage (s3s-fs)"] = [self.s3.pid]
         return g
 
     def pids(self) -> dict[str, int]:
@@ -169,6 +225,8 @@ class Postwire(System):
             for p in ps:
                 p.stop()
         self.nats.stop()
+        if self.s3:
+            self.s3.stop()
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -157,6 +157,34 @@ async fn gone_disables_the_endpoint_until_enabled_again() {
     p.shutdown().await;
 }
 
+/// The deliver worker reads endpoint states from its mirror of the KV bucket (issue 17): a
+/// state written before the mirror started is read with it, and a change made by an admin
+/// reaches it through the watch.
+#[tokio::test]
+async fn an_endpoint_disabled_before_the_first_attempt_stays_disabled() {
+    let nats = NatsServer::start();
+    let rx = Receiver::start().await;
+    let p = Pipeline::start(config(&nats.url(), &rx.url)).await;
+    state::disable(&p.js, "acme", "hook", "disabled by the test")
+        .await
+        .expect("disable");
+    send(&p, "support@acme.test", "while disabled").await;
+    let dlq = dead_letters(&p).await;
+    assert_eq!(dlq.len(), 1);
+    let err = dlq[0]
+        .headers
+        .get(bus::HEADER_LAST_ERROR)
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default();
+    assert!(err.contains("disabled by the test"), "{err}");
+    assert_eq!(rx.count(), 0);
+    assert!(state::enable(&p.js, "acme", "hook").await.expect("enable"));
+    send(&p, "support@acme.test", "after enable").await;
+    idle::wait_idle(&p.js, Duration::from_secs(10)).await;
+    assert_eq!(rx.count(), 1);
+    p.shutdown().await;
+}
+
 #[tokio::test]
 async fn ssrf_matrix_is_refused_unless_allow_listed() {
     let dns = DnsServer::start(&[

@@ -4,11 +4,14 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, kv};
-use postwire_core::{Config, bus};
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use postwire_core::Config;
 
 use super::retry::Outcome;
 use super::sign::Signers;
+use super::state_mirror::StateMirror;
 use super::{DeliverError, Ids, http, limits, ssrf, state};
 
 pub struct Dispatch {
@@ -17,7 +20,8 @@ pub struct Dispatch {
     pub guard: ssrf::Guard,
     pub limits: limits::Limits,
     pub signers: Signers,
-    kv_endpoints: tokio::sync::OnceCell<kv::Store>,
+    /// The endpoints' state, mirrored from its KV bucket (read from memory per attempt).
+    states: tokio::sync::OnceCell<Arc<StateMirror>>,
 }
 
 impl Dispatch {
@@ -33,7 +37,7 @@ impl Dispatch {
             guard,
             limits,
             signers: Signers::default(),
-            kv_endpoints: tokio::sync::OnceCell::new(),
+            states: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -42,12 +46,11 @@ impl Dispatch {
         tenant: &str,
         endpoint: &str,
     ) -> Result<Option<state::EndpointState>, DeliverError> {
-        let kv = self
-            .kv_endpoints
-            .get_or_try_init(|| self.js.get_key_value(bus::KV_ENDPOINTS))
-            .await
-            .map_err(DeliverError::bus)?;
-        state::get_in(kv, tenant, endpoint).await
+        let mirror = self
+            .states
+            .get_or_try_init(|| StateMirror::start(&self.js))
+            .await?;
+        Ok(mirror.get(tenant, endpoint))
     }
 
     /// One attempt: checks, waits for the limits, signs, POSTs.

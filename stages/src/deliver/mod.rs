@@ -23,6 +23,7 @@ mod settle;
 pub mod sign;
 pub mod ssrf;
 pub mod state;
+mod state_mirror;
 pub mod verify;
 
 use std::future::Future;

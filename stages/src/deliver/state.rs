@@ -20,7 +20,7 @@ pub struct EndpointState {
     pub at: String,
 }
 
-fn key(tenant: &str, endpoint: &str) -> String {
+pub(super) fn key(tenant: &str, endpoint: &str) -> String {
     format!("{tenant}.{endpoint}")
 }
 
@@ -30,22 +30,15 @@ async fn bucket(js: &jetstream::Context) -> Result<kv::Store, DeliverError> {
         .map_err(DeliverError::bus)
 }
 
-/// The endpoint's state; `None` when it is enabled.
+/// The endpoint's state; `None` when it is enabled. (The deliver worker reads its mirror of
+/// the bucket instead, `state_mirror`.)
 pub async fn get(
     js: &jetstream::Context,
     tenant: &str,
     endpoint: &str,
 ) -> Result<Option<EndpointState>, DeliverError> {
-    get_in(&bucket(js).await?, tenant, endpoint).await
-}
-
-/// [`get`] on a bucket handle the caller keeps (the deliver worker, once per attempt).
-pub async fn get_in(
-    kv: &kv::Store,
-    tenant: &str,
-    endpoint: &str,
-) -> Result<Option<EndpointState>, DeliverError> {
-    match kv
+    match bucket(js)
+        .await?
         .get(key(tenant, endpoint))
         .await
         .map_err(DeliverError::bus)?
