@@ -7,12 +7,14 @@ Settings (environment variables, defaults in brackets):
   BENCH_MESSAGES_LARGE [1000]  messages per throughput run, 100 KB
   BENCH_SECONDS [20]           length of each latency run (paced at half the throughput)
   BENCH_SESSIONS [20]          concurrent SMTP sessions
-  BENCH_SYSTEMS [postwire,postwire-single,postwire-unsynced,haraka,aiosmtpd,postfix]
+  BENCH_SYSTEMS [postwire,postwire-single,postwire-1thread,postwire-unsynced,haraka,aiosmtpd,
+                postfix]
                                (postwire-unsynced: nats-server's default sync timer instead of
                                sync_interval: always, to show what durability costs)
   BENCH_SIZES [2048,102400]    message sizes in bytes
   BENCH_WORKERS [1,2,4]        postwire process-worker counts for the scaling run
-  BENCH_PARTS [e2e,scaling,plugins,rss,profile,wasm]
+  BENCH_PARTS [e2e,scaling,plugins,rss,profile,callgrind,wasm]
+  BENCH_CALLGRIND_MESSAGES [300] mails counted under callgrind
   BENCH_TIMEOUT [180]          longest wait for one run's deliveries, seconds
   BENCH_STORAGE_DIR [$TMPDIR]   where postwire's fs storage backend writes
   BENCH_POSTWIRE_BIN, PLUGIN_BENCH_BIN [$CARGO_TARGET_DIR/release/…], POSTWIRE_NATS_SERVER,
@@ -34,7 +36,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests/py"))  # dns_server.py
 
-from harness import load, phases, profile, report  # noqa: E402
+from harness import callgrind, load, phases, profile, report  # noqa: E402
 from harness.procs import loadavg  # noqa: E402
 from harness.receiver import Nginx  # noqa: E402
 from harness.systems import (  # noqa: E402
@@ -54,10 +56,11 @@ CFG = {
     "seconds": float(os.environ.get("BENCH_SECONDS", 20)),
     "sessions": int(os.environ.get("BENCH_SESSIONS", 20)),
     "systems": env_list("BENCH_SYSTEMS",
-                        "postwire,postwire-single,postwire-unsynced,haraka,aiosmtpd,postfix"),
+                        "postwire,postwire-single,postwire-1thread,postwire-unsynced,haraka,"
+                        "aiosmtpd,postfix"),
     "sizes": [int(s) for s in env_list("BENCH_SIZES", "2048,102400")],
     "workers": [int(s) for s in env_list("BENCH_WORKERS", "1,2,4")],
-    "parts": env_list("BENCH_PARTS", "e2e,scaling,plugins,rss,profile,wasm"),
+    "parts": env_list("BENCH_PARTS", "e2e,scaling,plugins,rss,profile,callgrind,wasm"),
     "timeout": float(os.environ.get("BENCH_TIMEOUT", 180)),
 }
 POSTWIRE = Path(os.environ.get("BENCH_POSTWIRE_BIN", TARGET / "release/postwire"))
@@ -103,10 +106,10 @@ class Bench:
 
     def system(self, kind: str, **kw):
         url, logs = self.nginx.url, self.logs
-        if kind in ("postwire", "postwire-unsynced", "postwire-single"):
+        if kind in ("postwire", "postwire-unsynced", "postwire-single", "postwire-1thread"):
             return Postwire(POSTWIRE, NATS, url, self.dns.address, logs, plugin_cache=PLUGIN_CACHE,
                             durable=kind != "postwire-unsynced", single=kind == "postwire-single",
-                            s3s_fs=S3S_FS, **kw)
+                            threads=1 if kind == "postwire-1thread" else 0, s3s_fs=S3S_FS, **kw)
         if kind == "haraka":
             return Haraka(HARAKA, url, logs)
         if kind == "aiosmtpd":
@@ -176,6 +179,8 @@ class Bench:
             self.results["rss"] = self.guarded("rss", self.rss)
         if "profile" in parts:
             self.results["profile"] = self.guarded("profile", self.profile)
+        if "callgrind" in parts:
+            self.results["callgrind"] = self.guarded("callgrind", self.callgrind)
         self.results["finished"] = time.time()
         self.results["loadavg_end"] = loadavg()
 
@@ -220,6 +225,22 @@ class Bench:
         if data is None:
             return None
         return profile.analyse(data, roles)
+
+    def callgrind(self) -> dict:
+        size = min(CFG["sizes"])
+        out = self.work / "callgrind"
+        out.mkdir(exist_ok=True)
+        sysm = self.system("postwire", wrap=lambda role: callgrind.wrap(out, role))
+        try:
+            n = int(os.environ.get("BENCH_CALLGRIND_MESSAGES", 300))
+            say(f"postwire under callgrind: instructions per mail, {n} messages")
+            r = callgrind.measure(sysm, self.nginx, self.messages[size][0], out, n, 4,
+                                  self.warm[size])
+            say(f"  {r['per_mail_total'] / 1e6:.2f} M instructions per mail: " + ", ".join(
+                f"{k} {v['per_mail'] / 1e6:.2f} M" for k, v in r["roles"].items()))
+            return r
+        finally:
+            sysm.stop()
 
     def wasm(self) -> dict:
         import subprocess

@@ -118,9 +118,10 @@ class Postwire(System):
     def __init__(self, binary: Path, nats_server: str, url: str, dns: str, logdir: Path,
                  workers: int = 1, plugins: list[Path] = (), plugin_cache: Path | None = None,
                  log_level: str = "warn", durable: bool = True, single: bool = False,
-                 s3s_fs: Path | None = None) -> None:
+                 s3s_fs: Path | None = None, wrap=None, threads: int = 0) -> None:
         self.name = ("postwire" if durable else "postwire (unsynced)") + (
-            " (one process)" if single else "")
+            " (one process)" if single else "") + (
+            f" ({threads} runtime thread{'s' if threads > 1 else ''} per role)" if threads else "")
         self.root = Path(tempfile.mkdtemp(prefix="pwbench-postwire-"))
         self.port = free_port()
         nats_port, monitor_port = free_port(), free_port()
@@ -159,9 +160,17 @@ class Postwire(System):
                "RUST_LOG": f"{log_level},postwire=info,postwire_stages=info"
                            if log_level == "info" else log_level,
                "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+        if threads:
+            # tokio's worker threads (default: one per CPU), read by the runtime at start.
+            env["TOKIO_WORKER_THREADS"] = str(threads)
+
+        # `wrap(role)`: a command line to run the role under (valgrind), slower to start.
+        prefix = wrap or (lambda _role: [])
+        self.start_timeout = 300 if wrap else 30
 
         def role(name: str, cmd: str) -> Proc:
-            return Proc(name, [str(binary), cmd, "--config", str(config)], logdir, env=env)
+            return Proc(name, prefix(cmd) + [str(binary), cmd, "--config", str(config)], logdir,
+                        env=env)
 
         if single:
             one = Proc("postwire", [str(binary), "dev", "--no-sink", "--config", str(config)],
@@ -178,11 +187,11 @@ class Postwire(System):
         self.procs["deliver"] = [role("postwire-deliver", "deliver")]
         ingest = role("postwire-ingest", "ingest")
         self.procs["ingest"] = [ingest]
-        wait_port(self.port, 30, "postwire ingest", ingest)
+        wait_port(self.port, self.start_timeout, "postwire ingest", ingest)
 
     def _wait_running(self, proc: Proc, logdir: Path) -> None:
         # With RUST_LOG=warn there is no "running" line: wait for the streams instead.
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if proc.popen.poll() is not None:
                 raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")

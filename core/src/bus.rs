@@ -28,6 +28,9 @@ pub const HEADER_ROUTE: &str = "Postwire-Route";
 pub const HEADER_ENDPOINT: &str = "Postwire-Endpoint";
 pub const HEADER_DELIVERY_ID: &str = "Postwire-Delivery-Id";
 pub const HEADER_ATTEMPTS: &str = "Postwire-Attempts";
+/// On an `OUTBOX` message: attempts the process worker made before writing it
+/// (`delivery.inline_attempt_ms`); the deliver worker counts on from there.
+pub const HEADER_ATTEMPTED: &str = "Postwire-Attempted";
 pub const HEADER_LAST_STATUS: &str = "Postwire-Last-Status";
 pub const HEADER_LAST_ERROR: &str = "Postwire-Last-Error";
 /// Authentication verdicts (`Auth` as compact JSON) computed by ingest for `reject` tenants,

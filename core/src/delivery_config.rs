@@ -48,6 +48,11 @@ pub struct DeliveryConfig {
     pub proxy_url: Option<String>,
     /// Consecutive failures of an endpoint before an alert event (0: never).
     pub alert_after_failures: u32,
+    /// The process worker makes a delivery's first attempt itself, waiting at most this long
+    /// (0: never; every delivery goes through `OUTBOX` to the deliver worker). A delivery
+    /// whose endpoint is busy, slow, failing or disabled, or whose attempt fails or times out,
+    /// goes to `OUTBOX` as before. Saves a stream write, an acknowledgement and a hop per mail.
+    pub inline_attempt_ms: u64,
 }
 
 impl Default for DeliveryConfig {
@@ -70,6 +75,7 @@ impl Default for DeliveryConfig {
             ca_file: None,
             proxy_url: None,
             alert_after_failures: 5,
+            inline_attempt_ms: 0,
         }
     }
 }
@@ -152,6 +158,12 @@ impl DeliveryConfig {
         }
         if self.request_timeout_secs == 0 {
             return err("request_timeout_secs", "must be at least 1".into());
+        }
+        if self.inline_attempt_ms > self.request_timeout_secs.saturating_mul(1000) {
+            return err(
+                "inline_attempt_ms",
+                "must not exceed request_timeout_secs".into(),
+            );
         }
         for (i, a) in self.ssrf_allow.iter().enumerate() {
             if a.trim().is_empty() || a.contains(char::is_whitespace) {

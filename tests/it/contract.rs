@@ -176,6 +176,7 @@ async fn process_redelivered_writes_each_output_once() {
         live: LiveConfig::fixed(cfg.clone()),
         blobs,
         chain,
+        inline: None,
     };
     run_until_drained(&js, process, postwire_stages::process::consumer()).await;
 

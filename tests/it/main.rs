@@ -10,6 +10,7 @@ mod delivery;
 mod durability;
 mod end_to_end;
 mod golden;
+mod inline;
 mod plugins;
 mod replies;
 mod retries;

@@ -61,6 +61,29 @@ impl Dispatch {
         ids: &Ids<'_>,
         attempt: u32,
     ) -> http::Attempt {
+        let ready = match self.ready(cfg, ids).await {
+            Ok(r) => r,
+            Err(refused) => return refused,
+        };
+        let _permits = self.limits.acquire(ids.tenant, ids.endpoint).await;
+        self.send(cfg, ready, body, ids, attempt).await
+    }
+
+    /// An attempt only if it can start now: the endpoint enabled and its limits free
+    /// (`None` otherwise, without waiting). The process worker's first attempt.
+    pub async fn attempt_now(
+        &self,
+        cfg: &Config,
+        body: &[u8],
+        ids: &Ids<'_>,
+    ) -> Option<http::Attempt> {
+        let ready = self.ready(cfg, ids).await.ok()?;
+        let _permits = self.limits.try_acquire(ids.tenant, ids.endpoint)?;
+        Some(self.send(cfg, ready, body, ids, 1).await)
+    }
+
+    /// The checks before an attempt: the endpoint configured and not disabled, its signer.
+    async fn ready<'c>(&self, cfg: &'c Config, ids: &Ids<'_>) -> Result<Ready<'c>, http::Attempt> {
         let refused = |error: String| http::Attempt {
             outcome: Outcome::Permanent { status: 0, error },
             duration: Duration::ZERO,
@@ -70,47 +93,74 @@ impl Dispatch {
             .get(ids.tenant)
             .and_then(|t| t.endpoints.get(ids.endpoint))
         else {
-            return refused(format!(
+            return Err(refused(format!(
                 "endpoint {:?} is not configured for tenant {:?}",
                 ids.endpoint, ids.tenant
-            ));
+            )));
         };
         match self.endpoint_state(ids.tenant, ids.endpoint).await {
             Ok(Some(s)) => {
-                return refused(format!("endpoint disabled since {} ({})", s.at, s.reason));
+                return Err(refused(format!(
+                    "endpoint disabled since {} ({})",
+                    s.at, s.reason
+                )));
             }
             Ok(None) => {}
             Err(e) => {
-                return http::Attempt {
+                return Err(http::Attempt {
                     outcome: Outcome::Retry {
                         status: None,
                         error: format!("endpoint state unavailable: {e}"),
                         retry_after: None,
                     },
                     duration: Duration::ZERO,
-                };
+                });
             }
         }
-        let signer = match self.signers.get(ids.tenant, ids.endpoint, ep) {
-            Ok(s) => s,
-            Err(e) => return refused(e.to_string()),
-        };
-        let _permits = self.limits.acquire(ids.tenant, ids.endpoint).await;
-        // Body and digest are fixed per delivery; the signatures are made now, per attempt.
+        match self.signers.get(ids.tenant, ids.endpoint, ep) {
+            Ok(signer) => Ok(Ready { ep, signer }),
+            Err(e) => Err(refused(e.to_string())),
+        }
+    }
+
+    /// Signs now (body and digest are fixed per delivery, the signatures per attempt) and
+    /// POSTs.
+    async fn send(
+        &self,
+        cfg: &Config,
+        ready: Ready<'_>,
+        body: &[u8],
+        ids: &Ids<'_>,
+        attempt: u32,
+    ) -> http::Attempt {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let headers = match super::sign::sign(&signer, &ep.url, ids.id, body, now) {
+        let headers = match super::sign::sign(&ready.signer, &ready.ep.url, ids.id, body, now) {
             Ok(h) => h,
-            Err(e) => return refused(e.to_string()),
+            Err(e) => {
+                return http::Attempt {
+                    outcome: Outcome::Permanent {
+                        status: 0,
+                        error: e.to_string(),
+                    },
+                    duration: Duration::ZERO,
+                };
+            }
         };
-        tracing::debug!(attempt, url = %postwire_core::redact::url(&ep.url), "Posting.");
+        tracing::debug!(attempt, url = %postwire_core::redact::url(&ready.ep.url), "Posting.");
         http::post(
             &self.client,
             &self.guard,
-            &ep.url,
+            &ready.ep.url,
             headers,
             body.to_vec(),
             cfg.delivery.max_response_bytes,
         )
         .await
     }
+}
+
+/// An endpoint that may be attempted, and its signer.
+struct Ready<'c> {
+    ep: &'c postwire_core::tenant_config::EndpointConfig,
+    signer: Arc<postwire_sign::Signer>,
 }

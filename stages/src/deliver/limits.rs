@@ -72,6 +72,23 @@ impl Limiter {
     }
 }
 
+impl Limiter {
+    /// A slot and the rate's turn now, or `None` without waiting (the process worker's
+    /// first attempt, which hands a busy endpoint's delivery to `OUTBOX` instead).
+    fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.slots.clone().try_acquire_owned().ok()?;
+        if let Some(p) = &self.pacer {
+            let mut p = p.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            if p.next > now {
+                return None;
+            }
+            p.next = now + p.interval;
+        }
+        Some(permit)
+    }
+}
+
 /// Permits held during one request.
 pub struct Permits {
     _endpoint: OwnedSemaphorePermit,
@@ -153,6 +170,21 @@ impl Limits {
             _tenant: t,
             _global: g,
         }
+    }
+}
+
+impl Limits {
+    /// [`Limits::acquire`] without waiting: `None` when the endpoint, the tenant or the
+    /// worker has no free slot (or the endpoint's rate has no turn) right now.
+    pub fn try_acquire(&self, tenant: &str, endpoint: &str) -> Option<Permits> {
+        let e = self.endpoint(tenant, endpoint).try_acquire()?;
+        let t = self.tenant(tenant).try_acquire()?;
+        let g = self.global.clone().try_acquire_owned().ok()?;
+        Some(Permits {
+            _endpoint: e,
+            _tenant: t,
+            _global: g,
+        })
     }
 }
 

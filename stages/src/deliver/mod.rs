@@ -9,13 +9,14 @@
 //! [`attempts`] (the attempt counter), [`ssrf`] (the address guard), [`limits`] (rates,
 //! concurrency, isolation), [`state`] (disabled endpoints, alerts), [`audit`] (the attempt
 //! records), [`scan`] (reading streams back), [`verify`] (how a receiver checks a delivery),
-//! [`error`].
+//! [`inline`] (the process worker's first attempt), [`error`].
 
 pub mod attempts;
 pub mod audit;
 pub mod dispatch;
 pub mod error;
 pub mod http;
+pub mod inline;
 pub mod limits;
 pub mod retry;
 pub mod scan;
@@ -144,7 +145,12 @@ impl runner::Stage for Deliver {
         }
         let delivered = u32::try_from(input.delivered()).unwrap_or(u32::MAX);
         let key = attempts::key(ids.id, input.stream_sequence());
-        let attempt = self.attempts.previous(&key, delivered).await + 1;
+        // Attempts made before: this worker's (counted), or the process worker's first one.
+        let before = input
+            .header(bus::HEADER_ATTEMPTED)
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0);
+        let attempt = self.attempts.previous(&key, delivered).await.max(before) + 1;
         tracing::Span::current().record("attempt", attempt);
         let cfg = self.live.get().cfg.clone();
         let a = self

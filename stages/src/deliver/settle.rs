@@ -111,30 +111,10 @@ impl Deliver {
         error: Option<String>,
         a: &http::Attempt,
     ) {
-        let r = AttemptRecord {
-            delivery_id: ids.id.into(),
-            mail_id: ids.mail_id.into(),
-            route: ids.route.into(),
-            endpoint: ids.endpoint.into(),
-            attempt,
-            result: result.into(),
-            status,
-            error,
-            duration_ms: a.duration.as_millis() as u64,
-            at: postwire_core::envelope::now_rfc3339(),
-        };
-        let Ok(body) = serde_json::to_vec(&r) else {
-            return;
-        };
         let msg_id = format!("{}:attempt:{}:{attempt}", ids.id, input.stream_sequence());
-        input.record(
-            Publish::new(
-                bus::subject_audit_mail(ids.tenant, "attempt", ids.mail_id),
-                msg_id,
-                body,
-            )
-            .header(bus::HEADER_DELIVERY_ID, ids.id),
-        );
+        if let Some(r) = attempt_record(ids, attempt, result, status, error, a, msg_id) {
+            input.record(r);
+        }
     }
 
     async fn count_failure(&self, ids: &Ids<'_>) {
@@ -150,4 +130,38 @@ impl Deliver {
         let cfg = self.live.get().cfg.clone();
         state::alert(&self.dispatch, &cfg, tenant, event).await;
     }
+}
+
+/// The audit record of one attempt, as a publish with `msg_id` (deterministic per attempt,
+/// so a redelivered input's copy is dropped).
+pub(super) fn attempt_record(
+    ids: &Ids<'_>,
+    attempt: u32,
+    result: &str,
+    status: Option<u16>,
+    error: Option<String>,
+    a: &http::Attempt,
+    msg_id: String,
+) -> Option<Publish> {
+    let r = AttemptRecord {
+        delivery_id: ids.id.into(),
+        mail_id: ids.mail_id.into(),
+        route: ids.route.into(),
+        endpoint: ids.endpoint.into(),
+        attempt,
+        result: result.into(),
+        status,
+        error,
+        duration_ms: a.duration.as_millis() as u64,
+        at: postwire_core::envelope::now_rfc3339(),
+    };
+    let body = serde_json::to_vec(&r).ok()?;
+    Some(
+        Publish::new(
+            bus::subject_audit_mail(ids.tenant, "attempt", ids.mail_id),
+            msg_id,
+            body,
+        )
+        .header(bus::HEADER_DELIVERY_ID, ids.id),
+    )
 }

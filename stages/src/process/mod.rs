@@ -87,11 +87,13 @@ pub async fn run_live(
         }
         _ => None,
     };
+    let inline = crate::deliver::inline::Inline::new(js.clone(), live.clone(), &cfg)?;
     let worker = Process {
         js: js.clone(),
         live,
         blobs,
         chain,
+        inline,
     };
     runner::run(&js, Arc::new(worker), consumer(), shutdown).await;
     if let Some(s) = sweeper {
@@ -121,6 +123,8 @@ pub struct Process {
     pub live: Arc<LiveConfig>,
     pub blobs: Option<Arc<BlobStore>>,
     pub chain: Chain,
+    /// The first attempt of each delivery, made here (`delivery.inline_attempt_ms`).
+    pub inline: Option<crate::deliver::inline::Inline>,
 }
 
 impl runner::Stage for Process {
@@ -137,7 +141,10 @@ impl runner::Stage for Process {
             input,
         };
         let mut mail = Mail::read(input, self.blobs.as_deref()).await?;
-        let outcome = self.chain.run(&ctx, &mut mail).await?;
+        let mut outcome = self.chain.run(&ctx, &mut mail).await?;
+        if let (Some(inline), Outcome::Done(outputs)) = (&self.inline, &mut outcome) {
+            *outputs = inline.first_attempts(input, std::mem::take(outputs)).await;
+        }
         if matches!(outcome, Outcome::Done(_) | Outcome::Hold(_)) {
             // For the dashboard's counts and search: one record per processed mail (its time
             // is the record's), with the mail's summary when it got that far.

@@ -1,0 +1,184 @@
+//! The process worker's first attempt (`delivery.inline_attempt_ms` > 0): each delivery the
+//! worker prepared is attempted at once, from the worker, before its `OUTBOX` message is
+//! written. A delivery that succeeds never touches `OUTBOX` (one stream write, one
+//! acknowledgement and one consumer hop fewer per mail); any other goes to `OUTBOX` as before,
+//! marked with the attempt made (`Postwire-Attempted`), and the deliver worker carries on
+//! from attempt 2 with the retry schedule.
+//!
+//! The guarantee is unchanged: the `MAIL` message is acknowledged only after every delivery
+//! was made or written to `OUTBOX`. A worker that dies after a POST and before that
+//! acknowledgement makes the POST again (same `webhook-id`), as a deliver worker that dies
+//! before its acknowledgement does.
+//!
+//! The worker must not wait for a slow receiver (it would hold mail of every tenant back), so
+//! an attempt is made only when it can start now (the endpoint's, tenant's and worker's
+//! limits free, see [`super::limits::Limits::try_acquire`]), it is cut at
+//! `inline_attempt_ms`, and an endpoint whose attempt failed or was cut is left to the
+//! deliver worker for [`COOL_DOWN`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use postwire_core::live::LiveConfig;
+use postwire_core::{Config, bus, metrics};
+use tokio::time::Instant;
+
+use super::dispatch::Dispatch;
+use super::retry::Outcome as Attempted;
+use super::settle::attempt_record;
+use super::{Ids, http, limits, ssrf};
+use crate::StageError;
+use crate::runner::{Input, Output, Publish};
+
+/// How long an endpoint whose inline attempt failed or was cut is left to the deliver worker.
+pub const COOL_DOWN: Duration = Duration::from_secs(30);
+
+pub struct Inline {
+    dispatch: Dispatch,
+    live: Arc<LiveConfig>,
+    timeout: Duration,
+    /// Endpoints left to the deliver worker until the instant.
+    cooling: Mutex<HashMap<(String, String), Instant>>,
+}
+
+impl Inline {
+    /// `None` when `delivery.inline_attempt_ms` is 0.
+    pub fn new(
+        js: jetstream::Context,
+        live: Arc<LiveConfig>,
+        cfg: &Config,
+    ) -> Result<Option<Inline>, StageError> {
+        let d = &cfg.delivery;
+        if d.inline_attempt_ms == 0 {
+            return Ok(None);
+        }
+        let dns = d.dns_server.as_deref().and_then(|d| d.parse().ok());
+        let guard = ssrf::Guard::new(&d.ssrf_allow, dns)
+            .map_err(|e| StageError::Permanent(e.to_string()))?;
+        let client = http::client(d, guard.clone())?;
+        let limits = limits::Limits::live(live.clone());
+        Ok(Some(Inline {
+            dispatch: Dispatch::new(js, client, guard, limits),
+            live,
+            timeout: Duration::from_millis(d.inline_attempt_ms),
+            cooling: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    /// Attempts every `OUTBOX` output of `input` now (concurrently); returns the outputs
+    /// still to publish. The attempts' audit records are noted on `input`.
+    pub async fn first_attempts(&self, input: &Input, outputs: Vec<Output>) -> Vec<Output> {
+        let cfg = self.live.get().cfg.clone();
+        let attempts = outputs.into_iter().map(|o| self.one(&cfg, input, o));
+        futures::future::join_all(attempts)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// One output: `None` when it was delivered, else what to publish.
+    async fn one(&self, cfg: &Config, input: &Input, o: Output) -> Option<Output> {
+        let Output::Publish(p) = o else {
+            return Some(o);
+        };
+        if !p.subject.starts_with("outbox.") {
+            return Some(Output::Publish(p));
+        }
+        let Some(ids) = ids(&p) else {
+            return Some(Output::Publish(p));
+        };
+        let key = (ids.tenant.to_string(), ids.endpoint.to_string());
+        if self.cooling(&key) {
+            return Some(Output::Publish(p));
+        }
+        let attempt = tokio::time::timeout(
+            self.timeout,
+            self.dispatch.attempt_now(cfg, &p.payload, &ids),
+        )
+        .await;
+        let a = match attempt {
+            Ok(Some(a)) => a,
+            // Busy or disabled: the deliver worker decides, no attempt was made.
+            Ok(None) => return Some(Output::Publish(p)),
+            Err(_) => http::Attempt {
+                outcome: Attempted::Retry {
+                    status: None,
+                    error: format!(
+                        "timeout: no answer within inline_attempt_ms ({} ms); handed to the deliver worker",
+                        self.timeout.as_millis()
+                    ),
+                    retry_after: None,
+                },
+                duration: self.timeout,
+            },
+        };
+        let (result, status, error) = match &a.outcome {
+            Attempted::Delivered { status } => ("delivered", Some(*status), None),
+            Attempted::Retry { status, error, .. } => ("failed", *status, Some(error.clone())),
+            Attempted::Permanent { status, error } => (
+                "failed",
+                Some(*status).filter(|s| *s != 0),
+                Some(error.clone()),
+            ),
+        };
+        let class = status.map_or("error".to_string(), |s| format!("{}xx", s / 100));
+        metrics::inc(
+            "postwire_deliveries_total",
+            "Delivery attempts by HTTP status class.",
+            &[("class", &class)],
+        );
+        let msg_id = format!("{}:attempt:inline:1", ids.id);
+        if let Some(r) = attempt_record(&ids, 1, result, status, error.clone(), &a, msg_id) {
+            input.record(r);
+        }
+        if matches!(a.outcome, Attempted::Delivered { .. }) {
+            tracing::info!(
+                status,
+                ms = a.duration.as_millis() as u64,
+                delivery_id = ids.id,
+                "Delivered by the process worker."
+            );
+            return None;
+        }
+        tracing::info!(
+            status,
+            error = error.as_deref().unwrap_or(""),
+            delivery_id = ids.id,
+            "The process worker's attempt failed; handing the delivery to the deliver worker."
+        );
+        self.cool(key);
+        Some(Output::Publish(p.header(bus::HEADER_ATTEMPTED, "1")))
+    }
+
+    fn cooling(&self, key: &(String, String)) -> bool {
+        let mut c = self.cooling.lock().unwrap_or_else(|e| e.into_inner());
+        match c.get(key) {
+            Some(until) if *until > Instant::now() => true,
+            Some(_) => {
+                c.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn cool(&self, key: (String, String)) {
+        let mut c = self.cooling.lock().unwrap_or_else(|e| e.into_inner());
+        c.insert(key, Instant::now() + COOL_DOWN);
+    }
+}
+
+/// The postwire headers of a prepared `OUTBOX` publish.
+fn ids(p: &Publish) -> Option<Ids<'_>> {
+    let h = |n: &str| p.headers.get(n).map(|v| v.as_str());
+    Some(Ids {
+        id: h(bus::HEADER_DELIVERY_ID)?,
+        mail_id: h(bus::HEADER_MAIL_ID).unwrap_or_default(),
+        tenant: h(bus::HEADER_TENANT)?,
+        route: h(bus::HEADER_ROUTE)?,
+        endpoint: h(bus::HEADER_ENDPOINT)?,
+    })
+}

@@ -1,0 +1,108 @@
+//! The process worker's first attempt (`delivery.inline_attempt_ms`, issue 17): a delivery
+//! that succeeds never touches OUTBOX; one that fails goes to OUTBOX marked with the attempt
+//! made, the deliver worker counts on from attempt 2, and the endpoint is left to the deliver
+//! worker for a while.
+
+use std::time::Duration;
+
+use postwire_core::bus;
+use postwire_e2e::config::TestConfig;
+use postwire_e2e::eventually;
+use postwire_e2e::idle;
+use postwire_e2e::nats::NatsServer;
+use postwire_e2e::pipeline::Pipeline;
+use postwire_e2e::receiver::Receiver;
+use postwire_e2e::smtp::Client;
+use postwire_stages::deliver::audit::AttemptRecord;
+
+async fn send(p: &Pipeline, subject: &str) {
+    let (mut c, _) = Client::connect(p.smtp).await;
+    let r = c
+        .send_mail(
+            "ann@example.com",
+            &["support@acme.test"],
+            &format!("Subject: {subject}\r\n\r\nbody\r\n"),
+        )
+        .await;
+    assert_eq!(r.code, 250, "{r:?}");
+}
+
+fn inline_config(nats: &NatsServer, hook: &str) -> postwire_core::Config {
+    TestConfig::new(&nats.url())
+        .hook(hook)
+        .set("delivery", "inline_attempt_ms", "2000")
+        .config()
+}
+
+/// The attempt records, `n` of them once they are all written, oldest first.
+async fn attempts(p: &Pipeline, n: usize) -> Vec<AttemptRecord> {
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let records: Vec<AttemptRecord> = p
+            .stream_messages(bus::STREAM_AUDIT)
+            .await
+            .iter()
+            .filter(|m| m.subject.starts_with("audit.acme.attempt."))
+            .filter_map(|m| serde_json::from_slice(&m.payload).ok())
+            .collect();
+        if records.len() >= n || tokio::time::Instant::now() > until {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_first_attempt_that_succeeds_never_touches_outbox() {
+    let nats = NatsServer::start();
+    let rx = Receiver::start().await;
+    let p = Pipeline::start(inline_config(&nats, &rx.url)).await;
+    send(&p, "one").await;
+    send(&p, "two").await;
+    assert!(eventually(Duration::from_secs(10), || rx.count() == 2).await);
+    idle::wait_idle(&p.js, Duration::from_secs(10)).await;
+    idle::assert_stream_received(&p.js, bus::STREAM_OUTBOX, 0).await;
+    let records = attempts(&p, 2).await;
+    assert_eq!(records.len(), 2, "{records:?}");
+    for r in &records {
+        assert_eq!((r.attempt, r.result.as_str()), (1, "delivered"), "{r:?}");
+    }
+    // Signed and verified like any delivery (the receiver checks each signature).
+    assert!(rx.received().iter().all(|r| r.status == 204));
+    p.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failed_first_attempt_goes_to_outbox_and_the_count_goes_on() {
+    let nats = NatsServer::start();
+    let rx = Receiver::start().await;
+    rx.script(&[503]);
+    let p = Pipeline::start(inline_config(&nats, &rx.url)).await;
+    send(&p, "fails once").await;
+    assert!(eventually(Duration::from_secs(10), || rx.count() == 2).await);
+    idle::wait_idle(&p.js, Duration::from_secs(10)).await;
+    idle::assert_stream_received(&p.js, bus::STREAM_OUTBOX, 1).await;
+    let records = attempts(&p, 2).await;
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| (r.attempt, r.result.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        seen,
+        [(1, "failed", Some(503)), (2, "delivered", Some(204))],
+        "the worker's attempt, then the deliver worker's"
+    );
+    // The endpoint failed: the next delivery goes to the deliver worker without an attempt
+    // from the process worker.
+    send(&p, "after the failure").await;
+    assert!(eventually(Duration::from_secs(10), || rx.count() == 3).await);
+    idle::wait_idle(&p.js, Duration::from_secs(10)).await;
+    idle::assert_stream_received(&p.js, bus::STREAM_OUTBOX, 2).await;
+    let records = attempts(&p, 3).await;
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert_eq!(
+        (records[2].attempt, records[2].result.as_str()),
+        (1, "delivered")
+    );
+    p.shutdown().await;
+}
