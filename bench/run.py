@@ -7,8 +7,8 @@ Settings (environment variables, defaults in brackets):
   BENCH_MESSAGES_LARGE [1000]  messages per throughput run, 100 KB
   BENCH_SECONDS [20]           length of each latency run (paced at half the throughput)
   BENCH_SESSIONS [20]          concurrent SMTP sessions
-  BENCH_SYSTEMS [postwire,postwire-single,postwire-1thread,postwire-unsynced,haraka,aiosmtpd,
-                postfix]
+  BENCH_SYSTEMS [postwire,postwire-inline,postwire-single,postwire-1thread,postwire-unsynced,
+                haraka,aiosmtpd,postfix]
                                (postwire-unsynced: nats-server's default sync timer instead of
                                sync_interval: always, to show what durability costs)
   BENCH_SIZES [2048,102400]    message sizes in bytes
@@ -56,8 +56,8 @@ CFG = {
     "seconds": float(os.environ.get("BENCH_SECONDS", 20)),
     "sessions": int(os.environ.get("BENCH_SESSIONS", 20)),
     "systems": env_list("BENCH_SYSTEMS",
-                        "postwire,postwire-single,postwire-1thread,postwire-unsynced,haraka,"
-                        "aiosmtpd,postfix"),
+                        "postwire,postwire-inline,postwire-single,postwire-1thread,"
+                        "postwire-unsynced,haraka,aiosmtpd,postfix"),
     "sizes": [int(s) for s in env_list("BENCH_SIZES", "2048,102400")],
     "workers": [int(s) for s in env_list("BENCH_WORKERS", "1,2,4")],
     "parts": env_list("BENCH_PARTS", "e2e,scaling,plugins,rss,profile,callgrind,wasm"),
@@ -71,6 +71,17 @@ S3S_FS = TOOLS / "cargo/bin/s3s-fs"
 PYTHON = TOOLS / "bench-venv/bin/python"
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "docs"))
 PLUGIN_CACHE = TOOLS / "bench/plugin-cache"
+# The postwire rows: separate role processes with the defaults; the same with the first
+# attempt made by the process worker; every role in one process (`postwire dev`) with it; one
+# runtime thread per role; and nats-server's default sync timer (what durability costs).
+INLINE_MS = 1000
+POSTWIRE_KINDS = {
+    "postwire": {},
+    "postwire-inline": {"inline_ms": INLINE_MS},
+    "postwire-single": {"single": True, "inline_ms": INLINE_MS},
+    "postwire-1thread": {"threads": 1},
+    "postwire-unsynced": {"durable": False},
+}
 PLUGINS = {"redact": "rust", "slack": "rust", "route": "rust", "triage": "python", "digest": "js",
            "stamp": "c"}
 
@@ -106,10 +117,9 @@ class Bench:
 
     def system(self, kind: str, **kw):
         url, logs = self.nginx.url, self.logs
-        if kind in ("postwire", "postwire-unsynced", "postwire-single", "postwire-1thread"):
+        if kind in POSTWIRE_KINDS:
             return Postwire(POSTWIRE, NATS, url, self.dns.address, logs, plugin_cache=PLUGIN_CACHE,
-                            durable=kind != "postwire-unsynced", single=kind == "postwire-single",
-                            threads=1 if kind == "postwire-1thread" else 0, s3s_fs=S3S_FS, **kw)
+                            s3s_fs=S3S_FS, **POSTWIRE_KINDS[kind], **kw)
         if kind == "haraka":
             return Haraka(HARAKA, url, logs)
         if kind == "aiosmtpd":

@@ -13,10 +13,12 @@ from pathlib import Path
 
 from .phases import APART
 from .report_durability import durability_section
-from .report_targets import callgrind_section, nats_section, targets
+from .report_targets import callgrind_section, capacity_section, nats_section, targets
 
 SIZE_NAMES = {2048: "2 KB", 102400: "100 KB"}
-SYSTEM_ORDER = ["postwire", "postwire (one process)", "postwire (1 runtime thread per role)",
+SYSTEM_ORDER = ["postwire", "postwire (first attempt in the worker)",
+                "postwire (one process) (first attempt in the worker)",
+                "postwire (1 runtime thread per role)",
                 "postwire (unsynced)", "haraka",
                 "aiosmtpd+aiohttp", "postfix+pipe+curl"]
 
@@ -192,6 +194,7 @@ def write(res: dict, out: Path, root: Path, bins: dict) -> None:
     made = plots(res, pics)
     cfg = res["config"]
     mach, vers = machine(), versions(root, bins)
+    res["machine_cores"] = mach["cores"]
     start_load = res["loadavg_start"]
     loaded = max(start_load[0], res.get("loadavg_end", [0])[0]) > 0.5
     when = datetime.datetime.fromtimestamp(res["started"]).strftime("%Y-%m-%d %H:%M")
@@ -301,6 +304,7 @@ def write(res: dict, out: Path, root: Path, bins: dict) -> None:
                 w(f"| {s} | {size_name(size)} | **total** | **{r['throughput']['cpu_ms_per_msg_total']:.3f}** |")
         w("")
         nats_section(w, res, size_name)
+        capacity_section(w, res, size_name)
     prof = res.get("profile")
     if prof:
         w("### Inside postwire's processes (perf profile)\n")

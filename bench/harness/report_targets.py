@@ -24,10 +24,14 @@ def _ok(cond: bool) -> str:
     return "met" if cond else "missed"
 
 
+VARIANTS = (("defaults", "postwire"), ("first attempt in the worker", "postwire-inline"),
+            ("one process, first attempt in the worker", "postwire-single"))
+
+
 def _postwire_rows(res, size):
-    """The postwire rows of a size: separate roles, and all roles in one process."""
-    return [(label, r) for label, r in (("separate roles", _e2e(res, "postwire", size)),
-                                        ("one process", _e2e(res, "postwire-single", size)))
+    """The postwire rows of a size: separate roles with the defaults, with the first attempt
+    made by the process worker, and every role in one process."""
+    return [(label, r) for label, r in ((lb, _e2e(res, kind, size)) for lb, kind in VARIANTS)
             if r]
 
 
@@ -120,3 +124,38 @@ def callgrind_section(w, res) -> None:
         if r.get("top"):
             w(f"**{role}**, functions with the most instructions (callees included): " +
               "; ".join(f"`{x}`" for x in r["top"][:10]) + "\n")
+
+
+def capacity_section(w, res, size_name) -> None:
+    """Mails per second per core of each role, from its CPU per mail, and what the model
+    predicts for this machine against what the throughput and scaling runs measured."""
+    small = min(res["config"]["sizes"])
+    pw = _e2e(res, "postwire", small)
+    if not pw:
+        return
+    t = pw["throughput"]
+    cpu = t["cpu_ms_per_msg"]
+    w("### Capacity model\n")
+    w(f"From the CPU per mail of each process in the `postwire` throughput run ({size_name(small)}): "
+      "a role needs `rate × ms / 1000` cores, so one core carries `1000 / ms` mails per second "
+      "of it. docs/operations.md (\"Capacity\") explains how to size replicas and NATS nodes "
+      "with these figures.\n")
+    w("| process | CPU ms per mail | mails/s per core |\n|---|---:|---:|")
+    cpu = {g: ms for g, ms in cpu.items() if g != "receiver (nginx)" and ms > 0}
+    for g, ms in cpu.items():
+        w(f"| {g} | {ms:.3f} | {1000 / ms:,.0f} |")
+    total = sum(cpu.values())
+    cores = res.get("machine_cores") or 2
+    w(f"| **all (S3 server included; receiver and load generator not)** | **{total:.3f}** | "
+      f"**{1000 / total:,.0f}** |\n")
+    predicted = cores * 1000 / total
+    w(f"On this machine's {cores} cores the model predicts at most {predicted:,.0f} mails/s if "
+      f"nothing else ran; the run measured {t['rate']:,.0f}/s, with smtp-source sharing the cores "
+      f"({t['rate'] / predicted:.0%} of the prediction).")
+    sc = res.get("scaling") or {}
+    if sc:
+        w(" The scaling run: " + ", ".join(
+            f"{n} worker{'s' if int(n) > 1 else ''} {sc[n]['rate']:,.0f}/s"
+            for n in sorted(sc, key=int)) +
+          " — on 2 cores more workers cannot add CPU, only contend for it.")
+    w("")

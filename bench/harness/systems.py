@@ -56,6 +56,7 @@ hostname = "mx.acme.test"
 
 [delivery]
 ssrf_allow = ["127.0.0.1"]
+inline_attempt_ms = {inline_ms}
 
 [verify]
 enabled = true
@@ -118,9 +119,11 @@ class Postwire(System):
     def __init__(self, binary: Path, nats_server: str, url: str, dns: str, logdir: Path,
                  workers: int = 1, plugins: list[Path] = (), plugin_cache: Path | None = None,
                  log_level: str = "warn", durable: bool = True, single: bool = False,
-                 s3s_fs: Path | None = None, wrap=None, threads: int = 0) -> None:
+                 s3s_fs: Path | None = None, wrap=None, threads: int = 0,
+                 inline_ms: int = 0) -> None:
         self.name = ("postwire" if durable else "postwire (unsynced)") + (
             " (one process)" if single else "") + (
+            " (first attempt in the worker)" if inline_ms else "") + (
             f" ({threads} runtime thread{'s' if threads > 1 else ''} per role)" if threads else "")
         self.root = Path(tempfile.mkdtemp(prefix="pwbench-postwire-"))
         self.port = free_port()
@@ -153,7 +156,7 @@ class Postwire(System):
         config.write_text(POSTWIRE_CONFIG.format(
             nats_port=nats_port, monitor_port=monitor_port,
             allow_unsynced="false" if durable else "true", port=self.port, dns=dns,
-            storage=storage,
+            storage=storage, inline_ms=inline_ms,
             plugin_cache=plugin_cache or self.root / "plugin-cache", url=url, secret=SECRET,
             plugins=", ".join(f'{{ path = "{p}" }}' for p in plugins)))
         env = {"POSTWIRE_BLOB_KEY": "bench-url-signing-key-0123456789abcdef",

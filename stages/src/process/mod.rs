@@ -36,6 +36,9 @@ use crate::store::BlobStore;
 
 /// Parallel messages per process worker.
 const CONCURRENCY: usize = 16;
+/// With the first attempt made here (`delivery.inline_attempt_ms`), a mail also waits for its
+/// receiver's answer: more in flight keep the CPU busy meanwhile.
+const CONCURRENCY_INLINE: usize = 48;
 
 /// Runs the process worker, with object storage as `[storage]` configures it (the
 /// filesystem backend's URL key from `storage.signing_key_env`).
@@ -88,6 +91,10 @@ pub async fn run_live(
         _ => None,
     };
     let inline = crate::deliver::inline::Inline::new(js.clone(), live.clone(), &cfg)?;
+    let mut consumer = consumer();
+    if inline.is_some() {
+        consumer.concurrency = CONCURRENCY_INLINE;
+    }
     let worker = Process {
         js: js.clone(),
         live,
@@ -95,7 +102,7 @@ pub async fn run_live(
         chain,
         inline,
     };
-    runner::run(&js, Arc::new(worker), consumer(), shutdown).await;
+    runner::run(&js, Arc::new(worker), consumer, shutdown).await;
     if let Some(s) = sweeper {
         s.abort();
     }
