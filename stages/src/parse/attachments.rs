@@ -29,12 +29,13 @@ pub fn part_depths(msg: &mail_parser::Message<'_>) -> Vec<usize> {
     depth
 }
 
-/// The attachments of `msg`. With `bodies`, their decoded contents are pushed there too, one
-/// per returned attachment, in the same order (the store stage and the antivirus use them, so
-/// a large mail is parsed once).
+/// The attachments of `msg`. With `bodies`, the index in `msg.parts` of each returned
+/// attachment is pushed there too, in the same order (the parse takes their contents out of
+/// the parsed tree for the store stage and the antivirus, so a large mail is parsed once and
+/// its attachments are not copied).
 pub fn collect(
     msg: &mail_parser::Message<'_>,
-    mut bodies: Option<&mut Vec<Vec<u8>>>,
+    mut bodies: Option<&mut Vec<u32>>,
     lim: &ParseLimits,
     depth: usize,
     path: &str,
@@ -134,7 +135,7 @@ pub fn collect(
             scan: None,
         });
         if let Some(b) = bodies.as_deref_mut() {
-            b.push(contents.to_vec());
+            b.push(idx as u32);
         }
     }
     out
