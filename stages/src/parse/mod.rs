@@ -134,7 +134,18 @@ fn take_bodies(msg: &mut mail_parser::Message<'_>, parts: &[u32], whole: &Bytes)
                 Cow::Borrowed(s) => view(whole, s.as_bytes()),
             },
             PartType::Binary(b) | PartType::InlineBinary(b) => owned_or_view(b, whole),
-            PartType::Message(m) => owned_or_view(m.raw_message, whole),
+            PartType::Message(m) => {
+                // As `Message::raw_message`: its root part's range of its raw bytes.
+                let range = m
+                    .parts
+                    .first()
+                    .map(|p| p.offset_header as usize..p.offset_end as usize);
+                let bytes = owned_or_view(m.raw_message, whole);
+                match range.filter(|r| r.start <= r.end && r.end <= bytes.len()) {
+                    Some(r) => bytes.slice(r),
+                    None => Bytes::new(),
+                }
+            }
             PartType::Multipart(_) => Bytes::new(),
         };
         out.push(bytes);
