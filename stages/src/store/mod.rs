@@ -18,6 +18,8 @@ pub mod recent;
 pub mod spool;
 pub mod stage;
 pub mod sweep;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
