@@ -22,10 +22,8 @@ pub mod stage;
 pub mod stripped;
 pub mod thread;
 
-use std::borrow::Cow;
-
 use bytes::Bytes;
-use mail_parser::{MessageParser, PartType};
+use mail_parser::MessageParser;
 use postwire_core::event::{Limits, Message};
 
 pub use attachments::safe_filename;
@@ -112,66 +110,10 @@ fn parse_inner(
     let wanted = keep.is_some().then_some(&mut parts);
     let message = convert(&msg, wanted, lim, 0, "message", &mut limits);
     let bodies = match keep {
-        Some(whole) => take_bodies(&mut msg, &parts, whole),
+        Some(whole) => attachments::take_bodies(&mut msg, &parts, whole),
         None => Vec::new(),
     };
     (message, limits, bodies)
-}
-
-/// The contents of the parts `parts` (as `MessagePart::contents` gives them), moved out of the
-/// parsed tree instead of copied: a decoded body is the decoder's buffer, a body that is the
-/// raw bytes as they are is a view of `whole` (the buffer the message was parsed from).
-fn take_bodies(msg: &mut mail_parser::Message<'_>, parts: &[u32], whole: &Bytes) -> Vec<Bytes> {
-    let mut out = Vec::with_capacity(parts.len());
-    for &idx in parts {
-        let Some(part) = msg.parts.get_mut(idx as usize) else {
-            out.push(Bytes::new());
-            continue;
-        };
-        let bytes = match std::mem::take(&mut part.body) {
-            PartType::Text(t) | PartType::Html(t) => match t {
-                Cow::Owned(s) => Bytes::from(s.into_bytes()),
-                Cow::Borrowed(s) => view(whole, s.as_bytes()),
-            },
-            PartType::Binary(b) | PartType::InlineBinary(b) => owned_or_view(b, whole),
-            PartType::Message(m) => {
-                // As `Message::raw_message`: its root part's range of its raw bytes.
-                let range = m
-                    .parts
-                    .first()
-                    .map(|p| p.offset_header as usize..p.offset_end as usize);
-                let bytes = owned_or_view(m.raw_message, whole);
-                match range.filter(|r| r.start <= r.end && r.end <= bytes.len()) {
-                    Some(r) => bytes.slice(r),
-                    None => Bytes::new(),
-                }
-            }
-            PartType::Multipart(_) => Bytes::new(),
-        };
-        out.push(bytes);
-    }
-    out
-}
-
-fn owned_or_view(b: Cow<'_, [u8]>, whole: &Bytes) -> Bytes {
-    match b {
-        Cow::Owned(v) => Bytes::from(v),
-        Cow::Borrowed(s) => view(whole, s),
-    }
-}
-
-/// `s` as a view of `whole` when it lies inside it (it always does for a part borrowed from
-/// the parsed raw mail); a copy otherwise.
-fn view(whole: &Bytes, s: &[u8]) -> Bytes {
-    let outer = whole.as_ptr_range();
-    let inner = s.as_ptr_range();
-    if s.is_empty() {
-        Bytes::new()
-    } else if outer.start <= inner.start && inner.end <= outer.end {
-        whole.slice_ref(s)
-    } else {
-        Bytes::copy_from_slice(s)
-    }
 }
 
 /// One (possibly enclosed) message at nesting `depth`, its payload path being `path`.
