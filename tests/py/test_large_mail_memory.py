@@ -15,6 +15,8 @@ import signal
 import smtplib
 import urllib.request
 
+import pytest
+
 from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
 
 MIB = 1024 * 1024
@@ -68,6 +70,7 @@ path_style = true
 """
 
 
+@pytest.mark.timeout(300)  # 41 MiB through three debug-build roles: seconds, more under load
 def test_the_worker_peak_for_a_40_mib_mail_is_bounded(request, tmp_path, nats, receiver):
     assert os.path.exists(S3S_FS), f"{S3S_FS} missing: scripts/tools.sh builds it"
     smtp_port, s3_port = free_port(), free_port()
