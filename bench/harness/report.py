@@ -383,7 +383,7 @@ def write(res: dict, out: Path, root: Path, bins: dict) -> None:
               f"{load_str(t['loadavg_before'], t['loadavg_after'])} |")
         w("")
 
-    for extra in ("bench/findings.md", "bench/ingest_memory.md"):
+    for extra in ("bench/findings.md", "bench/ingest_memory.md", "bench/worker_memory.md"):
         if (root / extra).exists():
             w((root / extra).read_text())
 

@@ -44,7 +44,7 @@ impl Antivirus {
     pub async fn scan(
         &self,
         message: &mut Message,
-        bodies: &[Vec<u8>],
+        bodies: &[bytes::Bytes],
     ) -> Result<Vec<String>, StageError> {
         let mut found = Vec::new();
         for (att, body) in message.attachments.iter_mut().zip(bodies) {

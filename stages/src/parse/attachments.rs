@@ -1,6 +1,9 @@
 //! Attachments: decoded file name without path components, content type, size, sha256,
 //! disposition, Content-ID, and for `message/rfc822` parts the enclosed message, parsed.
 
+use std::borrow::Cow;
+
+use bytes::Bytes;
 use mail_parser::{MimeHeaders, PartType};
 use postwire_core::event::{Attachment, Limits};
 use postwire_core::ids::sha256_hex;
@@ -29,12 +32,13 @@ pub fn part_depths(msg: &mail_parser::Message<'_>) -> Vec<usize> {
     depth
 }
 
-/// The attachments of `msg`. With `bodies`, their decoded contents are pushed there too, one
-/// per returned attachment, in the same order (the store stage and the antivirus use them, so
-/// a large mail is parsed once).
+/// The attachments of `msg`. With `bodies`, the index in `msg.parts` of each returned
+/// attachment is pushed there too, in the same order (the parse takes their contents out of
+/// the parsed tree for the store stage and the antivirus, so a large mail is parsed once and
+/// its attachments are not copied).
 pub fn collect(
     msg: &mail_parser::Message<'_>,
-    mut bodies: Option<&mut Vec<Vec<u8>>>,
+    mut bodies: Option<&mut Vec<u32>>,
     lim: &ParseLimits,
     depth: usize,
     path: &str,
@@ -134,10 +138,66 @@ pub fn collect(
             scan: None,
         });
         if let Some(b) = bodies.as_deref_mut() {
-            b.push(contents.to_vec());
+            b.push(idx as u32);
         }
     }
     out
+}
+
+/// The contents of the parts `parts` (as `MessagePart::contents` gives them), moved out of the
+/// parsed tree instead of copied: a decoded body is the decoder's buffer, a body that is the
+/// raw bytes as they are is a view of `whole` (the buffer the message was parsed from).
+pub fn take_bodies(msg: &mut mail_parser::Message<'_>, parts: &[u32], whole: &Bytes) -> Vec<Bytes> {
+    let mut out = Vec::with_capacity(parts.len());
+    for &idx in parts {
+        let Some(part) = msg.parts.get_mut(idx as usize) else {
+            out.push(Bytes::new());
+            continue;
+        };
+        let bytes = match std::mem::take(&mut part.body) {
+            PartType::Text(t) | PartType::Html(t) => match t {
+                Cow::Owned(s) => Bytes::from(s.into_bytes()),
+                Cow::Borrowed(s) => view(whole, s.as_bytes()),
+            },
+            PartType::Binary(b) | PartType::InlineBinary(b) => owned_or_view(b, whole),
+            PartType::Message(m) => {
+                // As `Message::raw_message`: its root part's range of its raw bytes.
+                let range = m
+                    .parts
+                    .first()
+                    .map(|p| p.offset_header as usize..p.offset_end as usize);
+                let bytes = owned_or_view(m.raw_message, whole);
+                match range.filter(|r| r.start <= r.end && r.end <= bytes.len()) {
+                    Some(r) => bytes.slice(r),
+                    None => Bytes::new(),
+                }
+            }
+            PartType::Multipart(_) => Bytes::new(),
+        };
+        out.push(bytes);
+    }
+    out
+}
+
+fn owned_or_view(b: Cow<'_, [u8]>, whole: &Bytes) -> Bytes {
+    match b {
+        Cow::Owned(v) => Bytes::from(v),
+        Cow::Borrowed(s) => view(whole, s),
+    }
+}
+
+/// `s` as a view of `whole` when it lies inside it (it always does for a part borrowed from
+/// the parsed raw mail); a copy otherwise.
+fn view(whole: &Bytes, s: &[u8]) -> Bytes {
+    let outer = whole.as_ptr_range();
+    let inner = s.as_ptr_range();
+    if s.is_empty() {
+        Bytes::new()
+    } else if outer.start <= inner.start && inner.end <= outer.end {
+        whole.slice_ref(s)
+    } else {
+        Bytes::copy_from_slice(s)
+    }
 }
 
 /// The last path component of a file name, without control characters.

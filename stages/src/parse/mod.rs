@@ -22,6 +22,7 @@ pub mod stage;
 pub mod stripped;
 pub mod thread;
 
+use bytes::Bytes;
 use mail_parser::MessageParser;
 use postwire_core::event::{Limits, Message};
 
@@ -39,21 +40,26 @@ pub fn parse(raw: &[u8]) -> (Message, Limits) {
 }
 
 pub fn parse_with(raw: &[u8], lim: &ParseLimits) -> (Message, Limits) {
-    let (message, limits, _) = parse_inner(raw, lim, false);
+    let (message, limits, _) = parse_inner(raw, lim, None);
     (message, limits)
 }
 
 /// A parsed message and the decoded contents of its attachments: `bodies[i]` belongs to
 /// `message.attachments[i]` (enclosed messages' own attachments are not included).
+///
+/// A body is not a copy: a decoded one (base64, quoted-printable, a charset) is the buffer
+/// mail-parser decoded it into, moved out of the parsed MIME tree; one the raw mail holds as
+/// it is (8bit, binary) is a view of the raw bytes. See docs/decisions.md, "Issue 17".
 pub struct Parsed {
     pub message: Message,
     pub limits: Limits,
-    pub bodies: Vec<Vec<u8>>,
+    pub bodies: Vec<Bytes>,
 }
 
-/// Parses with the default limits and keeps the attachment contents.
-pub fn parse_with_bodies(raw: &[u8]) -> Parsed {
-    let (message, limits, bodies) = parse_inner(raw, &ParseLimits::default(), true);
+/// Parses with the default limits and keeps the attachment contents (sharing `raw`'s buffer
+/// where a body is the raw bytes as they are).
+pub fn parse_with_bodies(raw: &Bytes) -> Parsed {
+    let (message, limits, bodies) = parse_inner(raw, &ParseLimits::default(), Some(raw));
     Parsed {
         message,
         limits,
@@ -61,9 +67,14 @@ pub fn parse_with_bodies(raw: &[u8]) -> Parsed {
     }
 }
 
-fn parse_inner(raw: &[u8], lim: &ParseLimits, keep: bool) -> (Message, Limits, Vec<Vec<u8>>) {
+/// `keep`: the buffer `raw` is, when the attachment contents are wanted.
+fn parse_inner(
+    raw: &[u8],
+    lim: &ParseLimits,
+    keep: Option<&Bytes>,
+) -> (Message, Limits, Vec<Bytes>) {
     let mut limits = Limits::default();
-    let mut bodies = Vec::new();
+    let bodies = Vec::new();
     let raw = if raw.len() > lim.max_total_bytes {
         limits.cut(
             "raw",
@@ -82,7 +93,7 @@ fn parse_inner(raw: &[u8], lim: &ParseLimits, keep: bool) -> (Message, Limits, V
     let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         MessageParser::default().parse(raw)
     }));
-    let msg = match parsed {
+    let mut msg = match parsed {
         Ok(Some(msg)) => msg,
         Ok(None) => {
             limits.notes.push(
@@ -95,15 +106,20 @@ fn parse_inner(raw: &[u8], lim: &ParseLimits, keep: bool) -> (Message, Limits, V
             return (Message::default(), limits, bodies);
         }
     };
-    let keep = keep.then_some(&mut bodies);
-    let message = convert(&msg, keep, lim, 0, "message", &mut limits);
+    let mut parts = Vec::new();
+    let wanted = keep.is_some().then_some(&mut parts);
+    let message = convert(&msg, wanted, lim, 0, "message", &mut limits);
+    let bodies = match keep {
+        Some(whole) => attachments::take_bodies(&mut msg, &parts, whole),
+        None => Vec::new(),
+    };
     (message, limits, bodies)
 }
 
 /// One (possibly enclosed) message at nesting `depth`, its payload path being `path`.
 fn convert(
     msg: &mail_parser::Message<'_>,
-    bodies: Option<&mut Vec<Vec<u8>>>,
+    bodies: Option<&mut Vec<u32>>,
     lim: &ParseLimits,
     depth: usize,
     path: &str,
@@ -233,11 +249,32 @@ SGVsbG8=\r\n\
 
     #[test]
     fn bodies_come_with_their_attachments() {
-        let p = parse_with_bodies(MAIL);
+        let p = parse_with_bodies(&Bytes::from_static(MAIL));
         assert_eq!(p.bodies.len(), p.message.attachments.len());
-        assert_eq!(p.bodies[0], b"Hello");
+        assert_eq!(p.bodies[0], b"Hello"[..]);
         assert_eq!(p.message.attachments[0].sha256, sha256_hex(&p.bodies[0]));
         assert_eq!(parse(MAIL).0, p.message, "the same payload either way");
+    }
+
+    #[test]
+    fn a_body_the_raw_mail_holds_as_it_is_is_a_view_of_it_not_a_copy() {
+        let raw = Bytes::from_static(
+            b"Subject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n\
+--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+--b\r\nContent-Type: application/octet-stream\r\n\
+Content-Disposition: attachment; filename=a.bin\r\n\r\nRAWBYTES\r\n\
+--b\r\nContent-Type: application/octet-stream\r\n\
+Content-Disposition: attachment; filename=b.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+SGVsbG8=\r\n--b--\r\n",
+        );
+        let p = parse_with_bodies(&raw);
+        assert_eq!(p.bodies.len(), 2);
+        assert_eq!(p.bodies[0], b"RAWBYTES"[..]);
+        let inside = raw.as_ptr_range().contains(&p.bodies[0].as_ptr());
+        assert!(inside, "the 8bit body shares the raw buffer");
+        assert_eq!(p.bodies[1], b"Hello"[..]);
+        let inside = raw.as_ptr_range().contains(&p.bodies[1].as_ptr());
+        assert!(!inside, "the decoded body is its own buffer");
     }
 
     #[test]

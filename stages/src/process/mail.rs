@@ -42,8 +42,12 @@ pub struct Mail {
     pub mail_id: String,
     pub tenant: String,
     pub envelope: Envelope,
-    /// The raw RFC 5322 bytes.
+    /// The raw RFC 5322 bytes, read once; every stage borrows them (parse shares the buffer
+    /// with the attachment bodies that are raw bytes as they are).
     pub raw: Bytes,
+    /// Where ingest stored the raw bytes (claim check), so the store stage does not store
+    /// them a second time.
+    pub raw_key: Option<String>,
     /// Released from quarantine: delivered whatever its verdicts.
     pub released: bool,
     /// Verdicts of the verify stage (None when verification is off).
@@ -81,7 +85,8 @@ impl Mail {
             .and_then(|h| Envelope::from_header(h).ok())
             .ok_or_else(|| permanent(bus::HEADER_ENVELOPE))?;
         // Claim check: a large message is in object storage, the MAIL message only names it.
-        let raw = match input.header(bus::HEADER_RAW_KEY) {
+        let raw_key = input.header(bus::HEADER_RAW_KEY).map(str::to_string);
+        let raw = match raw_key.as_deref() {
             Some(key) => {
                 let store = blobs.ok_or_else(|| {
                     StageError::Temporary("a claim-checked message needs [storage]".into())
@@ -98,6 +103,7 @@ impl Mail {
             tenant: tenant.to_string(),
             envelope,
             raw,
+            raw_key,
             released: input.header(bus::HEADER_RELEASED).is_some(),
             auth: None,
             spam: None,

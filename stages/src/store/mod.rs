@@ -18,11 +18,14 @@ pub mod recent;
 pub mod spool;
 pub mod stage;
 pub mod sweep;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
+use bytes::Bytes;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -133,18 +136,39 @@ impl BlobStore {
     /// Stores `bytes` under `<tenant>/<sha256>` unless already there; returns the key.
     pub async fn put(&self, tenant: &str, bytes: &[u8]) -> Result<String, StageError> {
         let key = format!("{tenant}/{}", sha256_hex(bytes));
-        self.put_key(key, bytes).await
+        self.put_key(key, Bytes::copy_from_slice(bytes)).await
+    }
+
+    /// Stores `bytes`, whose SHA-256 (hex) is `sha256`, under `<tenant>/<sha256>` unless
+    /// already there; returns the key. The buffer is uploaded as it is (no copy, no second
+    /// hash): the parse hashed exactly these bytes.
+    pub async fn put_hashed(
+        &self,
+        tenant: &str,
+        sha256: &str,
+        bytes: Bytes,
+    ) -> Result<String, StageError> {
+        self.put_key(format!("{tenant}/{sha256}"), bytes).await
     }
 
     /// Stores a raw message under `<tenant>/<sha256>.eml` unless already there.
     pub async fn put_raw(&self, tenant: &str, bytes: &[u8]) -> Result<String, StageError> {
-        self.put_key(raw_key(tenant, &sha256_hex(bytes)), bytes)
+        self.put_key(
+            raw_key(tenant, &sha256_hex(bytes)),
+            Bytes::copy_from_slice(bytes),
+        )
+        .await
+    }
+
+    /// [`BlobStore::put_raw`] of a buffer the caller holds (uploaded without a copy).
+    pub async fn put_raw_bytes(&self, tenant: &str, bytes: &Bytes) -> Result<String, StageError> {
+        self.put_key(raw_key(tenant, &sha256_hex(bytes)), bytes.clone())
             .await
     }
 
-    async fn put_key(&self, key: String, bytes: &[u8]) -> Result<String, StageError> {
+    async fn put_key(&self, key: String, bytes: Bytes) -> Result<String, StageError> {
         let path = ObjectPath::from(key.as_str());
-        let payload = PutPayload::from(bytes.to_vec());
+        let payload = PutPayload::from(bytes);
         let create = || PutOptions {
             mode: PutMode::Create,
             ..Default::default()
@@ -172,10 +196,7 @@ impl BlobStore {
             }
             // Some S3-compatible services do not support conditional puts: fall back.
             Err(object_store::Error::NotImplemented { .. }) => {
-                self.store
-                    .put(&path, PutPayload::from(bytes.to_vec()))
-                    .await
-                    .map_err(temporary)?;
+                self.store.put(&path, payload).await.map_err(temporary)?;
                 Ok(key)
             }
             Err(e) => Err(temporary(e)),
@@ -208,14 +229,16 @@ impl BlobStore {
 
     /// The store stage for one mail: attachments by policy (`bodies[i]` is the content of
     /// `message.attachments[i]`, as parse handed it over; infected ones are skipped), and the
-    /// raw message. Returns the raw message's URL.
+    /// raw message — unless ingest stored it already (claim check: `stored_raw` is its key,
+    /// the object the worker read the mail from). Returns the raw message's URL.
     pub async fn apply(
         &self,
         tenant: &str,
         policy: AttachmentPolicy,
-        raw: &[u8],
+        raw: &Bytes,
+        stored_raw: Option<&str>,
         message: &mut Message,
-        bodies: &[Vec<u8>],
+        bodies: &[Bytes],
     ) -> Result<SignedUrl, StageError> {
         if policy != AttachmentPolicy::Drop {
             for (att, bytes) in message.attachments.iter_mut().zip(bodies) {
@@ -227,13 +250,22 @@ impl BlobStore {
                         Some(base64::engine::general_purpose::STANDARD.encode(bytes));
                     continue;
                 }
-                let key = self.put(tenant, bytes).await?;
+                let key = self.put_hashed(tenant, &att.sha256, bytes.clone()).await?;
                 let u = self.url(&key).await?;
                 att.url = Some(u.url);
                 att.url_expires_at = Some(u.expires_at);
             }
         }
-        let raw_key = self.put_raw(tenant, raw).await?;
+        // Only a key of this tenant's raw-mail form is taken as it is.
+        let stored_raw = stored_raw.filter(|k| {
+            k.strip_prefix(tenant)
+                .and_then(|k| k.strip_prefix('/'))
+                .is_some_and(|k| k.ends_with(".eml") && !k.contains('/'))
+        });
+        let raw_key = match stored_raw {
+            Some(key) => key.to_string(),
+            None => self.put_raw_bytes(tenant, raw).await?,
+        };
         self.url(&raw_key).await
     }
 }

@@ -34,6 +34,7 @@ impl MailStage for StoreStage {
                 &mail.tenant,
                 policy,
                 &mail.raw,
+                mail.raw_key.as_deref(),
                 &mut parsed.message,
                 &parsed.bodies,
             )
