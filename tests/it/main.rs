@@ -10,6 +10,7 @@ mod delivery;
 mod durability;
 mod end_to_end;
 mod golden;
+mod live_replica;
 mod plugins;
 mod replies;
 mod retries;
