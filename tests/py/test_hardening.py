@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path, start_dev
 
 from admin_support import ACME, is_problem, send, system, wait  # noqa: F401 (system is a fixture)
 
@@ -252,11 +252,8 @@ scheme = "rfc9421"
 alg = "ed25519"
 keyring = "{keyring}"
 """
-    (tmp_path / "postwire.toml").write_text(cfg)
     token = "t" * 24
-    dev = Process("dev", [postwire_path(), "dev", "--config", str(tmp_path / "postwire.toml"), "--no-sink"],
-                  tmp_path, env=child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=token))
-    attach_logs(request, dev)
+    dev = start_dev(request, tmp_path, cfg, admin, POSTWIRE_ADMIN_TOKEN=token)
 
     def call(method, path, body=None):
         req = urllib.request.Request(f"http://127.0.0.1:{admin}{path}", method=method,
@@ -267,7 +264,6 @@ keyring = "{keyring}"
             return json.load(r)
 
     try:
-        dev.wait_for_port(admin)
         rotated = call("POST", "/api/v1/keys/rotate", {"keyring": str(keyring), "overlap_secs": 60})
         selector = [k["selector"] for k in rotated["keys"] if k["selector"] != "s1"][0]
         # The CLI's rotation works on the files and records itself on the config's NATS.
