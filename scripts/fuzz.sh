@@ -25,8 +25,10 @@ if ! "$TOOLS/bin/cargo-fuzz" --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSIO
 fi
 export PATH=$TOOLS/bin:$PATH
 export RUSTC_BOOTSTRAP=1
-# A target folder of its own: the fuzz build flags differ from the workspace's.
-export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$TOOLS/fuzz-target}
+# A target folder of its own (FUZZ_TARGET_DIR): the fuzz build flags differ from the
+# workspace's. The two build modes (-O, and debug assertions on) differ only in RUSTFLAGS, so
+# in one folder each would rebuild every dependency over the other's; -O builds in opt/.
+FUZZ_TARGET_DIR=${FUZZ_TARGET_DIR:-$TOOLS/fuzz-target}
 
 cd "$ROOT"
 status=0
@@ -36,9 +38,17 @@ for target in parse_sanitize smtp_command admin_input; do
     if [[ $target == parse_sanitize ]]; then
         cp -n "$ROOT"/tests/fixtures/parse/*.eml "$corpus"/ 2>/dev/null || true
     fi
+    # Hand-written starting points (a tenant document, captured requests, times, URLs).
+    if [[ -d $ROOT/fuzz/seeds/$target ]]; then
+        cp -n "$ROOT"/fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
+    fi
     say "running $target for ${FUZZ_SECS}s"
     mode=()
-    [[ $target == parse_sanitize ]] && mode=(-O)
+    export CARGO_TARGET_DIR=$FUZZ_TARGET_DIR
+    if [[ $target == parse_sanitize ]]; then
+        mode=(-O)
+        export CARGO_TARGET_DIR=$FUZZ_TARGET_DIR/opt
+    fi
     if ! cargo fuzz run -s none "${mode[@]}" "$target" "$corpus" -- \
         -max_total_time="$FUZZ_SECS" -max_len=262144 -timeout=20 -rss_limit_mb=2048; then
         say "$target found a crash: see fuzz/artifacts/$target/"
