@@ -25,7 +25,9 @@ if ! "$TOOLS/bin/cargo-fuzz" --version 2>/dev/null | grep -q "$CARGO_FUZZ_VERSIO
 fi
 export PATH=$TOOLS/bin:$PATH
 export RUSTC_BOOTSTRAP=1
-# A target folder of its own: the fuzz build flags differ from the workspace's.
+# A target folder of its own (FUZZ_TARGET_DIR): the fuzz build flags differ from the
+# workspace's. The two build modes (-O, and debug assertions on) are two builds of every
+# dependency (cargo keeps both, keyed by RUSTFLAGS); a cold one takes about an hour here.
 export CARGO_TARGET_DIR=${FUZZ_TARGET_DIR:-$TOOLS/fuzz-target}
 
 cd "$ROOT"
@@ -35,6 +37,10 @@ for target in parse_sanitize smtp_command admin_input; do
     mkdir -p "$corpus"
     if [[ $target == parse_sanitize ]]; then
         cp -n "$ROOT"/tests/fixtures/parse/*.eml "$corpus"/ 2>/dev/null || true
+    fi
+    # Hand-written starting points (a tenant document, captured requests, times, URLs).
+    if [[ -d $ROOT/fuzz/seeds/$target ]]; then
+        cp -n "$ROOT"/fuzz/seeds/"$target"/* "$corpus"/ 2>/dev/null || true
     fi
     say "running $target for ${FUZZ_SECS}s"
     mode=()

@@ -10,6 +10,7 @@
 //! static files).
 
 pub mod client;
+pub mod client_body;
 pub mod deliveries;
 pub mod dlq;
 pub mod error;

@@ -31,6 +31,20 @@ pub async fn write(
     change: &str,
     detail: Value,
 ) {
+    if let Err(e) = try_write(js, by, tenant, change, detail).await {
+        tracing::warn!(error = %e, change, "Could not write the audit record of an operator action.");
+    }
+}
+
+/// [`write`] that says whether the record was stored: for callers that must tell their user
+/// (the CLI's `keys rotate`, whose action happens on files whether or not NATS is there).
+pub async fn try_write(
+    js: &async_nats::jetstream::Context,
+    by: &str,
+    tenant: &str,
+    change: &str,
+    detail: Value,
+) -> Result<(), AdminError> {
     let record = json!({
         "at": postwire_core::envelope::now_rfc3339(),
         "by": by,
@@ -39,9 +53,7 @@ pub async fn write(
         "change": change,
         "detail": detail,
     });
-    if let Err(e) = publish(js, tenant, &record).await {
-        tracing::warn!(error = %e, change, "Could not write the audit record of an operator action.");
-    }
+    publish(js, tenant, &record).await
 }
 
 /// Who runs the CLI, for its audit records: `cli:<login name>`.

@@ -8,6 +8,7 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use postwire_admin::client::{Client, ClientError, enc};
+use postwire_admin::client_body::{self, RouteArgs};
 
 use crate::tools::Failure;
 
@@ -88,55 +89,6 @@ pub enum TenantsCommand {
     },
 }
 
-/// The JSON body of `PUT …/routes/{route}` from the `tenants route` arguments.
-#[allow(clippy::too_many_arguments)]
-fn route_body(
-    recipients: Vec<String>,
-    endpoints: Vec<String>,
-    headers: Vec<String>,
-    verdicts: Vec<String>,
-    priority: Option<i32>,
-    before: Option<String>,
-    no_stop: bool,
-) -> Result<Value, Failure> {
-    let mut body = serde_json::json!({"recipients": recipients, "endpoints": endpoints});
-    let mut conds = Vec::new();
-    for h in headers {
-        let (name, regex) = h
-            .split_once(':')
-            .ok_or_else(|| Failure::Usage(format!("--header {h:?}: write Name:regex")))?;
-        conds.push(serde_json::json!({"name": name.trim(), "regex": regex}));
-    }
-    if !conds.is_empty() {
-        body["headers"] = Value::Array(conds);
-    }
-    let mut v = serde_json::Map::new();
-    for item in verdicts {
-        let (check, result) = item
-            .split_once('=')
-            .ok_or_else(|| Failure::Usage(format!("--verdict {item:?}: write check=result")))?;
-        let list = v
-            .entry(check.trim().to_ascii_lowercase())
-            .or_insert_with(|| Value::Array(Vec::new()));
-        if let Value::Array(a) = list {
-            a.push(Value::String(result.trim().to_ascii_lowercase()));
-        }
-    }
-    if !v.is_empty() {
-        body["verdicts"] = Value::Object(v);
-    }
-    if let Some(p) = priority {
-        body["priority"] = p.into();
-    }
-    if let Some(b) = before {
-        body["before"] = b.into();
-    }
-    if no_stop {
-        body["stop"] = false.into();
-    }
-    Ok(body)
-}
-
 pub(crate) fn client(args: &ApiArgs) -> Result<Client, Failure> {
     let token = std::env::var("POSTWIRE_TOKEN")
         .or_else(|_| std::env::var("POSTWIRE_ADMIN_TOKEN"))
@@ -166,22 +118,7 @@ pub async fn tenants(args: ApiArgs, cmd: TenantsCommand) -> Result<(), Failure> 
                 print(&v);
             } else {
                 for t in v["tenants"].as_array().into_iter().flatten() {
-                    println!(
-                        "{}\t{}\troutes {}\tendpoints {}\t{} by {}",
-                        t["name"].as_str().unwrap_or(""),
-                        t["domains"]
-                            .as_array()
-                            .map(|d| d
-                                .iter()
-                                .filter_map(Value::as_str)
-                                .collect::<Vec<_>>()
-                                .join(","))
-                            .unwrap_or_default(),
-                        t["routes"],
-                        t["endpoints"],
-                        t["source"].as_str().unwrap_or(""),
-                        t["updated_by"].as_str().unwrap_or(""),
-                    );
+                    println!("{}", client_body::tenant_row(t));
                 }
             }
         }
@@ -192,16 +129,7 @@ pub async fn tenants(args: ApiArgs, cmd: TenantsCommand) -> Result<(), Failure> 
         TenantsCommand::Put { tenant, file } => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| Failure::Usage(format!("cannot read {}: {e}", file.display())))?;
-            let body: Value = match serde_json::from_str(&text) {
-                Ok(v) => v,
-                Err(_) => toml::from_str::<toml::Value>(&text)
-                    .map_err(|e| {
-                        Failure::Usage(format!("{} is neither JSON nor TOML: {e}", file.display()))
-                    })
-                    .and_then(|t| {
-                        serde_json::to_value(t).map_err(|e| Failure::Usage(e.to_string()))
-                    })?,
-            };
+            let body = client_body::tenant_body(&text, &file.display().to_string())?;
             let v = c
                 .call(
                     "PUT",
@@ -228,21 +156,7 @@ pub async fn tenants(args: ApiArgs, cmd: TenantsCommand) -> Result<(), Failure> 
                 print(&v);
             } else {
                 for r in v["routes"].as_array().into_iter().flatten() {
-                    let shadow = r["shadowed_by"].as_array().filter(|a| !a.is_empty());
-                    println!(
-                        "{}\tpriority {}\t{}\t{}{}",
-                        r["name"].as_str().unwrap_or(""),
-                        r["priority"].as_i64().unwrap_or(0),
-                        if r["stop"].as_bool().unwrap_or(true) {
-                            "stop"
-                        } else {
-                            "continue"
-                        },
-                        r["recipients"],
-                        shadow
-                            .map(|s| format!("\tSHADOWED by {}", Value::Array(s.clone())))
-                            .unwrap_or_default(),
-                    );
+                    println!("{}", client_body::route_row(r));
                 }
             }
         }
@@ -257,9 +171,15 @@ pub async fn tenants(args: ApiArgs, cmd: TenantsCommand) -> Result<(), Failure> 
             before,
             no_stop,
         } => {
-            let body = route_body(
-                recipients, endpoints, headers, verdicts, priority, before, no_stop,
-            )?;
+            let body = client_body::route_body(RouteArgs {
+                recipients,
+                endpoints,
+                headers,
+                verdicts,
+                priority,
+                before,
+                no_stop,
+            })?;
             let v = c
                 .call(
                     "PUT",
@@ -288,20 +208,7 @@ pub async fn raw(
             "{path:?}: give a path like /api/v1/dlq"
         )));
     }
-    let body = match data {
-        None => None,
-        Some(d) => {
-            let text = match d.strip_prefix('@') {
-                Some(f) => std::fs::read_to_string(f)
-                    .map_err(|e| Failure::Usage(format!("cannot read {f}: {e}")))?,
-                None => d,
-            };
-            Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| Failure::Usage(format!("--data is not JSON: {e}")))?,
-            )
-        }
-    };
+    let body = data.as_deref().map(client_body::data_body).transpose()?;
     let c = client(&args)?;
     let v = c.call(&method, &path, body).await?;
     if !v.is_null() {

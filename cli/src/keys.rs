@@ -82,6 +82,11 @@ pub enum KeysCommand {
         /// The current time as unix seconds (for tests; default: the clock).
         #[arg(long, hide = true)]
         now: Option<i64>,
+        /// The config file whose NATS server receives the rotation's audit record (as the
+        /// admin API's rotation writes one). Without it the rotation is not audited, and
+        /// `keys rotate` says so on standard error.
+        #[arg(long, short, env = "POSTWIRE_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Prints the public keys as a JWKS document (for /.well-known/postwire-keys.json).
     ///
@@ -124,7 +129,7 @@ pub fn read_public(path: &Path) -> Result<PublicKey, Failure> {
         .map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
-pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
+pub async fn command(cmd: KeysCommand) -> Result<(), Failure> {
     match cmd {
         KeysCommand::Generate { alg, bits, out } => {
             let key = match (alg, bits) {
@@ -180,6 +185,7 @@ pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
             selector,
             overlap_secs,
             now: at,
+            config,
         } => {
             let at = at.unwrap_or_else(now);
             let mut kd = match KeyDir::load(&keyring) {
@@ -211,6 +217,11 @@ pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
                     old.retire_at.unwrap_or_default()
                 );
             }
+            let detail = serde_json::json!({
+                "keyring": std::fs::canonicalize(&keyring).unwrap_or(keyring).display().to_string(),
+                "selector": selector, "alg": alg.to_string(), "overlap_secs": overlap_secs,
+            });
+            audit_rotation(config.as_deref(), detail).await;
         }
         KeysCommand::Jwks {
             keyring,
@@ -231,4 +242,38 @@ pub fn command(cmd: KeysCommand) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// Writes the rotation's audit record (`_global`, `keys.rotate`, by `cli:<user>`), the one the
+/// admin API writes for its rotation. The keys are rotated by now whatever happens here, so a
+/// missing record is a warning on standard error, never a failed command.
+async fn audit_rotation(config: Option<&std::path::Path>, detail: serde_json::Value) {
+    let Some(config) = config else {
+        eprintln!(
+            "keys: no audit record written: give --config (or POSTWIRE_CONFIG) to record the rotation on the NATS server"
+        );
+        return;
+    };
+    let written = async {
+        let js = crate::ops::connect(config).await.map_err(|e| match e {
+            Failure::Usage(m) | Failure::Failed(m) => m,
+        })?;
+        let by = postwire_admin::oplog::cli_user();
+        postwire_admin::oplog::try_write(
+            &js,
+            &by,
+            postwire_admin::oplog::NO_TENANT,
+            "keys.rotate",
+            detail,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    };
+    match written.await {
+        Ok(()) => eprintln!("keys: the rotation is recorded in the audit trail"),
+        Err(e) => eprintln!(
+            "keys: the keys are rotated, but no audit record was written (NATS of {}): {e}",
+            config.display()
+        ),
+    }
 }

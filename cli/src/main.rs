@@ -285,7 +285,7 @@ fn main() -> ExitCode {
                 path,
                 data,
             } => client::raw(api, method, path, data).await,
-            Command::Keys { command } => keys::command(command),
+            Command::Keys { command } => keys::command(command).await,
             Command::Verify(args) => verify::command(args).await,
             Command::SignRequest(args) => verify::sign_request(args),
             Command::Plugin {

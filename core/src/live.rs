@@ -162,6 +162,11 @@ pub fn compose(
 }
 
 /// Reads every tenant in the bucket; returns them and the bucket's last sequence.
+///
+/// Each entry is read from the stream's leader (`STREAM.MSG.GET`), not with the KV's direct
+/// get: JetStream lets any replica answer a direct get, and a replica that is behind (a server
+/// back from a crash, a follower that has not applied the latest write) answers "not found"
+/// or an old value. A node that started from such a read lacked the tenant for good.
 pub async fn read_all(kv: &kv::Store) -> Result<(BTreeMap<String, StoredTenant>, u64), LiveError> {
     let last = kv
         .status()
@@ -174,7 +179,7 @@ pub async fn read_all(kv: &kv::Store) -> Result<(BTreeMap<String, StoredTenant>,
     let mut out = BTreeMap::new();
     while let Some(key) = keys.next().await {
         let key = key.map_err(LiveError::read)?;
-        if let Some(v) = kv.get(&key).await.map_err(LiveError::read)? {
+        if let Some(v) = leader_get(kv, &key).await? {
             match serde_json::from_slice::<StoredTenant>(&v) {
                 Ok(t) => {
                     out.insert(key, t);
@@ -186,6 +191,23 @@ pub async fn read_all(kv: &kv::Store) -> Result<(BTreeMap<String, StoredTenant>,
         }
     }
     Ok((out, last))
+}
+
+/// The latest value of `key` as the stream's leader holds it; `None` when deleted or absent.
+async fn leader_get(kv: &kv::Store, key: &str) -> Result<Option<bytes::Bytes>, LiveError> {
+    use async_nats::jetstream::stream::LastRawMessageErrorKind;
+    let subject = format!("{}{key}", kv.prefix);
+    match kv.stream.get_last_raw_message_by_subject(&subject).await {
+        Ok(m) => {
+            let removed = m
+                .headers
+                .get("KV-Operation")
+                .is_some_and(|op| matches!(op.as_str(), "DEL" | "PURGE"));
+            Ok((!removed).then_some(m.payload))
+        }
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(LiveError::read(e)),
+    }
 }
 
 /// The bucket's tenants, read until the listing holds every tenant of the file: `seed` has

@@ -26,7 +26,9 @@ fuzz_target!(|data: &[u8]| {
             postwire_ingest::smtp::Step::Reply(r)
             | postwire_ingest::smtp::Step::Close(r)
             | postwire_ingest::smtp::Step::StartTls(r) => r,
-            postwire_ingest::smtp::Step::Deliver(_) => session.finish(Ok(vec!["id".into()])),
+            postwire_ingest::smtp::Step::Deliver(_) => {
+                postwire_ingest::smtp::transaction::finished(&Ok(vec!["id".into()]))
+            }
         };
         let wire = reply.to_wire();
         assert!(wire.ends_with("\r\n"));

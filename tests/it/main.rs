@@ -11,6 +11,7 @@ mod durability;
 mod end_to_end;
 mod golden;
 mod inline;
+mod live_replica;
 mod plugins;
 mod replies;
 mod retries;

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
-from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from support import dev_config, free_port, poll as wait, send_mail, start_dev  # noqa: F401 (wait is used by the tests)
 
 GLOBAL = "global-admin-token-0123456789"
 ACME = "acme-tenant-token-0123456789"
@@ -55,7 +54,10 @@ def is_problem(status: int, headers, body, code: int) -> None:
     assert body["type"].startswith("https://postwire.dev/problems/"), body
 
 
-def two_tenants(nats_url: str, smtp_port: int, hook: str, admin_port: int, dead_url: str) -> str:
+def two_tenants(nats_url: str, smtp_port: int, hook: str, admin_port: int, beta_url: str,
+                beta_endpoint: str = "gone") -> str:
+    """acme as `dev_config` has it; beta (beta.test) sending everything to `beta_endpoint` at
+    `beta_url`; token `acme-ops` (from ACME_ADMIN_TOKEN) limited to acme."""
     return dev_config(nats_url, smtp_port, hook, admin_port=admin_port) + f"""
 [tenants.beta]
 domains = ["beta.test"]
@@ -63,10 +65,10 @@ domains = ["beta.test"]
 [[tenants.beta.routes]]
 name = "all"
 recipients = ["*"]
-endpoints = ["gone"]
+endpoints = ["{beta_endpoint}"]
 
-[tenants.beta.endpoints.gone]
-url = "{dead_url}"
+[tenants.beta.endpoints.{beta_endpoint}]
+url = "{beta_url}"
 allow_http = true
 secret = "{BETA_SECRET}"
 
@@ -82,29 +84,15 @@ def system(request, tmp_path, nats, receiver):
     """`postwire dev` with the admin API, tenants acme (delivering to the receiver) and beta
     (its endpoint refuses connections, so its mail ends in the DLQ)."""
     smtp_port, admin_port = free_port(), free_port()
-    config = tmp_path / "postwire.toml"
-    config.write_text(two_tenants(nats.url, smtp_port, receiver.url("/hook"), admin_port,
-                                  f"http://127.0.0.1:{free_port()}/gone"))
-    dev = Process("postwire-dev", [postwire_path(), "dev", "--config", str(config), "--no-sink"],
-                  tmp_path, env=child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=GLOBAL,
-                                          ACME_ADMIN_TOKEN=ACME))
-    attach_logs(request, dev)
-    dev.wait_for_port(smtp_port)
-    dev.wait_for_port(admin_port)
-    yield smtp_port, Api(admin_port), config
+    dev = start_dev(request, tmp_path,
+                    two_tenants(nats.url, smtp_port, receiver.url("/hook"), admin_port,
+                                f"http://127.0.0.1:{free_port()}/gone"),
+                    smtp_port, admin_port, POSTWIRE_ADMIN_TOKEN=GLOBAL, ACME_ADMIN_TOKEN=ACME)
+    yield smtp_port, Api(admin_port), tmp_path / "postwire.toml"
     assert dev.stop(signal.SIGINT) in (0, 130)
 
 
 def send(smtp_port: int, to: str, subject: str) -> None:
-    import smtplib
-    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as s:
-        s.sendmail("a@example.com", [to], mail(to, subject))
+    send_mail(smtp_port, to, mail(to, subject))
 
 
-def wait(fn, timeout: float = 20.0):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(0.1)

@@ -226,6 +226,49 @@ def attach_logs(request, process: Process) -> None:
     procs.append(process)
 
 
+def start_dev(request, tmp_path: Path, config: str, *ports: int, **env: str) -> Process:
+    """`postwire dev --no-sink` on `config` (written to tmp_path/postwire.toml), its logs shown
+    when the test fails, once each of `ports` is open. `env`: extra variables (RUST_LOG=info
+    unless given). Stop it with `.stop(signal.SIGINT)`."""
+    path = tmp_path / "postwire.toml"
+    path.write_text(config)
+    dev = Process("dev", [postwire_path(), "dev", "--config", str(path), "--no-sink"], tmp_path,
+                  env=child_env(**{"RUST_LOG": "info", **env}))
+    attach_logs(request, dev)
+    try:
+        for port in ports:
+            dev.wait_for_port(port)
+    except BaseException:
+        dev.stop(signal.SIGKILL)
+        raise
+    return dev
+
+
+def send_mail(port: int, to: str, raw: bytes, mail_from: str = "a@example.com",
+              helo: str | None = None) -> None:
+    """One mail through SMTP on 127.0.0.1:`port`; fails unless every recipient was accepted."""
+    import smtplib
+    with smtplib.SMTP("127.0.0.1", port, local_hostname=helo, timeout=20) as c:
+        assert c.sendmail(mail_from, [to], raw) == {}
+
+
+def poll(fn, timeout: float = 20.0, interval: float = 0.1):
+    """Calls `fn` until it returns something true or `timeout` seconds pass; returns the last
+    value (the caller asserts on it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v or time.monotonic() > deadline:
+            return v
+        time.sleep(interval)
+
+
+def wait_until(check, timeout: float, what: str, interval: float = 0.1) -> None:
+    """Fails the test with `what` unless `check()` becomes true within `timeout` seconds."""
+    if not poll(check, timeout, interval):
+        pytest.fail(f"{what} within {timeout} s")
+
+
 def child_env(**extra: str) -> dict:
     """The environment for postwire children: ours without postwire overrides, no colours."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("POSTWIRE_")}
@@ -350,20 +393,3 @@ def deliveries(state: dict, consumer: str = "deliver", stream: str = "OUTBOX") -
     c = state[stream]["consumers"][consumer]
     return (c["delivered"]["stream_seq"], c["delivered"]["consumer_seq"],
             c["ack_floor"]["stream_seq"])
-
-
-def make_ca_and_cert(d: Path, name: str = "srv"):
-    """A private CA and a server certificate for 127.0.0.1 / localhost signed by it, made
-    with the openssl CLI. Returns (ca.pem, cert.pem, key.pem)."""
-    def run(*a):
-        subprocess.run(a, check=True, capture_output=True, cwd=d)
-    if not (d / "ca.pem").exists():
-        run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=postwire test CA", "-keyout", "ca.key", "-out", "ca.pem")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", f"{name}.key", "-out", f"{name}.csr")
-    (d / "ext.cnf").write_text(
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n")
-    run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "1", "-extfile", "ext.cnf", "-out", f"{name}.pem")
-    return d / "ca.pem", d / f"{name}.pem", d / f"{name}.key"

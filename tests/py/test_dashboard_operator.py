@@ -11,7 +11,6 @@ import json
 import os
 import queue
 import signal
-import smtplib
 import subprocess
 import threading
 
@@ -19,7 +18,8 @@ import pytest
 
 from standardwebhooks.webhooks import Webhook
 
-from support import REPO, SECRET, Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from admin_support import two_tenants
+from support import REPO, SECRET, free_port, send_mail, start_dev
 from test_dashboard import artefacts, browser_tools, lines_of, next_event
 
 GLOBAL = "operator-admin-token-0123456789"
@@ -27,53 +27,30 @@ ACME = "operator-acme-token-0123456789"
 
 
 def config(nats_url: str, smtp_port: int, hook: str, beta_hook: str, admin_port: int) -> str:
-    return dev_config(nats_url, smtp_port, hook, admin_port=admin_port) + f"""
+    return two_tenants(nats_url, smtp_port, hook, admin_port, beta_hook, "hook") + """
 [[tenants.acme.routes]]
 name = "catchall"
 recipients = ["*"]
 endpoints = ["hook"]
-
-[tenants.beta]
-domains = ["beta.test"]
-
-[[tenants.beta.routes]]
-name = "all"
-recipients = ["*"]
-endpoints = ["hook"]
-
-[tenants.beta.endpoints.hook]
-url = "{beta_hook}"
-allow_http = true
-secret = "whsec_YmV0YS1zZWNyZXQtYmV0YS1zZWNyZXQtYmV0YQ=="
-
-[[admin.tokens]]
-name = "acme-ops"
-token_env = "ACME_ADMIN_TOKEN"
-tenants = ["acme"]
 """
 
 
 def send(port: int, to: str, subject: str) -> None:
     mail = (f"From: Ann <ann@example.com>\r\nTo: {to}\r\nSubject: {subject}\r\n"
             f"Message-ID: <{subject.replace(' ', '.')}@example.com>\r\n\r\nhello\r\n").encode()
-    with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=20) as client:
-        assert client.sendmail("ann@example.com", [to], mail) == {}
+    send_mail(port, to, mail, mail_from="ann@example.com", helo="client.test")
 
 
 @pytest.mark.timeout(240)
 def test_the_operators_day_in_chromium(request, capsys, tmp_path, nats, receiver):
     node, modules = browser_tools()
     smtp_port, admin_port = free_port(), free_port()
-    path = tmp_path / "postwire.toml"
-    path.write_text(config(nats.url, smtp_port, receiver.url("/acme"), receiver.url("/beta"), admin_port))
     base = f"http://127.0.0.1:{admin_port}"
-    dev = Process("dev", [postwire_path(), "dev", "--config", str(path), "--no-sink"], tmp_path,
-                  env=child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=GLOBAL, ACME_ADMIN_TOKEN=ACME))
-    attach_logs(request, dev)
+    dev = start_dev(request, tmp_path,
+                    config(nats.url, smtp_port, receiver.url("/acme"), receiver.url("/beta"), admin_port),
+                    smtp_port, admin_port, POSTWIRE_ADMIN_TOKEN=GLOBAL, ACME_ADMIN_TOKEN=ACME)
     browser = None
     try:
-        dev.wait_for_port(smtp_port)
-        dev.wait_for_port(admin_port)
         send(smtp_port, "support@acme.test", "Quarterly invoice 42")
         send(smtp_port, "someone@beta.test", "For beta only")
         first = receiver.wait_for(2, timeout=30)

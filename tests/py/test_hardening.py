@@ -12,7 +12,7 @@ import subprocess
 import threading
 import time
 
-from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path, start_dev
 
 from admin_support import ACME, is_problem, send, system, wait  # noqa: F401 (system is a fixture)
 
@@ -252,11 +252,8 @@ scheme = "rfc9421"
 alg = "ed25519"
 keyring = "{keyring}"
 """
-    (tmp_path / "postwire.toml").write_text(cfg)
     token = "t" * 24
-    dev = Process("dev", [postwire_path(), "dev", "--config", str(tmp_path / "postwire.toml"), "--no-sink"],
-                  tmp_path, env=child_env(RUST_LOG="info", POSTWIRE_ADMIN_TOKEN=token))
-    attach_logs(request, dev)
+    dev = start_dev(request, tmp_path, cfg, admin, POSTWIRE_ADMIN_TOKEN=token)
 
     def call(method, path, body=None):
         req = urllib.request.Request(f"http://127.0.0.1:{admin}{path}", method=method,
@@ -267,13 +264,42 @@ keyring = "{keyring}"
             return json.load(r)
 
     try:
-        dev.wait_for_port(admin)
         rotated = call("POST", "/api/v1/keys/rotate", {"keyring": str(keyring), "overlap_secs": 60})
         selector = [k["selector"] for k in rotated["keys"] if k["selector"] != "s1"][0]
+        # The CLI's rotation works on the files and records itself on the config's NATS.
+        cli = subprocess.run([postwire_path(), "keys", "rotate", "--keyring", str(keyring),
+                              "--selector", "s3", "--overlap-secs", "120", "--config",
+                              str(tmp_path / "postwire.toml")],
+                             capture_output=True, text=True, env=child_env(USER="ops"), timeout=60)
+        assert cli.returncode == 0, cli.stderr
+        assert "recorded in the audit trail" in cli.stderr, cli.stderr
         changes = call("GET", "/api/v1/audit")["changes"]
     finally:
         dev.stop(signal.SIGINT)
-    ops = [c for c in changes if c.get("kind") == "operation"]
-    assert [(c["tenant"], c["by"], c["change"]) for c in ops] == [("_global", "admin", "keys.rotate")], ops
+    ops = sorted((c for c in changes if c.get("kind") == "operation"), key=lambda c: c["by"])
+    assert [(c["tenant"], c["by"], c["change"]) for c in ops] == [
+        ("_global", "admin", "keys.rotate"), ("_global", "cli:ops", "keys.rotate")], ops
     assert ops[0]["detail"] == {"keyring": str(keyring), "selector": selector, "alg": "ed25519",
                                 "overlap_secs": 60}, ops[0]
+    assert ops[1]["detail"] == {"keyring": str(keyring.resolve()), "selector": "s3", "alg": "ed25519",
+                                "overlap_secs": 120}, ops[1]
+
+
+def test_cli_key_rotation_says_when_it_is_not_audited(tmp_path):
+    """Without a config, or with its NATS unreachable, the keys are still rotated (exit 0) and
+    standard error says that no audit record was written."""
+    keyring = tmp_path / "keys"
+    base = [postwire_path(), "keys", "rotate", "--keyring", str(keyring), "--domain", "acme.test"]
+    env = child_env()
+    alone = subprocess.run(base + ["--selector", "s1"], capture_output=True, text=True, env=env, timeout=60)
+    assert alone.returncode == 0, alone.stderr
+    assert "no audit record written: give --config" in alone.stderr, alone.stderr
+    cfg = tmp_path / "postwire.toml"
+    cfg.write_text(dev_config(f"nats://127.0.0.1:{free_port()}", free_port(), "http://127.0.0.1:9/"))
+    down = subprocess.run(base + ["--selector", "s2", "--config", str(cfg)], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert "the keys are rotated, but no audit record was written" in down.stderr, down.stderr
+    assert "s2._postwire.acme.test" in down.stdout, down.stdout
+    listing = json.loads((keyring / "keyring.json").read_text())
+    assert [k["selector"] for k in listing["keys"]] == ["s1", "s2"], listing

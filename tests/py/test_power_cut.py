@@ -45,6 +45,7 @@ from support import (
     nats_server_path,
     postwire_path,
     register_monitor,
+    wait_until,
 )
 
 SEED = int(os.environ.get("POWER_CUT_SEED", "20261207"))
@@ -212,10 +213,7 @@ def delivered_numbers(receiver) -> set[int]:
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} (seed {SEED})"
-        time.sleep(0.1)
+    wait_until(predicate, timeout, f"{what} (seed {SEED})")
 
 
 def burst_then_cut(site: Site) -> tuple[list[int], tuple[int, int]]:

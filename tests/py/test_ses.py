@@ -28,9 +28,9 @@ from support import (
     child_env,
     dev_config,
     free_port,
-    make_ca_and_cert,
     postwire_path,
 )
+from tls_support import make_ca_and_cert
 from test_storage_s3 import AK, S3S_FS, SK
 
 ARN = "arn:aws:sns:us-east-1:123456789012:postwire-inbound"

@@ -17,14 +17,13 @@ import json
 import re
 import shutil
 import signal
-import smtplib
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from support import REPO, Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from support import REPO, Process, attach_logs, child_env, dev_config, free_port, postwire_path, send_mail, start_dev
 
 RECEIVER = REPO / "tests" / "php" / "smtpeter_receiver.php"
 DOMAIN = "acme.example"
@@ -117,15 +116,9 @@ keyid = "r1._postwire.{DOMAIN}"
 key_file = "{key}"
 account_id = "{ACCOUNT}"
 """
-    (tmp_path / "postwire.toml").write_text(config)
-    dev = Process("dev", [postwire_path(), "dev", "--config", str(tmp_path / "postwire.toml"),
-                          "--no-sink"], tmp_path, env=child_env(RUST_LOG="info"))
-    attach_logs(request, dev)
+    dev = start_dev(request, tmp_path, config, port)
     try:
-        dev.wait_for_port(port)
-        with smtplib.SMTP("127.0.0.1", port) as c:
-            c.sendmail("a@example.com", ["support@acme.test"],
-                       b"Subject: to smtpeter\r\n\r\nbody\r\n")
+        send_mail(port, "support@acme.test", b"Subject: to smtpeter\r\n\r\nbody\r\n")
         [delivered] = php.wait_for(1)
     finally:
         dev.stop(signal.SIGINT)

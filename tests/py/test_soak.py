@@ -26,20 +26,12 @@ from soak_harness import (
     Ledger, Role, Supervisor, Trouble, cluster, cluster_ready, proc_stats, sender,
     troublemaker, wait_port,
 )
-from support import attach_logs, child_env, dev_config, free_port, postwire_path, wait_idle
+from support import attach_logs, child_env, dev_config, free_port, postwire_path, wait_idle, wait_until
 
 SOAK_SECS = float(os.environ.get("POSTWIRE_SOAK_SECS", "60"))
 SENDERS = int(os.environ.get("POSTWIRE_SOAK_SENDERS", "3"))
 PAUSE = float(os.environ.get("POSTWIRE_SOAK_PAUSE", "0.2"))  # per sender, between mails
 SEED = int(os.environ.get("POSTWIRE_SOAK_SEED", str(random.randrange(1 << 30))))
-
-
-def wait_until(check, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            pytest.fail(f"{what} within {timeout} s")
-        time.sleep(0.2)
 
 
 def chaos_plan(rng: random.Random, roles, nodes) -> list[tuple[float, str, object]]:

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from support import Process, attach_logs, child_env, dev_config, free_port, make_ca_and_cert, postwire_path
+from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from tls_support import make_ca_and_cert
 
 
 def config(nats_url, smtp_port, hook_url, cert, key, require_tls=False, also=None):

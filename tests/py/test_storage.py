@@ -19,7 +19,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path, wait_until
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 40
 
@@ -42,13 +42,6 @@ def incoming_files(tmp_path):
     """Files of uploads in progress (`_incoming/`, including object_store's staging files)."""
     root = tmp_path / "blobs" / "_incoming"
     return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def wait_until(predicate, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
-        time.sleep(0.05)
 
 
 def assert_expires_when_stated(att, status, timeout=15.0, early=0.5):
@@ -225,16 +218,16 @@ def test_streamed_upload_is_removed_when_the_client_goes_away_or_sends_too_much(
         dev.wait_for_port(port)
         s = open_data(port)
         s.sendall(line * 2048)  # 2 MiB: four times the inline limit
-        wait_until(lambda: incoming_files(tmp_path), what="an upload in _incoming/ during DATA")
+        wait_until(lambda: incoming_files(tmp_path), 20, "an upload in _incoming/ during DATA", 0.05)
         s.close()
-        wait_until(lambda: incoming_files(tmp_path) == [], what="the partial upload removed")
+        wait_until(lambda: incoming_files(tmp_path) == [], 20, "the partial upload removed", 0.05)
 
         s = open_data(port)
         s.sendall(line * 5000 + b".\r\n")  # 5 MB > max_message_bytes
         assert smtp_lines(s).startswith(b"552"), "over-size is refused"
         s.sendall(b"QUIT\r\n")
         s.close()
-        wait_until(lambda: incoming_files(tmp_path) == [], what="the over-size upload removed")
+        wait_until(lambda: incoming_files(tmp_path) == [], 20, "the over-size upload removed", 0.05)
         assert not receiver.requests
     finally:
         dev.stop(signal.SIGINT)
@@ -260,7 +253,7 @@ def test_raw_mail_retention_sweep(request, tmp_path, nats, receiver):
         os.utime(expired, (old, old))
         old_attachment = acme / hashlib.sha256(PDF).hexdigest()
         os.utime(old_attachment, (old, old))
-        wait_until(lambda: not expired.exists(), what="the expired raw message deleted")
+        wait_until(lambda: not expired.exists(), 20, "the expired raw message deleted", 0.05)
         assert fresh.exists(), "a raw message within the retention period is kept"
         assert old_attachment.exists(), "attachments are not swept"
     finally:

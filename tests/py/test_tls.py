@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from support import Process, attach_logs, child_env, dev_config, free_port, make_ca_and_cert, postwire_path
+from support import Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from tls_support import make_ca_and_cert
 
 
 class TlsReceiver:

@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import smtplib
 import subprocess
 import sys
 from email.utils import parsedate_to_datetime
@@ -28,7 +27,7 @@ import pytest
 
 from dns_server import DnsServer
 from signing import generate, postwire as run_postwire
-from support import REPO, SECRET, Process, attach_logs, child_env, dev_config, free_port, postwire_path
+from support import REPO, SECRET, child_env, dev_config, free_port, send_mail, start_dev
 
 SAMPLES = REPO / "docs" / "verifying"
 DOC = REPO / "docs" / "verifying.md"
@@ -153,16 +152,11 @@ scheme = "cavage"
 keyid = "r1._postwire.{DOMAIN}"
 key_file = "{rsa_private}"
 """
-    (tmp_path / "postwire.toml").write_text(config)
-    dev = Process("dev", [postwire_path(), "dev", "--config", str(tmp_path / "postwire.toml"),
-                          "--no-sink"], tmp_path, env=child_env(RUST_LOG="info"))
-    attach_logs(request, dev)
+    dev = start_dev(request, tmp_path, config, port)
     try:
-        dev.wait_for_port(port)
-        with smtplib.SMTP("127.0.0.1", port) as c:
-            c.sendmail("a@example.com", ["support@acme.test"],
-                       "Subject: verify me\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
-                       "Grüße from the samples\r\n".encode())
+        send_mail(port, "support@acme.test",
+                  "Subject: verify me\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                  "Grüße from the samples\r\n".encode())
         got = receiver.wait_for(2)
     finally:
         dev.stop(signal.SIGINT)
