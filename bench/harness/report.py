@@ -14,6 +14,8 @@ from pathlib import Path
 from .report_durability import durability_section
 
 SIZE_NAMES = {2048: "2 KB", 102400: "100 KB"}
+# Issue 17: per plugin call, by language (µs).
+PLUGIN_CALL_TARGET_US = {"rust": 40, "c": 40, "python": 1500, "js": 1000}
 SYSTEM_ORDER = ["postwire", "postwire (unsynced)", "haraka", "aiosmtpd+aiohttp",
                 "postfix+pipe+curl"]
 
@@ -213,11 +215,16 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
         rows.append(("40 MiB message: peak RSS growth ≤ 100 MiB (all postwire processes + NATS)",
                      f"{g:.0f} MiB", "met" if g <= 100 else "missed"))
     for p in (res.get("wasm") or {}).get("plugins", []):
-        limit = 60 if p["lang"] == "rust" else 1500
+        limit = PLUGIN_CALL_TARGET_US[p["lang"]]
         rows.append((f"Plugin {p['plugin']} ({p['lang']}): ≤ {limit} µs per message",
                      f"{p['call_mean_us']:.0f} µs ({p['call_cpu_us']:.0f} µs CPU)",
                      "met" if p["call_mean_us"] <= limit else
                      ("met in CPU time" if p["call_cpu_us"] <= limit else "missed")))
+        added = p.get("added_cpu_per_mail_us")
+        if p["lang"] == "rust" and added is not None:
+            rows.append((f"Plugin {p['plugin']} (rust): ≤ 100 µs added worker CPU per mail "
+                         "(transform stage)", f"{added:.0f} µs",
+                         "met" if added <= 100 else "missed"))
         rows.append((f"Plugin {p['plugin']} ({p['lang']}): cached load ≤ 25 ms",
                      f"{p['load_median_ms']:.1f} ms", "met" if p["load_median_ms"] <= 25 else
                      ("met in CPU time" if p["load_cpu_ms"] <= 25 else "missed")))
@@ -372,16 +379,22 @@ def write(res: dict, out: Path, root: Path, bins: dict) -> None:
     if wasm:
         w("The host alone (`bench/plugin-host`, release build; `" + wasm["command"] + "`): per "
           "message = a fresh store and instance from the cached `InstancePre`, the call on "
-          "`plugins/event.json` and the decoded result; CPU = the calling thread's CPU time. "
+          "the event the worker builds from the run's 2 KB mail (`--eml`) with the worker's "
+          "engine settings (fuel on), and the decoded result; CPU = the calling thread's CPU "
+          "time. Added worker CPU = the process's CPU time per mail through the transform "
+          "stage (`stage::apply` on a tokio runtime: serialising, the hop to a blocking "
+          "thread, the chain, the deliveries) with the plugin minus without. "
           "Cold load = a new engine loading the plugin from the precompiled cache (read, hash, "
           f"deserialise, `InstancePre`). Load average {load_str(wasm['loadavg_before'], wasm['loadavg_after'])}.\n")
-        w("| plugin | language | .wasm | per message (mean) | p50 | p99 | CPU per message | target | cached load (median) | max | CPU | first load |")
-        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        w("| plugin | language | .wasm | per message (mean) | p50 | p99 | CPU per message | target | added worker CPU per mail | cached load (median) | max | CPU | first load |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for p in wasm["plugins"]:
-            target = "60 µs" if p["lang"] == "rust" else "1.5 ms"
+            target = f"{PLUGIN_CALL_TARGET_US[p['lang']] / 1000:g} ms"
+            added = p.get("added_cpu_per_mail_us")
+            added = "–" if added is None else f"{added:.0f} µs"
             w(f"| {p['plugin']} | {p['lang']} | {p['wasm_bytes'] / 2**20:.1f} MiB | "
               f"{p['call_mean_us']:.0f} µs | {p['call_p50_us']:.0f} µs | {p['call_p99_us']:.0f} µs | "
-              f"{p['call_cpu_us']:.0f} µs | {target} | {p['load_median_ms']:.1f} ms | "
+              f"{p['call_cpu_us']:.0f} µs | {target} | {added} | {p['load_median_ms']:.1f} ms | "
               f"{p['load_max_ms']:.1f} ms | {p['load_cpu_ms']:.1f} ms | "
               f"{p['first_load_ms']:.0f} ms ({p['first_load_source']}) |")
         w("")
