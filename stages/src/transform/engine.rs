@@ -31,6 +31,10 @@ const KEEP_RESIDENT_BYTES: usize = 128 << 10;
 /// on them (most of such a plugin's cost per message, see docs/decisions.md, issue 17).
 const KEEP_RESIDENT_SCANNED_BYTES: usize = 32 << 20;
 
+/// Slots that held an instance and are free, kept warm for the next instance of the same
+/// plugin, beyond which free warm slots are reused rather than new ones warmed.
+const MAX_UNUSED_WARM_SLOTS: u32 = 4;
+
 /// What stays resident in each memory slot after an instance (see the two constants above).
 pub(crate) fn keep_resident_bytes(pagemap_scan: bool, memory_limit_bytes: usize) -> usize {
     if pagemap_scan {
@@ -72,7 +76,11 @@ pub(crate) fn build_engine(settings: &super::TransformSettings) -> wasmtime::Res
             Enabled::No
         })
         .linear_memory_keep_resident(keep_resident)
-        .table_keep_resident(keep_resident);
+        .table_keep_resident(keep_resident)
+        // Reuse the slots that held an instance before (least recently used first) rather
+        // than warming new ones: the slots ever used, and the pages they keep resident, stay
+        // about the number of calls at once plus this many.
+        .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS);
     let mut config = Config::new();
     config
         .wasm_component_model(true)
