@@ -45,6 +45,17 @@ name = "support"
 recipients = ["*@acme.test"]
 endpoints = ["hook"]
 
+# Where the example `route` plugin sends invoices (bench/run.py's --config route=…).
+[[tenants.acme.routes]]
+name = "billing"
+recipients = ["billing@acme.test"]
+endpoints = ["hook"]
+
+[[tenants.acme.routes]]
+name = "archive"
+recipients = ["archive@acme.test"]
+endpoints = ["hook"]
+
 [tenants.acme.endpoints.hook]
 url = "https://hooks.example.com/postwire"
 secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
