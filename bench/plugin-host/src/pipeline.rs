@@ -100,6 +100,19 @@ async fn per_mail(cfg: &Config, event: &EmailEvent, mails: usize) -> anyhow::Res
     Ok((process_cpu() - cpu0) / mails as u32)
 }
 
+/// Process CPU of one empty hop to a blocking thread and back (what the stage's
+/// `spawn_blocking` costs besides the chain).
+async fn hop(n: usize) -> anyhow::Result<Duration> {
+    for _ in 0..n.div_ceil(10) {
+        tokio::task::spawn_blocking(|| ()).await?;
+    }
+    let cpu0 = process_cpu();
+    for _ in 0..n {
+        tokio::task::spawn_blocking(|| ()).await?;
+    }
+    Ok((process_cpu() - cpu0) / n as u32)
+}
+
 /// Process CPU per mail without and with `plugin` in the tenant's chain.
 pub fn measure(
     plugin: &PluginSpec,
@@ -115,10 +128,10 @@ pub fn measure(
     let with = config(Some(plugin), cache_dir, fuel)?;
     let event = event.clone();
     // On a runtime worker thread, as the process worker's stages run.
-    let (base, cost) = runtime.block_on(runtime.spawn(async move {
+    let (base, cost, hop) = runtime.block_on(runtime.spawn(async move {
         let base = per_mail(&without, &event, mails).await?;
         let cost = per_mail(&with, &event, mails).await?;
-        anyhow::Ok((base, cost))
+        anyhow::Ok((base, cost, hop(mails).await?))
     }))??;
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     Ok(json!({
@@ -126,5 +139,6 @@ pub fn measure(
         "stage_cpu_without_us": us(base),
         "stage_cpu_with_us": us(cost),
         "added_cpu_per_mail_us": us(cost.saturating_sub(base)),
+        "blocking_hop_cpu_us": us(hop),
     }))
 }
