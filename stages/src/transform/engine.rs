@@ -23,12 +23,12 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// kernel cannot say which pages an instance wrote: the first pages, zeroed on reuse.
 const KEEP_RESIDENT_BYTES: usize = 128 << 10;
 
-/// Bytes of each pooled memory and table slot kept resident between instances when the kernel can say
-/// which pages an instance wrote (Linux `PAGEMAP_SCAN`, 6.7 and later): only the written
-/// pages are copied back from the module's image (or zeroed), up to this many bytes; the rest
-/// is handed back to the kernel as before. A Python or JavaScript plugin writes a few MiB of
-/// its interpreter's heap per message; kept resident, the next message takes no page fault
-/// on them (most of such a plugin's cost per message, see docs/decisions.md, issue 17).
+/// Bytes of each pooled memory and table slot kept resident between instances when the
+/// kernel can say which pages an instance wrote (Linux `PAGEMAP_SCAN`, 6.7 and later): only
+/// the written pages are copied back from the module's image (or zeroed), up to this many
+/// bytes; the rest is handed back to the kernel as before. A Python or JavaScript plugin
+/// writes a few MiB of its interpreter's heap per message; kept resident, the next message
+/// takes no page fault and no TLB flush for them (docs/decisions.md, issue 17).
 const KEEP_RESIDENT_SCANNED_BYTES: usize = 32 << 20;
 
 /// Slots that held an instance and are free, kept warm for the next instance of the same
