@@ -23,7 +23,7 @@ def test_plugin_bench_measures_the_workers_event_settings_and_stage(tmp_path):
     out = tmp_path / "wasm.json"
     run = subprocess.run(
         [str(bench), "--cache-dir", str(tmp_path / "cache"), "--eml", str(eml),
-         "--calls", "5", "--pipeline-mails", "5", "--loads", "1", "--json", str(out),
+         "--calls", "5", "--pipeline-mails", "100", "--loads", "1", "--json", str(out),
          f"{REPO}/plugins/build/redact.wasm:rust"],
         capture_output=True, text=True, timeout=600,
     )
@@ -33,7 +33,7 @@ def test_plugin_bench_measures_the_workers_event_settings_and_stage(tmp_path):
     # The whole parsed mail crossed the boundary (text, headers, verdicts), as in the worker.
     assert p["event_bytes"] > len(text) + 500, p
     assert p["fuel"] == 500_000_000, p
-    assert p["pipeline_mails"] == 5
+    assert p["pipeline_mails"] == 100
     assert p["stage_cpu_with_us"] > p["stage_cpu_without_us"] > 0, p
     assert p["added_cpu_per_mail_us"] > 0, p
     assert "+worker µs" in run.stdout
