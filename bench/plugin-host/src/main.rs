@@ -10,8 +10,9 @@
 //!   `plugin_host.fuel`'s default unless `--fuel`) — wall time per call (mean, p50, p99) and
 //!   the CPU time of the calling thread (from `/proc/thread-self/schedstat`, nanoseconds,
 //!   independent of other load on the machine);
-//! - **added worker CPU per mail** (`--pipeline-mails N`, at least 100, 0 to skip): the transform stage as
-//!   the process worker runs it, with and without the plugin (see `pipeline.rs`);
+//! - **added worker CPU per mail** (`--pipeline-mails N`, at least 100, 0 to skip): the
+//!   transform stage as the process worker runs it, with and without the plugin (see
+//!   `pipeline.rs`);
 //! - **cold load from the cache**: a new host (engine, empty plugin table) loading the plugin
 //!   whose precompiled artifact is already in the cache: file read, content hash,
 //!   deserialisation and `InstancePre`. The first load of the run (compile, or cache hit
