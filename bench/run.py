@@ -254,8 +254,10 @@ class Bench:
 
     def wasm(self) -> dict:
         import subprocess
-        args = [str(PLUGIN_BENCH), "--cache-dir", str(PLUGIN_CACHE), "--event",
-                str(ROOT / "plugins/event.json"), "--json", str(self.work / "wasm.json")]
+        # The event of the run's own small mail (as the worker builds it), with the worker's
+        # engine settings (fuel on), and the added worker CPU through the transform stage.
+        args = [str(PLUGIN_BENCH), "--cache-dir", str(PLUGIN_CACHE), "--eml",
+                str(self.messages[min(CFG["sizes"])][0]), "--json", str(self.work / "wasm.json")]
         args += ["--config", 'route={"rules": [{"subject_contains": "invoice", '
                  '"routes": ["billing", "archive"]}]}']
         args += [f"{ROOT}/plugins/build/{p}.wasm:{lang}" for p, lang in PLUGINS.items()]

@@ -72,12 +72,17 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
                      f"{p['call_mean_us']:.0f} µs ({p['call_cpu_us']:.0f} µs CPU)",
                      "met" if p["call_mean_us"] <= limit else
                      ("met in CPU time" if p["call_cpu_us"] <= limit else "missed")))
+        added = p.get("added_cpu_per_mail_us")
+        if p["lang"] == "rust" and added is not None:
+            rows.append((f"Plugin {p['plugin']} (rust): added worker CPU per mail through the "
+                         "transform stage (plugin-bench) ≤ 100 µs", f"{added:.0f} µs",
+                         _ok(added <= 100)))
     plugins = res.get("plugins") or {}
     base, redact = plugins.get("(none)"), plugins.get("redact")
     if base and redact:
         added = (redact["cpu_ms_per_msg"].get("process", 0)
                  - base["cpu_ms_per_msg"].get("process", 0))
-        rows.append(("Rust plugin (redact): added worker CPU per mail in the pipeline ≤ 0.1 ms",
+        rows.append(("Rust plugin (redact): added worker CPU per mail in the pipeline run ≤ 0.1 ms",
                      f"{added:.3f} ms", _ok(added <= 0.1)))
     runs = [r["throughput"] for r in res.get("e2e", {}).values() if "once" in r["throughput"]]
     if runs:

@@ -3,19 +3,29 @@
 //! For each `PATH:LANG` argument (LANG is rust, python, js or c) it measures, in the real host
 //! (`postwire_stages::transform::Transformer`, the same code the process worker runs):
 //!
-//! - **per message**: `Transformer::call` on `plugins/event.json`, i.e. a fresh store and
-//!   instance from the plugin's `InstancePre`, the call, and the result decoded — wall time
-//!   per call (mean, p50, p99) and the CPU time of the calling thread (from
-//!   `/proc/thread-self/schedstat`, nanoseconds, independent of other load on the machine);
+//! - **per message**: `Transformer::call` on the event (`--eml`: the event the worker builds
+//!   from that raw message, e.g. the bench's 2 KB mail, see `event.rs`; else `--event`,
+//!   `plugins/event.json`), i.e. a fresh store and instance from the plugin's `InstancePre`,
+//!   the call, and the result decoded, with the worker's engine settings (fuel on at
+//!   `plugin_host.fuel`'s default unless `--fuel`) — wall time per call (mean, p50, p99) and
+//!   the CPU time of the calling thread (from `/proc/thread-self/schedstat`, nanoseconds,
+//!   independent of other load on the machine);
+//! - **added worker CPU per mail** (`--pipeline-mails N`, at least 100, 0 to skip): the
+//!   transform stage as the process worker runs it, with and without the plugin (see
+//!   `pipeline.rs`);
 //! - **cold load from the cache**: a new host (engine, empty plugin table) loading the plugin
 //!   whose precompiled artifact is already in the cache: file read, content hash,
 //!   deserialisation and `InstancePre`. The first load of the run (compile, or cache hit
 //!   from an earlier run) is reported apart.
 //!
-//! Usage: plugin-bench [--cache-dir DIR] [--event FILE] [--calls N] [--guest-calls N]
-//!        [--loads N] [--json OUT] [--config NAME=JSON]... PATH:LANG...
+//! Usage: plugin-bench [--cache-dir DIR] [--event FILE | --eml FILE] [--fuel N] [--calls N]
+//!        [--guest-calls N] [--pipeline-mails N] [--loads N] [--json OUT]
+//!        [--config NAME=JSON]... PATH:LANG...
 //!
 //! Prints a table; `--json` also writes the figures for `bench/run.py`.
+
+mod event;
+mod pipeline;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -29,8 +39,12 @@ use serde_json::json;
 struct Args {
     cache_dir: PathBuf,
     event: PathBuf,
+    eml: Option<PathBuf>,
+    fuel: u64,
     calls: usize,
     guest_calls: usize,
+    /// Mails through the transform stage for the added worker CPU (0: not measured).
+    pipeline_mails: Option<usize>,
     loads: usize,
     json: Option<PathBuf>,
     /// Plugin name -> its config (`--config NAME=JSON`); `{}` otherwise.
@@ -42,8 +56,11 @@ fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         cache_dir: PathBuf::from("data/bench/plugin-cache"),
         event: PathBuf::from("plugins/event.json"),
+        eml: None,
+        fuel: TransformSettings::default().fuel,
         calls: 3000,
         guest_calls: 300,
+        pipeline_mails: None,
         loads: 7,
         json: None,
         configs: Default::default(),
@@ -55,6 +72,9 @@ fn parse_args() -> anyhow::Result<Args> {
         match a.as_str() {
             "--cache-dir" => args.cache_dir = value("--cache-dir")?.into(),
             "--event" => args.event = value("--event")?.into(),
+            "--eml" => args.eml = Some(value("--eml")?.into()),
+            "--fuel" => args.fuel = value("--fuel")?.parse()?,
+            "--pipeline-mails" => args.pipeline_mails = Some(value("--pipeline-mails")?.parse()?),
             "--calls" => args.calls = value("--calls")?.parse()?,
             "--guest-calls" => args.guest_calls = value("--guest-calls")?.parse()?,
             "--loads" => args.loads = value("--loads")?.parse()?,
@@ -69,8 +89,9 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: plugin-bench [--cache-dir DIR] [--event FILE] [--calls N] \
-                     [--guest-calls N] [--loads N] [--json OUT] [--config NAME=JSON] PATH:LANG..."
+                    "usage: plugin-bench [--cache-dir DIR] [--event FILE | --eml FILE] [--fuel N] \
+                     [--calls N] [--guest-calls N] [--pipeline-mails N] [--loads N] [--json OUT] \
+                     [--config NAME=JSON] PATH:LANG..."
                 );
                 std::process::exit(0);
             }
@@ -108,9 +129,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn settings(cache_dir: &Path) -> TransformSettings {
+fn settings(cache_dir: &Path, fuel: u64) -> TransformSettings {
     TransformSettings {
         cache_dir: Some(cache_dir.to_path_buf()),
+        fuel,
         // A cost, not a limit, is measured: a call preempted on a busy machine must not fail.
         deadline: Duration::from_secs(10),
         ..TransformSettings::default()
@@ -121,7 +143,7 @@ fn bench_plugin(
     args: &Args,
     path: &PathBuf,
     lang: &str,
-    event: &str,
+    event: &postwire_core::event::EmailEvent,
 ) -> anyhow::Result<serde_json::Value> {
     let spec = PluginSpec {
         path: path.to_path_buf(),
@@ -134,11 +156,13 @@ fn bench_plugin(
     let tags = CallTags {
         tenant: "bench",
         route: "bench",
-        mail_id: "0190b5a4-7a1c-7000-8000-000000000001",
+        mail_id: event::MAIL_ID,
     };
+    // As the worker hands it over: the event serialised to JSON text.
+    let event_json = serde_json::to_string(event)?;
 
     // First load of the run: compiles (and fills the cache) unless an earlier run did.
-    let host = Transformer::new(settings(&args.cache_dir))?;
+    let host = Transformer::new(settings(&args.cache_dir, args.fuel))?;
     let first = host.load(path)?;
 
     // Per message.
@@ -148,14 +172,14 @@ fn bench_plugin(
         args.guest_calls
     };
     for _ in 0..calls.div_ceil(10).max(5) {
-        host.call(&spec, event, &tags)?;
+        host.call(&spec, &event_json, &tags)?;
     }
     let mut times = Vec::with_capacity(calls);
     let cpu0 = thread_cpu();
     let wall0 = Instant::now();
     for _ in 0..calls {
         let t = Instant::now();
-        host.call(&spec, event, &tags)?;
+        host.call(&spec, &event_json, &tags)?;
         times.push(t.elapsed());
     }
     let wall = wall0.elapsed();
@@ -167,7 +191,7 @@ fn bench_plugin(
     let mut loads = Vec::with_capacity(args.loads);
     let mut load_cpu = Duration::ZERO;
     for _ in 0..args.loads {
-        let host = Transformer::new(settings(&args.cache_dir))?;
+        let host = Transformer::new(settings(&args.cache_dir, args.fuel))?;
         let c0 = thread_cpu();
         let t = Instant::now();
         let info = host.load(path)?;
@@ -184,8 +208,19 @@ fn bench_plugin(
     }
     loads.sort();
 
+    let pipeline = match args.pipeline_mails.unwrap_or(calls) {
+        0 => json!({}),
+        mails => pipeline::measure(
+            &spec,
+            &args.cache_dir.to_string_lossy(),
+            args.fuel,
+            event,
+            mails,
+        )?,
+    };
+
     let n = calls as f64;
-    Ok(json!({
+    let mut r = json!({
         "plugin": postwire_stages::transform::plugin_name(path),
         "lang": lang,
         "wasm_bytes": std::fs::metadata(path)?.len(),
@@ -201,22 +236,28 @@ fn bench_plugin(
         "load_median_ms": percentile(&loads, 0.5).as_secs_f64() * 1e3,
         "load_max_ms": loads[loads.len() - 1].as_secs_f64() * 1e3,
         "load_cpu_ms": load_cpu.as_secs_f64() * 1e3 / loads.len() as f64,
-    }))
+        "event_bytes": event_json.len(),
+        "fuel": args.fuel,
+    });
+    if let (Some(r), Some(p)) = (r.as_object_mut(), pipeline.as_object()) {
+        r.extend(p.clone());
+    }
+    Ok(r)
 }
 
 fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let event = std::fs::read_to_string(&args.event)
-        .with_context(|| format!("reading {}", args.event.display()))?;
+    let event = event::load(args.eml.as_deref(), &args.event)?;
     let mut results = Vec::new();
     println!(
-        "{:<10} {:<7} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>12}",
+        "{:<10} {:<7} {:>9} {:>9} {:>9} {:>9} {:>11} {:>10} {:>10} {:>12}",
         "plugin",
         "lang",
         "call µs",
         "p50 µs",
         "p99 µs",
         "CPU µs",
+        "+worker µs",
         "load ms",
         "load max",
         "first load"
@@ -225,13 +266,14 @@ fn main() -> anyhow::Result<()> {
         let r = bench_plugin(&args, path, lang, &event)
             .with_context(|| format!("benchmarking {}", path.display()))?;
         println!(
-            "{:<10} {:<7} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>10.2} {:>10.2} {:>8.0} ms {}",
+            "{:<10} {:<7} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>11.1} {:>10.2} {:>10.2} {:>8.0} ms {}",
             r["plugin"].as_str().unwrap_or(""),
             lang,
             r["call_mean_us"].as_f64().unwrap_or(0.0),
             r["call_p50_us"].as_f64().unwrap_or(0.0),
             r["call_p99_us"].as_f64().unwrap_or(0.0),
             r["call_cpu_us"].as_f64().unwrap_or(0.0),
+            r["added_cpu_per_mail_us"].as_f64().unwrap_or(f64::NAN),
             r["load_median_ms"].as_f64().unwrap_or(0.0),
             r["load_max_ms"].as_f64().unwrap_or(0.0),
             r["first_load_ms"].as_f64().unwrap_or(0.0),

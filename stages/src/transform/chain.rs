@@ -80,11 +80,14 @@ impl Transformer {
         event: &serde_json::Value,
         tags: &CallTags<'_>,
     ) -> ChainRun {
-        let mut current = event.clone();
+        // The event a plugin delivered, once one did: the input is only read (serialised
+        // for the first plugin), never copied.
+        let mut current: Option<serde_json::Value> = None;
         let mut outputs: Vec<String> = Vec::new();
         let mut fuel_used = 0;
         for plugin in chain {
-            let run = self.call_traced(plugin, &current.to_string(), tags);
+            let text = current.as_ref().unwrap_or(event).to_string();
+            let run = self.call_traced(plugin, &text, tags);
             fuel_used += run.fuel_used;
             if !run.output.is_empty() {
                 outputs.push(run.output);
@@ -95,22 +98,23 @@ impl Transformer {
                 fuel_used,
             };
             match run.result {
-                Ok(Outcome::Deliver(next)) => current = next,
+                Ok(Outcome::Deliver(next)) => current = Some(next),
                 other => return done(other),
             }
         }
         ChainRun {
-            result: Ok(Outcome::Deliver(current)),
+            result: Ok(Outcome::Deliver(current.unwrap_or_else(|| event.clone()))),
             output: outputs.join("\n"),
             fuel_used,
         }
     }
 
-    /// [`Transformer::run_chain_traced`] on a blocking thread, for async callers.
+    /// [`Transformer::run_chain_traced`] on a blocking thread, for async callers. The event
+    /// is shared, not copied: the caller keeps it for a `fail-open` delivery.
     pub async fn run_chain_blocking(
         self: &Arc<Self>,
         chain: Vec<PluginSpec>,
-        event: serde_json::Value,
+        event: Arc<serde_json::Value>,
         tags: OwnedTags,
     ) -> ChainRun {
         let this = self.clone();

@@ -14,18 +14,42 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the epoch advances; deadlines are rounded up to a multiple of it.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// Bytes of each pooled memory and table slot kept resident between instances.
+/// Bytes of each pooled memory and table slot kept resident between instances when the
+/// kernel cannot say which pages an instance wrote: the first pages, zeroed on reuse.
 const KEEP_RESIDENT_BYTES: usize = 128 << 10;
+
+/// Bytes of each pooled memory and table slot kept resident between instances when the
+/// kernel can say which pages an instance wrote (Linux `PAGEMAP_SCAN`, 6.7 and later): only
+/// the written pages are copied back from the module's image (or zeroed), up to this many
+/// bytes; the rest is handed back to the kernel as before. A Python or JavaScript plugin
+/// writes a few MiB of its interpreter's heap per message; kept resident, the next message
+/// takes no page fault and no TLB flush for them (docs/decisions.md, issue 17).
+const KEEP_RESIDENT_SCANNED_BYTES: usize = 32 << 20;
+
+/// Slots that held an instance and are free, kept warm for the next instance of the same
+/// plugin, beyond which free warm slots are reused rather than new ones warmed.
+const MAX_UNUSED_WARM_SLOTS: u32 = 4;
+
+/// What stays resident in each memory slot after an instance (see the two constants above).
+pub(crate) fn keep_resident_bytes(pagemap_scan: bool, memory_limit_bytes: usize) -> usize {
+    if pagemap_scan {
+        KEEP_RESIDENT_SCANNED_BYTES.min(memory_limit_bytes.max(KEEP_RESIDENT_BYTES))
+    } else {
+        KEEP_RESIDENT_BYTES
+    }
+}
 
 /// Builds the engine: component model, pooling allocator, epoch interruption, and fuel when
 /// `settings.fuel` is set.
 pub(crate) fn build_engine(settings: &super::TransformSettings) -> wasmtime::Result<Engine> {
     let memory_limit_bytes = settings.memory_limit_bytes;
+    let pagemap_scan = PoolingAllocationConfig::is_pagemap_scan_available();
+    let keep_resident = keep_resident_bytes(pagemap_scan, memory_limit_bytes);
     let mut pool = PoolingAllocationConfig::default();
     // Generous slots: Python and JavaScript components hold several core instances, memories
     // and large tables each. Slots are address space reserved up front, not resident memory.
@@ -42,12 +66,21 @@ pub(crate) fn build_engine(settings: &super::TransformSettings) -> wasmtime::Res
         .max_component_instance_size(16 << 20)
         .max_core_instance_size(16 << 20)
         .max_memory_size(memory_limit_bytes.max(1 << 20))
-        // A fresh instance per message: keep the first pages of each memory and table slot
-        // resident and zero them on reuse, instead of handing them back to the kernel and
-        // faulting them in again at the next message (most of a small plugin's per-message
-        // cost; see docs/benchmarks.md).
-        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
-        .table_keep_resident(KEEP_RESIDENT_BYTES);
+        // A fresh instance per message: the pages an instance wrote are reset to the module's
+        // image on reuse (copied back, or zeroed) and stay resident, instead of being handed
+        // back to the kernel and faulted in again at the next message. Either way the next
+        // instance sees exactly the module's initial memory, never a previous message.
+        .pagemap_scan(if pagemap_scan {
+            Enabled::Yes
+        } else {
+            Enabled::No
+        })
+        .linear_memory_keep_resident(keep_resident)
+        .table_keep_resident(keep_resident)
+        // Reuse the slots that held an instance before (least recently used first) rather
+        // than warming new ones: the slots ever used, and the pages they keep resident, stay
+        // about the number of calls at once plus this many.
+        .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS);
     let mut config = Config::new();
     config
         .wasm_component_model(true)

@@ -305,4 +305,6 @@ pub fn plugin_name(path: &Path) -> String {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_isolation;
+#[cfg(test)]
 mod tests_misbehave;

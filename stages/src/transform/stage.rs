@@ -85,7 +85,7 @@ pub async fn apply(
         .unwrap_or_default();
     let mut out = Transformed::default();
     for RouteEvent { route, event } in events {
-        let value = serde_json::to_value(&event).map_err(ser)?;
+        let value = Arc::new(serde_json::to_value(&event).map_err(ser)?);
         let host = match host {
             Some(h) if !chain.is_empty() => h,
             _ => {
@@ -101,7 +101,7 @@ pub async fn apply(
             mail_id: mail_id.into(),
         };
         let ChainRun { result, output, .. } = host
-            .run_chain_blocking(chain.clone(), value.clone(), tags)
+            .run_chain_blocking(chain.clone(), Arc::clone(&value), tags)
             .await;
         let result = result.and_then(|o| check_routes(cfg, tenant, o));
         let audit = |kind, reason: String, error_kind, mode| TransformAudit {

@@ -1,6 +1,11 @@
 //! A plugin that misbehaves on purpose, for the host's limit tests. Config
 //! `{ "do": "loop" | "alloc" | "alloc_mb" | "file" | "socket" | "panic" | "print" | "stderr"
-//!   | "print_pass" | "invalid_output" | "error" | "pass" }` (`alloc_mb` takes `"mb": N`).
+//!   | "print_pass" | "invalid_output" | "error" | "pass" | "remember" }` (`alloc_mb` takes
+//! `"mb": N`).
+//!
+//! `remember` looks for what earlier messages left in this instance (a global, the heap, the
+//! size of the linear memory), then leaves its own message's subject there and writes a
+//! 16 MiB heap block: with a fresh instance per message it always reports nothing seen.
 
 use postwire_guest_sdk::{Error, Event, Outcome, Value};
 
@@ -48,11 +53,29 @@ fn transform(event: Event) -> Result<Outcome, Error> {
             eprintln!("print_pass: and said so on stderr");
             Outcome::deliver(&event)
         }
+        "remember" => remember(&event),
         "invalid_output" => Ok(Outcome::Route(Vec::new())),
         "error" => Err(Error::Failed("this plugin fails on purpose".into())),
         "pass" => Outcome::deliver(&event),
         other => Err(Error::InvalidConfig(format!("unknown action {other:?}"))),
     }
+}
+
+/// Subjects of the messages this instance saw before (a global and its heap buffer).
+static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn remember(event: &Event) -> Result<Outcome, Error> {
+    let pages_at_start = core::arch::wasm32::memory_size(0);
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    let seen_before = seen.clone();
+    seen.push(event.message.subject.clone().unwrap_or_default());
+    // Dirty many pages past the initial image, as an interpreter's heap does.
+    let block = vec![0xA5u8; 16 << 20];
+    std::hint::black_box(&block);
+    Outcome::deliver(&serde_json::json!({
+        "seen_before": seen_before,
+        "memory_pages_at_start": pages_at_start,
+    }))
 }
 
 postwire_guest_sdk::plugin!(transform);

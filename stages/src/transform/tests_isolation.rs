@@ -1,0 +1,79 @@
+//! A fresh state per message: an instance's memory slot is reused (its written pages copied
+//! back from the module's image, see `engine.rs`), but no plugin ever sees what an earlier
+//! message left — not in a global, not on the heap, not in the size of its memory — in Rust,
+//! Python and JavaScript, one call after the other or from several threads at once.
+
+use serde_json::{Value, json};
+
+use super::tests::{host, sample_event, spec};
+use super::*;
+
+/// Runs `name` with `{"do": "remember"}` on a message with `subject`; what it saw before.
+fn remember(name: &str, subject: &str) -> Value {
+    let mut event = sample_event();
+    event["message"]["subject"] = json!(subject);
+    let out = host().run_chain(
+        &[spec(name, json!({"do": "remember"}))],
+        &event,
+        &CallTags::default(),
+    );
+    match out {
+        Ok(Outcome::Deliver(v)) => v,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+fn sees_nothing_of_earlier_messages(name: &str) -> Vec<Value> {
+    (0..4)
+        .map(|i| {
+            let v = remember(name, &format!("secret of message {i}"));
+            assert_eq!(v["seen_before"], json!([]), "{name}, message {i}: {v}");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_rust_plugin_sees_nothing_of_earlier_messages() {
+    let seen = sees_nothing_of_earlier_messages("misbehave");
+    // Each instance starts with the module's initial memory, not one grown by the last.
+    let pages: Vec<&Value> = seen.iter().map(|v| &v["memory_pages_at_start"]).collect();
+    assert!(pages[0].as_u64().is_some_and(|p| p > 0), "{seen:?}");
+    assert!(pages.iter().all(|p| *p == pages[0]), "{pages:?}");
+}
+
+#[test]
+fn a_python_plugin_sees_nothing_of_earlier_messages() {
+    sees_nothing_of_earlier_messages("noisy-py");
+}
+
+#[test]
+fn a_javascript_plugin_sees_nothing_of_earlier_messages() {
+    sees_nothing_of_earlier_messages("noisy-js");
+}
+
+#[test]
+fn concurrent_messages_see_nothing_of_each_other() {
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..5 {
+                    let v = remember("misbehave", &format!("thread {t}, message {i}"));
+                    assert_eq!(v["seen_before"], json!([]), "thread {t}, message {i}: {v}");
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("a thread failed");
+    }
+}
+
+#[test]
+fn written_pages_stay_resident_only_where_the_kernel_can_say_which() {
+    use engine::keep_resident_bytes;
+    assert_eq!(keep_resident_bytes(false, 128 << 20), 128 << 10);
+    assert_eq!(keep_resident_bytes(true, 128 << 20), 32 << 20);
+    // Never more than a memory may hold.
+    assert_eq!(keep_resident_bytes(true, 4 << 20), 4 << 20);
+}
