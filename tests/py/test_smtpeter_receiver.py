@@ -56,6 +56,8 @@ class PhpReceiver:
         self.process = Process("php", [php, "-S", f"127.0.0.1:{self.port}", str(RECEIVER)],
                                tmp_path, env=child_env(PW_CONFIG=str(self.config_path)))
         attach_logs(request, self.process)
+        # Stopped when the test ends, whatever happens in it (PHP's server outlives pytest).
+        request.addfinalizer(self.process.stop)
         self.process.wait_for_port(self.port, timeout=15)
 
     def write(self, **changes) -> None:
