@@ -3,7 +3,7 @@
 //! written. A delivery that succeeds never touches `OUTBOX` (one stream write, one
 //! acknowledgement and one consumer hop fewer per mail); any other goes to `OUTBOX` as before,
 //! marked with the attempt made (`Postwire-Attempted`), and the deliver worker carries on
-//! from attempt 2 with the retry schedule.
+//! with the retry schedule: attempt 2 after its first delay.
 //!
 //! The guarantee is unchanged: the `MAIL` message is acknowledged only after every delivery
 //! was made or written to `OUTBOX`. A worker that dies after a POST and before that

@@ -150,9 +150,17 @@ impl runner::Stage for Deliver {
             .header(bus::HEADER_ATTEMPTED)
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0);
+        let cfg = self.live.get().cfg.clone();
+        if delivered == 1
+            && before > 0
+            && let Some(delay) = retry::backoff(&cfg.delivery, before, None, rand::random::<f64>())
+        {
+            // The process worker's attempt failed a moment ago: the next waits the
+            // schedule's delay, as after any failed attempt.
+            return Ok(Outcome::Retry(delay));
+        }
         let attempt = self.attempts.previous(&key, delivered).await.max(before) + 1;
         tracing::Span::current().record("attempt", attempt);
-        let cfg = self.live.get().cfg.clone();
         let a = self
             .dispatch
             .attempt(&cfg, input.payload(), &ids, attempt)

@@ -35,6 +35,53 @@ const KEEP_RESIDENT_SCANNED_BYTES: usize = 32 << 20;
 /// plugin, beyond which free warm slots are reused rather than new ones warmed.
 const MAX_UNUSED_WARM_SLOTS: u32 = 4;
 
+/// The pool's core instance slots, and what one component instance may take of them (a
+/// Python or JavaScript component holds dozens of core instances).
+const TOTAL_CORE_INSTANCES: u32 = 512;
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+
+/// Plugin instances alive at once, at most: what the pool holds when every one takes all the
+/// core instances a component may (memories, tables and stacks allow more). A further
+/// instance would trap ("maximum concurrent limit … reached") and fail its mail; it waits for
+/// a slot instead ([`Slots`]).
+pub(crate) const CONCURRENT_INSTANCES: usize =
+    (TOTAL_CORE_INSTANCES / MAX_CORE_INSTANCES_PER_COMPONENT) as usize;
+
+/// A counting semaphore for the threads that instantiate plugins (calls run on blocking
+/// threads, so they wait on a condition variable).
+pub(crate) struct Slots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl Slots {
+    pub(crate) fn new(n: usize) -> Slots {
+        Slots {
+            free: std::sync::Mutex::new(n),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot; it is free again when the guard is dropped.
+    pub(crate) fn take(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+pub(crate) struct Slot<'a>(&'a Slots);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.0.freed.notify_one();
+    }
+}
+
 /// What stays resident in each memory slot after an instance (see the two constants above).
 pub(crate) fn keep_resident_bytes(pagemap_scan: bool, memory_limit_bytes: usize) -> usize {
     if pagemap_scan {
@@ -54,11 +101,11 @@ pub(crate) fn build_engine(settings: &super::TransformSettings) -> wasmtime::Res
     // Generous slots: Python and JavaScript components hold several core instances, memories
     // and large tables each. Slots are address space reserved up front, not resident memory.
     pool.total_component_instances(64)
-        .total_core_instances(512)
+        .total_core_instances(TOTAL_CORE_INSTANCES)
         .total_memories(256)
         .total_tables(512)
         .total_stacks(64)
-        .max_core_instances_per_component(64)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(8)
         .max_tables_per_component(32)
         .max_memories_per_module(2)

@@ -87,6 +87,7 @@ pub(crate) fn instantiate(
     let name = plugin_name(path);
     let settings = host.settings();
     let output = CapturedOutput::default();
+    let _slot = host.slot();
     let mut store = store(
         pre.engine(),
         settings,
@@ -160,6 +161,8 @@ pub(crate) fn call(
         plugin.config.to_string()
     };
     let output = CapturedOutput::default();
+    // Dropped after the store (declared before it): the instance is gone when the slot frees.
+    let _slot = host.slot();
     let mut store = match store(pre.engine(), settings, &output, &name, config, tags) {
         Ok(s) => s,
         Err(e) => {

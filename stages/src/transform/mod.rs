@@ -195,6 +195,8 @@ pub struct Transformer {
     settings: TransformSettings,
     plugins: Mutex<HashMap<PathBuf, Arc<Loaded>>>,
     errors: [AtomicU64; ERROR_KINDS.len()],
+    /// Instances alive at once stay within what the pool holds.
+    slots: engine::Slots,
     _ticker: engine::EpochTicker,
 }
 
@@ -207,6 +209,7 @@ impl Transformer {
         let engine = engine::build_engine(&settings).map_err(fail)?;
         let linker = instance::linker(&engine).map_err(fail)?;
         Ok(Self {
+            slots: engine::Slots::new(engine::CONCURRENT_INSTANCES),
             _ticker: engine::EpochTicker::start(&engine),
             engine,
             linker,
@@ -218,6 +221,11 @@ impl Transformer {
 
     pub fn settings(&self) -> &TransformSettings {
         &self.settings
+    }
+
+    /// A slot for one instance (waits while the pool is full).
+    pub(crate) fn slot(&self) -> engine::Slot<'_> {
+        self.slots.take()
     }
 
     /// How many errors of `kind` (one of [`ERROR_KINDS`]) plugins have produced.
