@@ -33,6 +33,13 @@ async fn dead_letters(p: &Pipeline) -> Vec<async_nats::jetstream::message::Strea
     p.stream_messages(bus::STREAM_DLQ).await
 }
 
+fn last_error(m: &async_nats::jetstream::message::StreamMessage) -> String {
+    m.headers
+        .get(bus::HEADER_LAST_ERROR)
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default()
+}
+
 fn last_status(m: &async_nats::jetstream::message::StreamMessage) -> String {
     m.headers
         .get(bus::HEADER_LAST_STATUS)
@@ -141,11 +148,7 @@ async fn gone_disables_the_endpoint_until_enabled_again() {
     send(&p, "support@acme.test", "while disabled").await;
     let dlq = dead_letters(&p).await;
     assert_eq!(dlq.len(), 2);
-    let err = dlq[1]
-        .headers
-        .get(bus::HEADER_LAST_ERROR)
-        .map(|v| v.as_str().to_string())
-        .unwrap_or_default();
+    let err = last_error(&dlq[1]);
     assert!(err.contains("endpoint disabled"), "{err}");
     assert_eq!(rx.count(), 1);
     // An admin enables it again; the next mail is delivered.
@@ -171,11 +174,7 @@ async fn an_endpoint_disabled_before_the_first_attempt_stays_disabled() {
     send(&p, "support@acme.test", "while disabled").await;
     let dlq = dead_letters(&p).await;
     assert_eq!(dlq.len(), 1);
-    let err = dlq[0]
-        .headers
-        .get(bus::HEADER_LAST_ERROR)
-        .map(|v| v.as_str().to_string())
-        .unwrap_or_default();
+    let err = last_error(&dlq[0]);
     assert!(err.contains("disabled by the test"), "{err}");
     assert_eq!(rx.count(), 0);
     assert!(state::enable(&p.js, "acme", "hook").await.expect("enable"));
@@ -272,11 +271,7 @@ async fn a_name_resolving_to_a_private_address_is_dead_lettered_without_a_reques
     send(&p, "support@acme.test", "ssrf").await;
     let dlq = dead_letters(&p).await;
     assert_eq!(dlq.len(), 1);
-    let err = dlq[0]
-        .headers
-        .get(bus::HEADER_LAST_ERROR)
-        .map(|v| v.as_str().to_string())
-        .unwrap_or_default();
+    let err = last_error(&dlq[0]);
     assert!(err.contains("SSRF guard"), "{err}");
     assert_eq!(rx.count(), 0, "nothing reached the receiver");
     p.shutdown().await;
