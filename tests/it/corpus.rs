@@ -152,8 +152,11 @@ fn corpus_attachment_bodies_are_the_described_contents() {
     use postwire_stages::parse::{parse, parse_with_bodies};
 
     let mut paths = crate::golden::fixtures();
-    if let Some(dir) = corpus_dir() {
-        files(&dir, &mut paths);
+    // Without the corpus (a clone outside this workspace) only the repository's fixtures are
+    // checked; `corpus_and_fixtures_parse_into_schema_valid_payloads` says so on stderr.
+    let corpus = corpus_dir();
+    if let Some(dir) = &corpus {
+        files(dir, &mut paths);
     }
     let mut checked = 0;
     for f in &paths {
@@ -168,5 +171,6 @@ fn corpus_attachment_bodies_are_the_described_contents() {
         }
         assert!(parse(&raw).0 == p.message, "{}: same payload", f.display());
     }
-    assert!(checked >= 100, "only {checked} attachments checked");
+    let least = if corpus.is_some() { 100 } else { 1 };
+    assert!(checked >= least, "only {checked} attachments checked");
 }
