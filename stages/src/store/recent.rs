@@ -62,24 +62,9 @@ impl BlobStore {
 
 #[cfg(test)]
 mod tests {
-    use postwire_core::storage_config::{Backend, StorageConfig};
-
-    use super::BlobStore;
-
     #[tokio::test]
     async fn only_the_tenants_raw_mail_newest_first() {
-        let dir = std::env::temp_dir().join(format!(
-            "postwire-recent-{}",
-            postwire_core::ids::new_mail_id()
-        ));
-        let cfg = StorageConfig {
-            backend: Backend::Fs,
-            path: dir.display().to_string(),
-            ..Default::default()
-        };
-        let store = BlobStore::from_config(&cfg, Some(vec![1; 32]))
-            .unwrap()
-            .unwrap();
+        let (store, dir) = crate::store::tests::store();
         store.put_raw("acme", b"first").await.unwrap();
         store.put("acme", b"an attachment").await.unwrap();
         store.put_raw("acme2", b"another tenant").await.unwrap();

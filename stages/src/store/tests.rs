@@ -7,7 +7,8 @@ use postwire_core::storage_config::{AttachmentPolicy, Backend, StorageConfig};
 
 use super::{BlobStore, raw_key};
 
-fn store() -> (BlobStore, std::path::PathBuf) {
+/// A filesystem store in a fresh temporary folder (the store's unit tests share it).
+pub(super) fn store() -> (BlobStore, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!(
         "postwire-apply-{}",
         postwire_core::ids::new_mail_id()
