@@ -25,6 +25,21 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
+    /// The dispatch `[delivery]` configures: the SSRF guard, the HTTP client through it and
+    /// the live limits (the deliver worker's, and the process worker's first attempt).
+    pub fn from_config(
+        js: jetstream::Context,
+        live: Arc<postwire_core::live::LiveConfig>,
+        cfg: &Config,
+    ) -> Result<Dispatch, crate::StageError> {
+        let d = &cfg.delivery;
+        let dns = d.dns_server.as_deref().and_then(|d| d.parse().ok());
+        let guard = ssrf::Guard::new(&d.ssrf_allow, dns)
+            .map_err(|e| crate::StageError::Permanent(e.to_string()))?;
+        let client = http::client(d, guard.clone())?;
+        Ok(Dispatch::new(js, client, guard, limits::Limits::live(live)))
+    }
+
     pub fn new(
         js: jetstream::Context,
         client: reqwest::Client,

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use super::dispatch::Dispatch;
 use super::retry::Outcome as Attempted;
 use super::settle::attempt_record;
-use super::{Ids, http, limits, ssrf};
+use super::{Ids, http};
 use crate::StageError;
 use crate::runner::{Input, Output, Publish};
 
@@ -54,13 +54,8 @@ impl Inline {
         if d.inline_attempt_ms == 0 {
             return Ok(None);
         }
-        let dns = d.dns_server.as_deref().and_then(|d| d.parse().ok());
-        let guard = ssrf::Guard::new(&d.ssrf_allow, dns)
-            .map_err(|e| StageError::Permanent(e.to_string()))?;
-        let client = http::client(d, guard.clone())?;
-        let limits = limits::Limits::live(live.clone());
         Ok(Some(Inline {
-            dispatch: Dispatch::new(js, client, guard, limits),
+            dispatch: Dispatch::from_config(js, live.clone(), cfg)?,
             live,
             timeout: Duration::from_millis(d.inline_attempt_ms),
             cooling: Mutex::new(HashMap::new()),

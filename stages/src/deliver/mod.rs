@@ -99,10 +99,6 @@ impl Deliver {
         cfg: &Config,
     ) -> Result<(Deliver, runner::Consumer), StageError> {
         let d = &cfg.delivery;
-        let dns = d.dns_server.as_deref().and_then(|d| d.parse().ok());
-        let guard = ssrf::Guard::new(&d.ssrf_allow, dns)
-            .map_err(|e| StageError::Permanent(e.to_string()))?;
-        let client = http::client(d, guard.clone())?;
         let consumer = runner::Consumer {
             stream: bus::STREAM_OUTBOX,
             config: pull::Config {
@@ -118,9 +114,8 @@ impl Deliver {
             concurrency: usize::MAX,
             error_delay: Duration::from_secs(5),
         };
-        let limits = limits::Limits::live(live.clone());
         let deliver = Deliver {
-            dispatch: dispatch::Dispatch::new(js.clone(), client, guard, limits),
+            dispatch: dispatch::Dispatch::from_config(js.clone(), live.clone(), cfg)?,
             attempts: attempts::Attempts::new(js),
             failures: state::FailureCounter::default(),
             live,
