@@ -10,61 +10,65 @@ pub mod markers;
 pub mod words;
 
 use markers::{
-    is_attribution, is_device_signature, is_list_footer, is_outlook_block, is_rule, is_separator,
-    may_start_attribution, names_writer, starts_own_attribution,
+    Line, is_attribution, is_attribution_low, is_device_signature, is_list_footer,
+    is_outlook_block, is_rule, is_separator, may_start_attribution, names_writer,
+    starts_own_attribution,
 };
 
-fn is_quoted(line: &str) -> bool {
-    line.trim_start().starts_with('>')
+fn is_quoted(line: &Line) -> bool {
+    line.low.starts_with('>')
 }
 
 /// The rest of a quoted line that the quoting client wrapped without a `>`: it follows a long
 /// quoted line that stops mid-sentence, and starts in lower case ("ignissim odio?").
-fn is_wrapped_quote(lines: &[&str], i: usize) -> bool {
-    let Some(prev) = i.checked_sub(1).map(|p| lines[p].trim_end()) else {
+fn is_wrapped_quote(lines: &[Line], i: usize) -> bool {
+    let Some(prev) = i.checked_sub(1).map(|p| &lines[p]) else {
         return false;
     };
-    is_quoted(prev)
+    let quoted = is_quoted(prev);
+    let prev = prev.raw.trim_end();
+    quoted
         && prev.chars().count() >= 60
         && prev.split_whitespace().count() >= 6
         && !prev.ends_with(['.', '?', '!', ':'])
         && lines[i]
+            .raw
             .trim_start()
             .starts_with(|c: char| c.is_lowercase())
 }
 
-fn is_blank(line: &str) -> bool {
-    line.trim().is_empty()
+fn is_blank(line: &Line) -> bool {
+    line.is_blank()
 }
 
-fn is_sig_delimiter(line: &str) -> bool {
-    line == "-- " || line.trim_end() == "--"
+fn is_sig_delimiter(line: &Line) -> bool {
+    line.raw == "-- " || line.raw.trim_end() == "--"
 }
 
 /// Where the sender's text ends for good: a signature delimiter or a list footer.
-fn ends_reply(lines: &[&str], i: usize) -> bool {
-    is_sig_delimiter(lines[i]) || is_list_footer(lines, i)
+fn ends_reply(lines: &[Line], i: usize) -> bool {
+    is_sig_delimiter(&lines[i]) || is_list_footer(lines, i)
 }
 
 /// How many lines (1 to 4) the attribution starting at `i` takes, if one does. A wrapped
 /// one ("On Dec 16, 2011, at 12:47 PM, Name\n<addr>\nwrote:") must start like one.
-fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
-    if is_attribution(lines[i]) {
+fn attribution_at(lines: &[Line], i: usize) -> Option<usize> {
+    if is_attribution_low(&lines[i].low) {
         return Some(1);
     }
-    if !may_start_attribution(lines[i]) || lines[i].trim_end().ends_with(':') {
+    if !may_start_attribution(&lines[i]) || lines[i].raw.trim_end().ends_with(':') {
         return None;
     }
-    let mut joined = lines[i].trim().to_string();
+    let mut joined = lines[i].raw.trim().to_string();
     for (n, next) in lines.iter().enumerate().skip(i + 1).take(3) {
         // Gmail may wrap the address's closing bracket onto a line of its own (">:").
-        let bracket = next.trim().starts_with(">:");
+        let bracket = next.low.starts_with(">:");
         if is_blank(next) || (is_quoted(next) && !bracket) || starts_own_attribution(next) {
             return None;
         }
         joined.push(' ');
-        joined.push_str(next.trim());
-        if next.trim_end().ends_with([':', '：']) {
+        joined.push_str(next.raw.trim());
+        if next.raw.trim_end().ends_with([':', '：']) {
             return is_attribution(&joined).then_some(n - i + 1);
         }
     }
@@ -73,17 +77,17 @@ fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
 
 /// Where the history starts at `i`: an attribution (its length), a separator or an Outlook
 /// header block (0: everything from here is history).
-fn history_at(lines: &[&str], i: usize) -> Option<usize> {
+fn history_at(lines: &[Line], i: usize) -> Option<usize> {
     if let Some(n) = attribution_at(lines, i) {
         return Some(n);
     }
-    (is_separator(lines[i]) || is_outlook_block(lines, i)).then_some(0)
+    (is_separator(&lines[i]) || is_outlook_block(lines, i)).then_some(0)
 }
 
 /// Nothing of the reply follows `from`: only blank lines, quoted lines and history.
-fn only_history_after(lines: &[&str], from: usize) -> bool {
+fn only_history_after(lines: &[Line], from: usize) -> bool {
     for i in from..lines.len() {
-        if is_blank(lines[i]) || is_quoted(lines[i]) {
+        if is_blank(&lines[i]) || is_quoted(&lines[i]) {
             continue;
         }
         return history_at(lines, i).is_some() || ends_reply(lines, i);
@@ -92,40 +96,40 @@ fn only_history_after(lines: &[&str], from: usize) -> bool {
 }
 
 /// The next non-blank line from `from` starts the history.
-fn rule_before_history(lines: &[&str], from: usize) -> bool {
+fn rule_before_history(lines: &[Line], from: usize) -> bool {
     (from..lines.len())
-        .find(|&i| !is_blank(lines[i]))
+        .find(|&i| !is_blank(&lines[i]))
         .is_some_and(|i| history_at(lines, i).is_some() || ends_reply(lines, i))
 }
 
 /// After the attribution ending before `k` comes a `>` quote and then more of the sender's
 /// own text: an inline or bottom-posted reply, whose later lines are kept.
-fn reply_continues(lines: &[&str], k: usize) -> bool {
+fn reply_continues(lines: &[Line], k: usize) -> bool {
     let mut i = k;
-    while i < lines.len() && is_blank(lines[i]) {
+    while i < lines.len() && is_blank(&lines[i]) {
         i += 1;
     }
-    if i >= lines.len() || !is_quoted(lines[i]) {
+    if i >= lines.len() || !is_quoted(&lines[i]) {
         return false;
     }
     while i < lines.len()
-        && (is_quoted(lines[i]) || is_blank(lines[i]) || is_wrapped_quote(lines, i))
+        && (is_quoted(&lines[i]) || is_blank(&lines[i]) || is_wrapped_quote(lines, i))
     {
         i += 1;
     }
     i < lines.len()
-        && !is_sig_delimiter(lines[i])
-        && !is_device_signature(lines[i])
+        && !is_sig_delimiter(&lines[i])
+        && !is_device_signature(&lines[i])
         && history_at(lines, i).is_none()
 }
 
 /// `Name wrote:` (or a date and an address and a colon, as Gmail writes it in Japanese)
 /// directly followed by quoted lines.
-fn is_short_attribution(lines: &[&str], i: usize) -> bool {
-    let l = lines[i].trim_end();
+fn is_short_attribution(lines: &[Line], i: usize) -> bool {
+    let l = lines[i].raw.trim_end();
     let dated =
         l.ends_with([':', '：']) && l.contains('@') && l.chars().any(|c| c.is_ascii_digit());
-    (names_writer(l) || dated)
+    (names_writer(&lines[i]) || dated)
         && lines[i + 1..]
             .iter()
             .find(|n| !is_blank(n))
@@ -136,14 +140,15 @@ fn is_short_attribution(lines: &[&str], i: usize) -> bool {
 /// bottom-posted and inline ones keep what the sender wrote between and after the quotes.
 pub fn strip(text: &str) -> String {
     let text = text.replace("\r\n", "\n");
-    let lines: Vec<&str> = text.split('\n').collect();
+    let lines: Vec<Line> = text.split('\n').map(Line::new).collect();
     let mut out: Vec<&str> = Vec::new();
+    // Whether `out` holds a line that is not blank.
+    let mut has_content = false;
     // A quote or attribution was just dropped: blank lines around it collapse into one.
     let mut dropped = false;
     let mut i = 0;
     while i < lines.len() {
-        let line = lines[i];
-        let has_content = out.iter().any(|l| !is_blank(l));
+        let line = &lines[i];
         if ends_reply(&lines, i) {
             break;
         }
@@ -151,12 +156,12 @@ pub fn strip(text: &str) -> String {
         // anything (mobile clients append the original unquoted); directly followed by more
         // text it is the sender's sentence.
         if is_device_signature(line)
-            && (only_history_after(&lines, i + 1) || lines.get(i + 1).is_some_and(|l| is_blank(l)))
+            && (only_history_after(&lines, i + 1) || lines.get(i + 1).is_some_and(is_blank))
         {
             break;
         }
         // A rule right above the history belongs to it.
-        if is_rule(line) && has_content && rule_before_history(&lines, i + 1) {
+        if is_rule(line.raw) && has_content && rule_before_history(&lines, i + 1) {
             break;
         }
         if let Some(n) = history_at(&lines, i) {
@@ -170,13 +175,14 @@ pub fn strip(text: &str) -> String {
         }
         if is_quoted(line) || is_short_attribution(&lines, i) || is_wrapped_quote(&lines, i) {
             dropped = true;
-        } else if is_blank(line) && dropped && out.last().is_some_and(|l| is_blank(l)) {
+        } else if is_blank(line) && dropped && out.last().is_some_and(|l| l.trim().is_empty()) {
             // The second blank line around a dropped quote.
         } else {
             if !is_blank(line) {
                 dropped = false;
+                has_content = true;
             }
-            out.push(line);
+            out.push(line.raw);
         }
         i += 1;
     }
