@@ -9,6 +9,7 @@ mod corpus;
 mod delivery;
 mod durability;
 mod end_to_end;
+mod fuzz_seeds;
 mod golden;
 mod inline;
 mod live_replica;
