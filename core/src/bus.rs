@@ -31,6 +31,11 @@ pub const HEADER_ATTEMPTS: &str = "Postwire-Attempts";
 /// On an `OUTBOX` message: attempts the process worker made before writing it
 /// (`delivery.inline_attempt_ms`); the deliver worker counts on from there.
 pub const HEADER_ATTEMPTED: &str = "Postwire-Attempted";
+/// On an `OUTBOX` message: the receiver refused the process worker's attempt for good (its
+/// HTTP status, 0 when no request was made); the deliver worker settles the delivery as it
+/// would its own refused attempt (the dead-letter stream; a 410 disables the endpoint)
+/// without posting again. The error is in `Postwire-Last-Error`.
+pub const HEADER_REFUSED: &str = "Postwire-Refused";
 pub const HEADER_LAST_STATUS: &str = "Postwire-Last-Status";
 pub const HEADER_LAST_ERROR: &str = "Postwire-Last-Error";
 /// Authentication verdicts (`Auth` as compact JSON) computed by ingest for `reject` tenants,

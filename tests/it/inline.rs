@@ -14,6 +14,7 @@ use postwire_e2e::pipeline::Pipeline;
 use postwire_e2e::receiver::Receiver;
 use postwire_e2e::smtp::Client;
 use postwire_stages::deliver::audit::AttemptRecord;
+use postwire_stages::deliver::state;
 
 async fn send(p: &Pipeline, subject: &str) {
     let (mut c, _) = Client::connect(p.smtp).await;
@@ -102,6 +103,70 @@ async fn a_failed_first_attempt_goes_to_outbox_and_the_count_goes_on() {
     assert_eq!(records.len(), 3, "{records:?}");
     assert_eq!(
         (records[2].attempt, records[2].result.as_str()),
+        (1, "delivered")
+    );
+    p.shutdown().await;
+}
+
+/// A receiver that refuses the worker's attempt for good (410 Gone): the delivery is settled
+/// by the deliver worker as its own refusal would be — dead-lettered, the endpoint disabled —
+/// with no second request, and one attempt recorded, `refused`.
+#[tokio::test]
+async fn a_refused_first_attempt_is_settled_without_a_second_request() {
+    let nats = NatsServer::start();
+    let rx = Receiver::start().await;
+    rx.script(&[410]);
+    let p = Pipeline::start(inline_config(&nats, &rx.url)).await;
+    send(&p, "gone").await;
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while state::get(&p.js, "acme", "hook")
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        assert!(
+            tokio::time::Instant::now() < until,
+            "the endpoint is disabled"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    idle::wait_idle(&p.js, Duration::from_secs(15)).await;
+    let dlq = p.stream_messages(bus::STREAM_DLQ).await;
+    assert_eq!(dlq.len(), 1, "dead-lettered");
+    let h = |n: &str| dlq[0].headers.get(n).map(|v| v.as_str().to_string());
+    assert_eq!(h(bus::HEADER_LAST_STATUS).as_deref(), Some("410"));
+    assert_eq!(h(bus::HEADER_ATTEMPTS).as_deref(), Some("1"));
+    assert_eq!(rx.count(), 1, "no second request");
+    let records = attempts(&p, 1).await;
+    let seen: Vec<_> = records
+        .iter()
+        .map(|r| (r.attempt, r.result.as_str(), r.status))
+        .collect();
+    assert_eq!(seen, [(1, "refused", Some(410))]);
+    p.shutdown().await;
+}
+
+/// An endpoint with a request rate is posted to by the deliver worker only: the rate is the
+/// deliver worker's limiter's, and a first attempt from the process worker would add to it.
+#[tokio::test]
+async fn an_endpoint_with_a_rate_is_left_to_the_deliver_worker() {
+    let nats = NatsServer::start();
+    let rx = Receiver::start().await;
+    let cfg = TestConfig::new(&nats.url())
+        .hook(&rx.url)
+        .set("delivery", "inline_attempt_ms", "2000")
+        .set("delivery", "endpoint_rate_per_sec", "50.0")
+        .config();
+    let p = Pipeline::start(cfg).await;
+    send(&p, "paced").await;
+    assert!(eventually(Duration::from_secs(10), || rx.count() == 1).await);
+    idle::wait_idle(&p.js, Duration::from_secs(10)).await;
+    idle::assert_stream_received(&p.js, bus::STREAM_OUTBOX, 1).await;
+    let records = attempts(&p, 1).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(
+        (records[0].attempt, records[0].result.as_str()),
         (1, "delivered")
     );
     p.shutdown().await;

@@ -3,7 +3,12 @@
 //! written. A delivery that succeeds never touches `OUTBOX` (one stream write, one
 //! acknowledgement and one consumer hop fewer per mail); any other goes to `OUTBOX` as before,
 //! marked with the attempt made (`Postwire-Attempted`), and the deliver worker carries on
-//! with the retry schedule: attempt 2 after its first delay.
+//! with the retry schedule: attempt 2 after its first delay. A delivery the receiver refused
+//! for good (a 4xx other than 408 and 429, or the SSRF guard) is marked `Postwire-Refused`
+//! too, and the deliver worker settles it as its own refusal (dead-letter stream; a 410
+//! disables the endpoint) without posting again. An endpoint with a request rate (its own or
+//! its tenant's) is left to the deliver worker: a first attempt here would pace on this
+//! process's limiter and add to the configured rate.
 //!
 //! The guarantee is unchanged: the `MAIL` message is acknowledged only after every delivery
 //! was made or written to `OUTBOX`. A worker that dies after a POST and before that
@@ -86,7 +91,7 @@ impl Inline {
             return Some(Output::Publish(p));
         };
         let key = (ids.tenant.to_string(), ids.endpoint.to_string());
-        if self.cooling(&key) {
+        if self.cooling(&key) || self.dispatch.limits.rated(ids.tenant, ids.endpoint) {
             return Some(Output::Publish(p));
         }
         let attempt = tokio::time::timeout(
@@ -114,7 +119,7 @@ impl Inline {
             Attempted::Delivered { status } => ("delivered", Some(*status), None),
             Attempted::Retry { status, error, .. } => ("failed", *status, Some(error.clone())),
             Attempted::Permanent { status, error } => (
-                "failed",
+                "refused",
                 Some(*status).filter(|s| *s != 0),
                 Some(error.clone()),
             ),
@@ -145,7 +150,17 @@ impl Inline {
             "The process worker's attempt failed; handing the delivery to the deliver worker."
         );
         self.cool(key);
-        Some(Output::Publish(p.header(bus::HEADER_ATTEMPTED, "1")))
+        let p = p.header(bus::HEADER_ATTEMPTED, "1");
+        Some(Output::Publish(match a.outcome {
+            // Refused for good: the deliver worker settles it without posting again.
+            Attempted::Permanent { status, .. } => {
+                p.header(bus::HEADER_REFUSED, &status.to_string()).header(
+                    bus::HEADER_LAST_ERROR,
+                    &crate::held::one_line(&error.unwrap_or_default(), 1000),
+                )
+            }
+            _ => p,
+        }))
     }
 
     fn cooling(&self, key: &(String, String)) -> bool {

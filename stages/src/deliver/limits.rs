@@ -152,6 +152,19 @@ impl Limits {
         keyed(map.entry(tenant.to_string()), want)
     }
 
+    /// Whether the endpoint or its tenant has a request rate: such an endpoint is posted to
+    /// by the deliver worker only (the process worker's first attempt would pace on its own
+    /// limiter and add to the rate).
+    pub fn rated(&self, tenant: &str, endpoint: &str) -> bool {
+        let snap = self.live.get();
+        let t = snap.cfg.tenants.get(tenant);
+        let ep = t.and_then(|t| t.endpoints.get(endpoint));
+        let ep_rate = ep
+            .and_then(|e| e.rate_per_sec)
+            .unwrap_or(snap.cfg.delivery.endpoint_rate_per_sec);
+        ep_rate > 0.0 || t.and_then(|t| t.rate_per_sec).is_some_and(|r| r > 0.0)
+    }
+
     /// Whether one more delivery may wait for this endpoint in this worker.
     pub fn has_room(&self, tenant: &str, endpoint: &str) -> bool {
         self.endpoint(tenant, endpoint).waiting() < self.live.get().cfg.delivery.endpoint_queue

@@ -146,6 +146,25 @@ impl runner::Stage for Deliver {
             .and_then(|v| v.parse::<u32>().ok())
             .unwrap_or(0);
         let cfg = self.live.get().cfg.clone();
+        if before > 0
+            && let Some(status) = input
+                .header(bus::HEADER_REFUSED)
+                .and_then(|v| v.parse::<u16>().ok())
+        {
+            // The receiver refused the process worker's attempt for good: settled as this
+            // worker's own refusal would be, without posting again (the attempt is recorded).
+            let refused = http::Attempt {
+                outcome: retry::Outcome::Permanent {
+                    status,
+                    error: input
+                        .header(bus::HEADER_LAST_ERROR)
+                        .unwrap_or_default()
+                        .to_string(),
+                },
+                duration: Duration::ZERO,
+            };
+            return Ok(self.settle(input, &ids, before, refused, false).await);
+        }
         if delivered == 1
             && before > 0
             && let Some(delay) = retry::backoff(&cfg.delivery, before, None, rand::random::<f64>())
@@ -160,7 +179,7 @@ impl runner::Stage for Deliver {
             .dispatch
             .attempt(&cfg, input.payload(), &ids, attempt)
             .await;
-        Ok(self.settle(input, &ids, attempt, a).await)
+        Ok(self.settle(input, &ids, attempt, a, true).await)
     }
 
     async fn settled(&self, input: &Input, how: Settled) {

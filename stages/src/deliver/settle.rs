@@ -12,13 +12,15 @@ use crate::held::dlq::Dead;
 use crate::runner::{Input, Outcome, Publish};
 
 impl Deliver {
-    /// Records and classifies attempt number `attempt` of `input`.
+    /// Records (unless the process worker did, `record` false) and classifies attempt
+    /// number `attempt` of `input`.
     pub(super) async fn settle(
         &self,
         input: &Input,
         ids: &Ids<'_>,
         attempt: u32,
         a: http::Attempt,
+        record: bool,
     ) -> Outcome {
         let cfg = self.live.get().cfg.clone();
         let (result, status, error) = match &a.outcome {
@@ -30,7 +32,9 @@ impl Deliver {
                 Some(error.clone()),
             ),
         };
-        self.record(input, ids, attempt, result, status, error.clone(), &a);
+        if record {
+            self.record(input, ids, attempt, result, status, error.clone(), &a);
+        }
         if let Some(s) = status {
             tracing::Span::current().record("http.status", s);
         }
