@@ -6,9 +6,10 @@
 //! with the retry schedule: attempt 2 after its first delay. A delivery the receiver refused
 //! for good (a 4xx other than 408 and 429, or the SSRF guard) is marked `Postwire-Refused`
 //! too, and the deliver worker settles it as its own refusal (dead-letter stream; a 410
-//! disables the endpoint) without posting again. An endpoint with a request rate (its own or
-//! its tenant's) is left to the deliver worker: a first attempt here would pace on this
-//! process's limiter and add to the configured rate.
+//! disables the endpoint) without posting again. An endpoint whose traffic was limited on
+//! purpose (a request rate, or a concurrency of its own or its tenant's) is left to the
+//! deliver worker: a first attempt here would take its slot from this process's limiter and
+//! add to the configured limit.
 //!
 //! The guarantee is unchanged: the `MAIL` message is acknowledged only after every delivery
 //! was made or written to `OUTBOX`. A worker that dies after a POST and before that
@@ -91,7 +92,7 @@ impl Inline {
             return Some(Output::Publish(p));
         };
         let key = (ids.tenant.to_string(), ids.endpoint.to_string());
-        if self.cooling(&key) || self.dispatch.limits.rated(ids.tenant, ids.endpoint) {
+        if self.cooling(&key) || self.dispatch.limits.limited(ids.tenant, ids.endpoint) {
             return Some(Output::Publish(p));
         }
         let attempt = tokio::time::timeout(

@@ -152,17 +152,20 @@ impl Limits {
         keyed(map.entry(tenant.to_string()), want)
     }
 
-    /// Whether the endpoint or its tenant has a request rate: such an endpoint is posted to
-    /// by the deliver worker only (the process worker's first attempt would pace on its own
-    /// limiter and add to the rate).
-    pub fn rated(&self, tenant: &str, endpoint: &str) -> bool {
+    /// Whether the endpoint's traffic was limited on purpose: a request rate (its own, its
+    /// tenant's or `endpoint_rate_per_sec`) or a concurrency of its own or its tenant's. Such
+    /// an endpoint is posted to by the deliver worker only: the process worker's first
+    /// attempt would take its slot from another process's limiter and add to the limit.
+    pub fn limited(&self, tenant: &str, endpoint: &str) -> bool {
         let snap = self.live.get();
         let t = snap.cfg.tenants.get(tenant);
         let ep = t.and_then(|t| t.endpoints.get(endpoint));
         let ep_rate = ep
             .and_then(|e| e.rate_per_sec)
             .unwrap_or(snap.cfg.delivery.endpoint_rate_per_sec);
-        ep_rate > 0.0 || t.and_then(|t| t.rate_per_sec).is_some_and(|r| r > 0.0)
+        ep_rate > 0.0
+            || ep.is_some_and(|e| e.concurrency.is_some())
+            || t.is_some_and(|t| t.concurrency.is_some() || t.rate_per_sec.is_some_and(|r| r > 0.0))
     }
 
     /// Whether one more delivery may wait for this endpoint in this worker.
@@ -290,6 +293,24 @@ secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     fn limits() -> Limits {
         let cfg = Config::from_toml(TWO_ENDPOINTS).expect("config");
         Limits::new(Arc::new(cfg))
+    }
+
+    /// What the process worker's first attempt leaves to the deliver worker: an endpoint
+    /// with a rate or a concurrency set on purpose, its own or its tenant's.
+    #[test]
+    fn limited_means_a_rate_or_a_concurrency_set_on_purpose() {
+        let one = |tenant: &str, endpoint: &str| {
+            let toml = TWO_ENDPOINTS
+                .replace("rate_per_sec = 2.0\n", tenant)
+                .replace("rate_per_sec = 1.0\n", endpoint);
+            Limits::new(Arc::new(Config::from_toml(&toml).expect("config"))).limited("acme", "slow")
+        };
+        assert!(!one("", ""), "nothing set");
+        assert!(one("rate_per_sec = 2.0\n", ""), "the tenant's rate");
+        assert!(one("concurrency = 4\n", ""), "the tenant's concurrency");
+        assert!(one("", "rate_per_sec = 1.0\n"), "the endpoint's rate");
+        assert!(one("", "concurrency = 1\n"), "the endpoint's concurrency");
+        assert!(limits().limited("acme", "free"), "its tenant's rate");
     }
 
     /// The tenant's rate (2/s) spaces requests to all of its endpoints together; the slow
