@@ -36,6 +36,10 @@ pub const HEADER_ATTEMPTED: &str = "Postwire-Attempted";
 /// would its own refused attempt (the dead-letter stream; a 410 disables the endpoint)
 /// without posting again. The error is in `Postwire-Last-Error`.
 pub const HEADER_REFUSED: &str = "Postwire-Refused";
+/// On an `OUTBOX` message: the receiver answered the process worker's attempt with a
+/// `Retry-After` of this many milliseconds; the deliver worker's next attempt honours it as
+/// it would after its own attempt.
+pub const HEADER_RETRY_AFTER_MS: &str = "Postwire-Retry-After-Ms";
 pub const HEADER_LAST_STATUS: &str = "Postwire-Last-Status";
 pub const HEADER_LAST_ERROR: &str = "Postwire-Last-Error";
 /// Authentication verdicts (`Auth` as compact JSON) computed by ingest for `reject` tenants,

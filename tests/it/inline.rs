@@ -11,7 +11,7 @@ use postwire_e2e::eventually;
 use postwire_e2e::idle;
 use postwire_e2e::nats::NatsServer;
 use postwire_e2e::pipeline::Pipeline;
-use postwire_e2e::receiver::Receiver;
+use postwire_e2e::receiver::{Answer, Receiver};
 use postwire_e2e::smtp::Client;
 use postwire_stages::deliver::audit::AttemptRecord;
 use postwire_stages::deliver::state;
@@ -169,5 +169,29 @@ async fn an_endpoint_with_a_rate_is_left_to_the_deliver_worker() {
         (records[0].attempt, records[0].result.as_str()),
         (1, "delivered")
     );
+    p.shutdown().await;
+}
+
+/// A `Retry-After` answered to the worker's attempt sets the deliver worker's next delay, as
+/// after an attempt of its own (the test schedule's first delay is 100 ms).
+#[tokio::test]
+async fn a_retry_after_from_the_first_attempt_sets_the_next_delay() {
+    let nats = NatsServer::start();
+    let rx = Receiver::start().await;
+    rx.script_answers(vec![Answer {
+        status: 503,
+        headers: vec![("retry-after", "2".into())],
+    }]);
+    let p = Pipeline::start(inline_config(&nats, &rx.url)).await;
+    send(&p, "later").await;
+    assert!(eventually(Duration::from_secs(10), || rx.count() == 2).await);
+    let got = rx.received();
+    let gap = got[1].at - got[0].at;
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "Retry-After 2 s: waited {gap:?}"
+    );
+    let records = attempts(&p, 2).await;
+    assert_eq!((records[0].attempt, records[1].attempt), (1, 2));
     p.shutdown().await;
 }

@@ -6,7 +6,9 @@
 //! with the retry schedule: attempt 2 after its first delay. A delivery the receiver refused
 //! for good (a 4xx other than 408 and 429, or the SSRF guard) is marked `Postwire-Refused`
 //! too, and the deliver worker settles it as its own refusal (dead-letter stream; a 410
-//! disables the endpoint) without posting again. An endpoint whose traffic was limited on
+//! disables the endpoint) without posting again; a `Retry-After` it answered travels along
+//! (`Postwire-Retry-After-Ms`) and sets the next attempt's delay as it would in the deliver
+//! worker. An endpoint whose traffic was limited on
 //! purpose (a request rate, or a concurrency of its own or its tenant's) is left to the
 //! deliver worker: a first attempt here would take its slot from this process's limiter and
 //! add to the configured limit.
@@ -160,6 +162,10 @@ impl Inline {
                     &crate::held::one_line(&error.unwrap_or_default(), 1000),
                 )
             }
+            Attempted::Retry {
+                retry_after: Some(after),
+                ..
+            } => p.header(bus::HEADER_RETRY_AFTER_MS, &after.as_millis().to_string()),
             _ => p,
         }))
     }

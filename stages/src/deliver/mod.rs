@@ -165,9 +165,14 @@ impl runner::Stage for Deliver {
             };
             return Ok(self.settle(input, &ids, before, refused, false).await);
         }
+        let retry_after = input
+            .header(bus::HEADER_RETRY_AFTER_MS)
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_millis);
         if delivered == 1
             && before > 0
-            && let Some(delay) = retry::backoff(&cfg.delivery, before, None, rand::random::<f64>())
+            && let Some(delay) =
+                retry::backoff(&cfg.delivery, before, retry_after, rand::random::<f64>())
         {
             // The process worker's attempt failed a moment ago: the next waits the
             // schedule's delay, as after any failed attempt.
