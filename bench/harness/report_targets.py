@@ -24,13 +24,13 @@ def _ok(cond: bool) -> str:
     return "met" if cond else "missed"
 
 
-VARIANTS = (("defaults", "postwire"), ("first attempt in the worker", "postwire-inline"),
-            ("one process, first attempt in the worker", "postwire-single"))
+VARIANTS = (("defaults", "postwire"), ("every delivery through OUTBOX", "postwire-outbox"),
+            ("one process", "postwire-single"))
 
 
 def _postwire_rows(res, size):
-    """The postwire rows of a size: separate roles with the defaults, with the first attempt
-    made by the process worker, and every role in one process."""
+    """The postwire rows of a size: separate roles with the defaults (the process worker makes
+    the first attempt), with every delivery through OUTBOX, and every role in one process."""
     return [(label, r) for label, r in ((lb, _e2e(res, kind, size)) for lb, kind in VARIANTS)
             if r]
 
@@ -108,6 +108,25 @@ def nats_section(w, res, size_name) -> None:
     for system, size, n in rows:
         writes = ", ".join(f"{k} {v:g}" for k, v in n["stream_writes_per_mail"].items())
         w(f"| {system} | {size_name(size)} | {n['ops_per_mail']:.2f} | {writes} |")
+    w("")
+    sync_latency_section(w, res)
+
+
+def sync_latency_section(w, res) -> None:
+    s = res.get("sync_latency")
+    if not s:
+        return
+    w("### One synced write, alone\n")
+    w(f"A nats-server by itself (the benchmark's config), one stream, {s['size']} B publishes "
+      f"paced at {s['rate']:.0f}/s (the defaults' latency-run rate) for {s['synced']['n']} "
+      "publishes, the time from each publish to its PubAck (`bench/harness/sync_latency.py`). "
+      "Every mail waits for one such write before its `250`, so it is the part of the "
+      "end-to-end latency that durability sets.\n")
+    w("| nats-server | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|")
+    for name, label in (("synced", "`sync_interval: always`"), ("unsynced", "default timer")):
+        r = s[name]
+        w(f"| {label} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['p99_ms']:.1f} | "
+          f"{r['max_ms']:.1f} |")
     w("")
 
 
