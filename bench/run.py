@@ -7,13 +7,13 @@ Settings (environment variables, defaults in brackets):
   BENCH_MESSAGES_LARGE [1000]  messages per throughput run, 100 KB
   BENCH_SECONDS [20]           length of each latency run (paced at half the throughput)
   BENCH_SESSIONS [20]          concurrent SMTP sessions
-  BENCH_SYSTEMS [postwire,postwire-inline,postwire-single,postwire-1thread,postwire-unsynced,
+  BENCH_SYSTEMS [postwire,postwire-outbox,postwire-single,postwire-1thread,postwire-unsynced,
                 haraka,aiosmtpd,postfix]
                                (postwire-unsynced: nats-server's default sync timer instead of
                                sync_interval: always, to show what durability costs)
   BENCH_SIZES [2048,102400]    message sizes in bytes
   BENCH_WORKERS [1,2,4]        postwire process-worker counts for the scaling run
-  BENCH_PARTS [e2e,scaling,plugins,rss,profile,callgrind,wasm]
+  BENCH_PARTS [e2e,synclat,scaling,plugins,rss,profile,callgrind,wasm]
   BENCH_CALLGRIND_MESSAGES [300] mails counted under callgrind
   BENCH_TIMEOUT [180]          longest wait for one run's deliveries, seconds
   BENCH_STORAGE_DIR [$TMPDIR]   where postwire's fs storage backend writes
@@ -36,7 +36,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests/py"))  # dns_server.py
 
-from harness import callgrind, load, phases, profile, report  # noqa: E402
+from harness import callgrind, load, phases, profile, report, sync_latency  # noqa: E402
 from harness.procs import loadavg  # noqa: E402
 from harness.receiver import Nginx  # noqa: E402
 from harness.systems import (  # noqa: E402
@@ -56,11 +56,11 @@ CFG = {
     "seconds": float(os.environ.get("BENCH_SECONDS", 20)),
     "sessions": int(os.environ.get("BENCH_SESSIONS", 20)),
     "systems": env_list("BENCH_SYSTEMS",
-                        "postwire,postwire-inline,postwire-single,postwire-1thread,"
+                        "postwire,postwire-outbox,postwire-single,postwire-1thread,"
                         "postwire-unsynced,haraka,aiosmtpd,postfix"),
     "sizes": [int(s) for s in env_list("BENCH_SIZES", "2048,102400")],
     "workers": [int(s) for s in env_list("BENCH_WORKERS", "1,2,4")],
-    "parts": env_list("BENCH_PARTS", "e2e,scaling,plugins,rss,profile,callgrind,wasm"),
+    "parts": env_list("BENCH_PARTS", "e2e,synclat,scaling,plugins,rss,profile,callgrind,wasm"),
     "timeout": float(os.environ.get("BENCH_TIMEOUT", 180)),
 }
 POSTWIRE = Path(os.environ.get("BENCH_POSTWIRE_BIN", TARGET / "release/postwire"))
@@ -71,14 +71,14 @@ S3S_FS = TOOLS / "cargo/bin/s3s-fs"
 PYTHON = TOOLS / "bench-venv/bin/python"
 OUT = Path(os.environ.get("BENCH_OUT", ROOT / "docs"))
 PLUGIN_CACHE = TOOLS / "bench/plugin-cache"
-# The postwire rows: separate role processes with the defaults; the same with the first
-# attempt made by the process worker; every role in one process (`postwire dev`) with it; one
-# runtime thread per role; and nats-server's default sync timer (what durability costs).
-INLINE_MS = 1000
+# The postwire rows: separate role processes with the defaults (the process worker makes each
+# delivery's first attempt); the same with every delivery through OUTBOX to the deliver worker
+# (`inline_attempt_ms = 0`); every role in one process (`postwire dev`); one runtime thread per
+# role; and nats-server's default sync timer (what durability costs).
 POSTWIRE_KINDS = {
     "postwire": {},
-    "postwire-inline": {"inline_ms": INLINE_MS},
-    "postwire-single": {"single": True, "inline_ms": INLINE_MS},
+    "postwire-outbox": {"inline_ms": 0},
+    "postwire-single": {"single": True},
     "postwire-1thread": {"threads": 1},
     "postwire-unsynced": {"durable": False},
 }
@@ -172,6 +172,11 @@ class Bench:
                     r = self.guarded(f"{kind} {size}", lambda: self.e2e(kind, size))
                     if r:
                         self.results["e2e"][f"{kind}/{size}"] = r
+        if "synclat" in parts:
+            lat = self.results["e2e"].get(f"postwire/{small}", {}).get("latency", {})
+            rate = lat.get("target_rate") or 200.0
+            self.results["sync_latency"] = self.guarded("sync latency", lambda: sync_latency.measure(
+                NATS, self.logs, rate, CFG["seconds"] / 2))
         if "scaling" in parts:
             for n in CFG["workers"]:
                 r = self.guarded(f"scaling {n}", lambda: self.postwire_throughput(

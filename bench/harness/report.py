@@ -18,8 +18,8 @@ from .report_targets import callgrind_section, capacity_section, nats_section, t
 SIZE_NAMES = {2048: "2 KB", 102400: "100 KB"}
 # Issue 17: per plugin call, by language (µs).
 PLUGIN_CALL_TARGET_US = {"rust": 40, "c": 40, "python": 1500, "js": 1000}
-SYSTEM_ORDER = ["postwire", "postwire (first attempt in the worker)",
-                "postwire (one process) (first attempt in the worker)",
+SYSTEM_ORDER = ["postwire", "postwire (every delivery through OUTBOX)",
+                "postwire (one process)",
                 "postwire (1 runtime thread per role)",
                 "postwire (unsynced)", "haraka",
                 "aiosmtpd+aiohttp", "postfix+pipe+curl"]

@@ -120,10 +120,10 @@ class Postwire(System):
                  workers: int = 1, plugins: list[Path] = (), plugin_cache: Path | None = None,
                  log_level: str = "warn", durable: bool = True, single: bool = False,
                  s3s_fs: Path | None = None, wrap=None, threads: int = 0,
-                 inline_ms: int = 0) -> None:
+                 inline_ms: int = 1000) -> None:
         self.name = ("postwire" if durable else "postwire (unsynced)") + (
             " (one process)" if single else "") + (
-            " (first attempt in the worker)" if inline_ms else "") + (
+            "" if inline_ms else " (every delivery through OUTBOX)") + (
             f" ({threads} runtime thread{'s' if threads > 1 else ''} per role)" if threads else "")
         self.root = Path(tempfile.mkdtemp(prefix="pwbench-postwire-"))
         self.port = free_port()

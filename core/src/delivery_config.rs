@@ -49,7 +49,7 @@ pub struct DeliveryConfig {
     /// Consecutive failures of an endpoint before an alert event (0: never).
     pub alert_after_failures: u32,
     /// The process worker makes a delivery's first attempt itself, waiting at most this long
-    /// (0: never; every delivery goes through `OUTBOX` to the deliver worker). A delivery
+    /// (default 1000; 0: never, every delivery goes through `OUTBOX` to the deliver worker). A delivery
     /// whose endpoint is busy, slow, failing or disabled, or whose attempt fails or times out,
     /// goes to `OUTBOX` as before. Saves a stream write, an acknowledgement and a hop per mail.
     pub inline_attempt_ms: u64,
@@ -75,7 +75,7 @@ impl Default for DeliveryConfig {
             ca_file: None,
             proxy_url: None,
             alert_after_failures: 5,
-            inline_attempt_ms: 0,
+            inline_attempt_ms: 1_000,
         }
     }
 }

@@ -158,10 +158,13 @@ def test_each_role_config_is_valid_with_its_compose_environment(model, tmp_path)
 
 
 def test_demo_receiver_is_reachable_within_the_delivery_rules(model):
-    """http only to loopback, SSRF guard: deliver shares the sink's network namespace."""
+    """http only to loopback, SSRF guard: deliver, and the worker that makes each delivery's
+    first attempt (inline_attempt_ms, on by default), share the sink's network namespace."""
     config = tomllib.loads(DEPLOY_CONFIG.read_text())
     services = model["services"]
-    assert services["deliver"].get("network_mode") == "service:sink"
+    assert config["delivery"].get("inline_attempt_ms", 1000) > 0
+    for role in ("worker", "deliver"):
+        assert services[role].get("network_mode") == "service:sink", role
     sink_listen = services["sink"]["command"][services["sink"]["command"].index("--listen") + 1]
     endpoint = config["tenants"]["acme"]["endpoints"]["sink"]
     assert endpoint["url"].startswith(f"http://127.0.0.1:{sink_listen.rsplit(':', 1)[1]}/")

@@ -162,7 +162,9 @@ def test_postfix_retries_after_451_and_delivers_once(relay, nats, receiver):
         got = receiver.wait_for(1)
         state = nats.wait_idle()
         assert state["MAIL"]["state"]["last_seq"] == 1, "stored once"
-        assert deliveries(state) == (1, 1, 1), "handed out once"
+        assert deliveries(state, "process", "MAIL") == (1, 1, 1), "processed once"
+        # Delivered by the worker's first attempt (the default): nothing went to OUTBOX.
+        assert state["OUTBOX"]["state"]["last_seq"] == 0, state["OUTBOX"]
         assert len(receiver.requests) == 1, "delivered exactly once"
         assert got[0].json()["message"]["subject"] == "deferred"
     finally:

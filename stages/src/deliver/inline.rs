@@ -32,6 +32,7 @@ use async_nats::jetstream;
 use postwire_core::live::LiveConfig;
 use postwire_core::{Config, bus, metrics};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::dispatch::Dispatch;
 use super::retry::Outcome as Attempted;
@@ -97,10 +98,25 @@ impl Inline {
         if self.cooling(&key) || self.dispatch.limits.limited(ids.tenant, ids.endpoint) {
             return Some(Output::Publish(p));
         }
+        // The attempt's span, as the deliver worker's would be (a child of the process span:
+        // one trace per mail, whichever worker posts).
+        let span = tracing::info_span!(
+            "deliver",
+            delivery_id = ids.id,
+            mail_id = ids.mail_id,
+            tenant = ids.tenant,
+            route = ids.route,
+            endpoint = ids.endpoint,
+            stage = "deliver",
+            attempt = 1,
+            http.status = tracing::field::Empty,
+            inline = true,
+        );
         let attempt = tokio::time::timeout(
             self.timeout,
             self.dispatch.attempt_now(cfg, &p.payload, &ids),
         )
+        .instrument(span.clone())
         .await;
         let a = match attempt {
             Ok(Some(a)) => a,
@@ -127,6 +143,9 @@ impl Inline {
                 Some(error.clone()),
             ),
         };
+        if let Some(s) = status {
+            span.record("http.status", s);
+        }
         let class = status.map_or("error".to_string(), |s| format!("{}xx", s / 100));
         metrics::inc(
             "postwire_deliveries_total",
