@@ -13,7 +13,7 @@ Settings (environment variables, defaults in brackets):
                                sync_interval: always, to show what durability costs)
   BENCH_SIZES [2048,102400]    message sizes in bytes
   BENCH_WORKERS [1,2,4]        postwire process-worker counts for the scaling run
-  BENCH_PARTS [e2e,synclat,scaling,plugins,rss,profile,callgrind,wasm]
+  BENCH_PARTS [e2e,synclat,spans,scaling,plugins,rss,profile,callgrind,wasm]
   BENCH_CALLGRIND_MESSAGES [300] mails counted under callgrind
   BENCH_TIMEOUT [180]          longest wait for one run's deliveries, seconds
   BENCH_STORAGE_DIR [$TMPDIR]   where postwire's fs storage backend writes
@@ -36,7 +36,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT / "tests/py"))  # dns_server.py
 
-from harness import callgrind, load, phases, profile, report, sync_latency  # noqa: E402
+from harness import callgrind, load, phases, profile, report, spans, sync_latency  # noqa: E402
 from harness.procs import loadavg  # noqa: E402
 from harness.receiver import Nginx  # noqa: E402
 from harness.systems import (  # noqa: E402
@@ -60,7 +60,7 @@ CFG = {
                         "postwire-unsynced,haraka,aiosmtpd,postfix"),
     "sizes": [int(s) for s in env_list("BENCH_SIZES", "2048,102400")],
     "workers": [int(s) for s in env_list("BENCH_WORKERS", "1,2,4")],
-    "parts": env_list("BENCH_PARTS", "e2e,synclat,scaling,plugins,rss,profile,callgrind,wasm"),
+    "parts": env_list("BENCH_PARTS", "e2e,synclat,spans,scaling,plugins,rss,profile,callgrind,wasm"),
     "timeout": float(os.environ.get("BENCH_TIMEOUT", 180)),
 }
 POSTWIRE = Path(os.environ.get("BENCH_POSTWIRE_BIN", TARGET / "release/postwire"))
@@ -177,6 +177,8 @@ class Bench:
             rate = lat.get("target_rate") or 200.0
             self.results["sync_latency"] = self.guarded("sync latency", lambda: sync_latency.measure(
                 NATS, self.logs, rate, CFG["seconds"] / 2))
+        if "spans" in parts:
+            self.results["spans"] = self.guarded("spans", self.spans)
         if "scaling" in parts:
             for n in CFG["workers"]:
                 r = self.guarded(f"scaling {n}", lambda: self.postwire_throughput(
@@ -224,6 +226,33 @@ class Bench:
             return r
         finally:
             sysm.stop()
+
+    def spans(self) -> dict:
+        """Where a mail's latency goes (`harness.spans`): the defaults at the latency run's
+        rate, with the roles exporting their spans."""
+        size = min(CFG["sizes"])
+        lat = self.results["e2e"].get(f"postwire/{size}", {}).get("latency", {})
+        rate = lat.get("target_rate") or 100.0
+        collector = spans.Collector()
+        sysm = self.system("postwire", env_extra=collector.env())
+        try:
+            phases.warm_up(sysm, self.nginx, self.warm[size], 1000, CFG["sessions"])
+            spans.wait_quiet(collector)
+            collector.spans.clear()
+            say(f"postwire: spans at {rate:.0f}/s for {CFG['seconds'] / 2:.0f} s")
+            sent = load.paced(sysm.port, rate, CFG["seconds"] / 2, CFG["sessions"],
+                              self.messages[size][1], self.probe)
+            self.probe += len(sent) + 1
+            spans.wait_quiet(collector)
+            r = spans.analyse(collector.spans)
+            r["rate"] = rate
+            total = r["parts"].get("total: mail complete → first attempt answered", {})
+            say(f"  {r['mails']} traces; total p50 {total.get('p50_ms', 0):.1f} ms, "
+                f"p99 {total.get('p99_ms', 0):.1f} ms")
+            return r
+        finally:
+            sysm.stop()
+            collector.close()
 
     def profile(self) -> dict | None:
         size = min(CFG["sizes"])

@@ -110,6 +110,24 @@ def nats_section(w, res, size_name) -> None:
         w(f"| {system} | {size_name(size)} | {n['ops_per_mail']:.2f} | {writes} |")
     w("")
     sync_latency_section(w, res)
+    spans_section(w, res)
+
+
+def spans_section(w, res) -> None:
+    s = res.get("spans")
+    if not s or not s.get("parts"):
+        return
+    w("### Where a mail's latency goes (trace spans)\n")
+    w(f"postwire with the defaults (separate roles, S3 on s3s-fs), its roles exporting their "
+      f"trace spans (OTLP) to a collector of the bench, {s['mails']} paced 2 KB mails at "
+      f"{s['rate']:.0f}/s (the latency run's rate); each mail's trace cut into its parts "
+      "(`bench/harness/spans.py`). Exporting spans costs CPU and this is another run than the "
+      "latency table's: compare the parts with each other. A stage that did not run for a mail "
+      "is not shown.\n")
+    w("| part of a mail's way | p50 ms | p99 ms |\n|---|---:|---:|")
+    for name, r in s["parts"].items():
+        w(f"| {name} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+    w("")
 
 
 def sync_latency_section(w, res) -> None:

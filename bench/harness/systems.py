@@ -120,7 +120,7 @@ class Postwire(System):
                  workers: int = 1, plugins: list[Path] = (), plugin_cache: Path | None = None,
                  log_level: str = "warn", durable: bool = True, single: bool = False,
                  s3s_fs: Path | None = None, wrap=None, threads: int = 0,
-                 inline_ms: int = 1000) -> None:
+                 inline_ms: int = 1000, env_extra: dict | None = None) -> None:
         self.name = ("postwire" if durable else "postwire (unsynced)") + (
             " (one process)" if single else "") + (
             "" if inline_ms else " (every delivery through OUTBOX)") + (
@@ -163,6 +163,7 @@ class Postwire(System):
                "RUST_LOG": f"{log_level},postwire=info,postwire_stages=info"
                            if log_level == "info" else log_level,
                "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
+        env.update(env_extra or {})
         if threads:
             # tokio's worker threads (default: one per CPU), read by the runtime at start.
             env["TOKIO_WORKER_THREADS"] = str(threads)
