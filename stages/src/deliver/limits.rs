@@ -73,6 +73,18 @@ impl Limiter {
 }
 
 impl Limiter {
+    /// A slot by `deadline`, or `None`; a limiter with a rate is only tried now (its turn is
+    /// not waited for). Cancel-safe: nothing is counted while it waits.
+    async fn acquire_by(&self, deadline: Instant) -> Option<OwnedSemaphorePermit> {
+        if self.pacer.is_some() {
+            return self.try_acquire();
+        }
+        tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
     /// A slot and the rate's turn now, or `None` without waiting (the process worker's
     /// first attempt, which hands a busy endpoint's delivery to `OUTBOX` instead).
     fn try_acquire(&self) -> Option<OwnedSemaphorePermit> {
@@ -190,12 +202,22 @@ impl Limits {
 }
 
 impl Limits {
-    /// [`Limits::acquire`] without waiting: `None` when the endpoint, the tenant or the
-    /// worker has no free slot (or the endpoint's rate has no turn) right now.
-    pub fn try_acquire(&self, tenant: &str, endpoint: &str) -> Option<Permits> {
-        let e = self.endpoint(tenant, endpoint).try_acquire()?;
-        let t = self.tenant(tenant).try_acquire()?;
-        let g = self.global.clone().try_acquire_owned().ok()?;
+    /// [`Limits::acquire`], waiting at most `wait` for the slots: `None` when the endpoint,
+    /// the tenant or the worker has none free by then (or a rate has no turn right now). The
+    /// process worker's first attempt, which hands a busy endpoint's delivery to `OUTBOX`.
+    pub async fn acquire_within(
+        &self,
+        tenant: &str,
+        endpoint: &str,
+        wait: Duration,
+    ) -> Option<Permits> {
+        let by = Instant::now() + wait;
+        let e = self.endpoint(tenant, endpoint).acquire_by(by).await?;
+        let t = self.tenant(tenant).acquire_by(by).await?;
+        let g = tokio::time::timeout_at(by, self.global.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
         Some(Permits {
             _endpoint: e,
             _tenant: t,
@@ -217,152 +239,5 @@ fn keyed<K>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ms(n: u64) -> Duration {
-        Duration::from_millis(n)
-    }
-
-    /// When each of `n` back-to-back acquisitions got through, from the start.
-    async fn times(l: &Limiter, n: usize) -> Vec<Duration> {
-        let start = Instant::now();
-        let mut held = Vec::new();
-        let mut at = Vec::new();
-        for _ in 0..n {
-            held.push(l.acquire().await);
-            at.push(start.elapsed());
-        }
-        at
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn pacer_spaces_requests_exactly() {
-        let l = Limiter::new(10, 4.0);
-        assert_eq!(
-            times(&l, 5).await,
-            [ms(0), ms(250), ms(500), ms(750), ms(1000)],
-            "4/s: one request every 250 ms, the first at once"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn idle_time_is_not_banked_into_a_burst() {
-        let l = Limiter::new(10, 2.0);
-        assert_eq!(times(&l, 2).await, [ms(0), ms(500)]);
-        tokio::time::sleep(Duration::from_secs(10)).await;
-        assert_eq!(
-            times(&l, 3).await,
-            [ms(0), ms(500), ms(1000)],
-            "after 10 s idle: one at once, then spaced again"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn concurrency_is_capped_and_waiters_counted() {
-        let l = Arc::new(Limiter::new(1, 0.0));
-        let first = l.acquire().await;
-        let l2 = l.clone();
-        let waiter = tokio::spawn(async move { l2.acquire().await });
-        // Paused time only advances once every task is blocked: the waiter is at the gate.
-        tokio::time::sleep(ms(50)).await;
-        assert_eq!(l.waiting(), 1);
-        assert!(!waiter.is_finished());
-        drop(first);
-        let _second = waiter.await.unwrap();
-        assert_eq!(l.waiting(), 0);
-    }
-
-    const TWO_ENDPOINTS: &str = r#"
-[tenants.acme]
-domains = ["acme.test"]
-rate_per_sec = 2.0
-[[tenants.acme.routes]]
-name = "r"
-recipients = ["*@acme.test"]
-endpoints = ["slow", "free"]
-[tenants.acme.endpoints.slow]
-url = "https://example.com/slow"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-rate_per_sec = 1.0
-[tenants.acme.endpoints.free]
-url = "https://example.com/free"
-secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-"#;
-
-    fn limits() -> Limits {
-        let cfg = Config::from_toml(TWO_ENDPOINTS).expect("config");
-        Limits::new(Arc::new(cfg))
-    }
-
-    /// What the process worker's first attempt leaves to the deliver worker: an endpoint
-    /// with a rate or a concurrency set on purpose, its own or its tenant's.
-    #[test]
-    fn limited_means_a_rate_or_a_concurrency_set_on_purpose() {
-        let one = |tenant: &str, endpoint: &str| {
-            let toml = TWO_ENDPOINTS
-                .replace("rate_per_sec = 2.0\n", tenant)
-                .replace("rate_per_sec = 1.0\n", endpoint);
-            Limits::new(Arc::new(Config::from_toml(&toml).expect("config"))).limited("acme", "slow")
-        };
-        assert!(!one("", ""), "nothing set");
-        assert!(one("rate_per_sec = 2.0\n", ""), "the tenant's rate");
-        assert!(one("concurrency = 4\n", ""), "the tenant's concurrency");
-        assert!(one("", "rate_per_sec = 1.0\n"), "the endpoint's rate");
-        assert!(one("", "concurrency = 1\n"), "the endpoint's concurrency");
-        assert!(limits().limited("acme", "free"), "its tenant's rate");
-    }
-
-    /// The tenant's rate (2/s) spaces requests to all of its endpoints together; the slow
-    /// endpoint's own rate (1/s) only its own.
-    #[tokio::test(start_paused = true)]
-    async fn tenant_and_endpoint_rates_compose() {
-        let limits = Arc::new(limits());
-        let start = Instant::now();
-        let mut tasks = Vec::new();
-        for (i, endpoint) in ["slow", "slow", "free", "free"].into_iter().enumerate() {
-            let limits = limits.clone();
-            tasks.push(tokio::spawn(async move {
-                // Start in this order, one paused millisecond apart.
-                tokio::time::sleep(ms(i as u64)).await;
-                let _p = limits.acquire("acme", endpoint).await;
-                (endpoint, start.elapsed())
-            }));
-        }
-        let mut got = Vec::new();
-        for t in tasks {
-            got.push(t.await.expect("task"));
-        }
-        assert_eq!(
-            got,
-            [
-                ("slow", ms(0)),
-                // Its endpoint pacer lets it go at 1000 ms; the tenant's slot then is 1500 ms
-                // (the two `free` ones took 500 and 1000).
-                ("slow", ms(1500)),
-                ("free", ms(500)),
-                ("free", ms(1000)),
-            ]
-        );
-    }
-
-    #[test]
-    fn room_is_counted_per_endpoint() {
-        let mut cfg = Config::from_toml(TWO_ENDPOINTS).expect("config");
-        cfg.delivery.endpoint_queue = 1;
-        let limits = Limits::new(Arc::new(cfg));
-        assert!(limits.has_room("acme", "slow"));
-        limits
-            .endpoint("acme", "slow")
-            .waiting
-            .fetch_add(1, Ordering::Relaxed);
-        assert!(
-            !limits.has_room("acme", "slow"),
-            "one waits: the queue is full"
-        );
-        assert!(
-            limits.has_room("acme", "free"),
-            "another endpoint is not affected"
-        );
-    }
-}
+#[path = "limits_tests.rs"]
+mod tests;
