@@ -1,4 +1,5 @@
-//! Deliveries and their attempts, read back from the audit stream (`audit.<tenant>.attempt.*`)
+//! Deliveries and their attempts, read back from the audit stream (`audit.<tenant>.attempt.*`,
+//! and the first attempts a mail's `received` record carries)
 //! and the dead-letter stream, each with the summary of its mail (the `received` record:
 //! sender, recipients, subject, …) so a mail can be found by address or subject; the
 //! payload from the DLQ or, while the tenant keeps it, from `PAYLOADS`.
@@ -9,7 +10,7 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use postwire_core::bus;
-use postwire_stages::deliver::audit::AttemptRecord;
+use postwire_stages::deliver::audit;
 use postwire_stages::deliver::scan;
 use postwire_stages::held::{dlq, payloads};
 use postwire_stages::prepare::summary::MailSummary;
@@ -126,11 +127,7 @@ pub(crate) async fn collect(
     mail_id: Option<&str>,
     since: OffsetDateTime,
 ) -> ApiResult<Vec<Delivery>> {
-    let subject = format!(
-        "audit.{}.attempt.{}",
-        scope.single().unwrap_or("*"),
-        mail_id.unwrap_or("*")
-    );
+    let subject = audit::filter(scope.single(), mail_id);
     let records = scan::read(&a.js, bus::STREAM_AUDIT, &subject, Some(since))
         .await
         .map_err(Problem::unavailable)?;
@@ -145,40 +142,42 @@ pub(crate) async fn collect(
         if !scope.has(&tenant) {
             continue;
         }
-        let Ok(r) = serde_json::from_slice::<AttemptRecord>(&s.payload) else {
-            continue;
-        };
-        let d = by_id.entry(r.delivery_id.clone()).or_insert_with(|| {
-            order.push(r.delivery_id.clone());
-            Delivery {
-                delivery_id: r.delivery_id.clone(),
-                mail_id: r.mail_id.clone(),
-                tenant,
-                route: r.route.clone(),
-                endpoint: r.endpoint.clone(),
-                status: String::new(),
-                attempts: Vec::new(),
-                last_at: String::new(),
-                mail: summaries.get(&r.mail_id).cloned(),
-                dlq_seq: None,
-                payload: None,
-                headers: None,
+        for r in audit::attempts_in(&s.subject, &s.payload) {
+            let d = by_id.entry(r.delivery_id.clone()).or_insert_with(|| {
+                order.push(r.delivery_id.clone());
+                Delivery {
+                    delivery_id: r.delivery_id.clone(),
+                    mail_id: r.mail_id.clone(),
+                    tenant: tenant.clone(),
+                    route: r.route.clone(),
+                    endpoint: r.endpoint.clone(),
+                    status: String::new(),
+                    attempts: Vec::new(),
+                    last_at: String::new(),
+                    mail: summaries.get(&r.mail_id).cloned(),
+                    dlq_seq: None,
+                    payload: None,
+                    headers: None,
+                }
+            });
+            if audit::made(&r.at, u32::MAX) > audit::made(&d.last_at, u32::MAX) {
+                d.last_at = r.at.clone();
             }
-        });
-        d.last_at = r.at.clone();
-        d.attempts.push(Attempt {
-            attempt: r.attempt,
-            result: r.result,
-            status: r.status,
-            error: r.error,
-            duration_ms: r.duration_ms,
-            at: r.at,
-        });
+            d.attempts.push(Attempt {
+                attempt: r.attempt,
+                result: r.result,
+                status: r.status,
+                error: r.error,
+                duration_ms: r.duration_ms,
+                at: r.at,
+            });
+        }
     }
     let mut out: Vec<Delivery> = order
         .into_iter()
         .filter_map(|id| by_id.remove(&id))
         .map(|mut d| {
+            d.attempts.sort_by_key(|x| audit::made(&x.at, x.attempt));
             let last = d.attempts.last().map(|x| x.result.as_str()).unwrap_or("");
             d.status = match (dead.get(&d.delivery_id), last) {
                 (Some(dl), _) => {

@@ -7,7 +7,7 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use postwire_core::bus;
-use postwire_stages::deliver::audit::AttemptRecord;
+use postwire_stages::deliver::audit::{self, AttemptRecord};
 use postwire_stages::deliver::{scan, state};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -48,23 +48,29 @@ pub async fn endpoints(
 ) -> ApiResult<Json<EndpointList>> {
     let scope = c.scope(q.tenant.as_deref())?;
     let since = time::OffsetDateTime::now_utc() - time::Duration::hours(24);
-    let subject = format!("audit.{}.attempt.*", scope.single().unwrap_or("*"));
+    let subject = audit::filter(scope.single(), None);
     let records = scan::read(&a.js, bus::STREAM_AUDIT, &subject, Some(since))
         .await
         .map_err(Problem::unavailable)?;
     let mut tally: HashMap<(String, String), (u64, u64, Option<AttemptRecord>)> = HashMap::new();
     for s in records {
         let tenant = s.subject.split('.').nth(1).unwrap_or_default().to_string();
-        let Ok(r) = serde_json::from_slice::<AttemptRecord>(&s.payload) else {
-            continue;
-        };
-        let e = tally.entry((tenant, r.endpoint.clone())).or_default();
-        match r.result.as_str() {
-            "delivered" => e.0 += 1,
-            "failed" | "refused" => e.1 += 1,
-            _ => {}
+        for r in audit::attempts_in(&s.subject, &s.payload) {
+            let e = tally
+                .entry((tenant.clone(), r.endpoint.clone()))
+                .or_default();
+            match r.result.as_str() {
+                "delivered" => e.0 += 1,
+                "failed" | "refused" => e.1 += 1,
+                _ => {}
+            }
+            // The latest attempt (records are stored about, not exactly, in time order).
+            let later =
+                |l: &AttemptRecord| audit::made(&l.at, l.attempt) <= audit::made(&r.at, r.attempt);
+            if e.2.as_ref().is_none_or(later) {
+                e.2 = Some(r);
+            }
         }
-        e.2 = Some(r);
     }
     let snap = a.live.get();
     let mut out = Vec::new();

@@ -7,7 +7,7 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use postwire_core::bus;
-use postwire_stages::deliver::audit::AttemptRecord;
+use postwire_stages::deliver::audit;
 use postwire_stages::deliver::scan;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -169,14 +169,16 @@ async fn stats_once(a: &Api, scope: &crate::Scope, asked: Option<u32>) -> ApiRes
             continue;
         }
         let Some(i) = index(s.time) else { continue };
-        match kind {
-            "received" => buckets[i].received += 1,
-            "attempt" => match serde_json::from_slice::<AttemptRecord>(&s.payload) {
-                Ok(r) if r.result == "delivered" => buckets[i].delivered += 1,
-                Ok(r) if r.result == "failed" || r.result == "refused" => buckets[i].failed += 1,
+        if kind == "received" {
+            buckets[i].received += 1;
+        }
+        // Attempt records, and the first attempts a `received` record carries.
+        for r in audit::attempts_in(&s.subject, &s.payload) {
+            match r.result.as_str() {
+                "delivered" => buckets[i].delivered += 1,
+                "failed" | "refused" => buckets[i].failed += 1,
                 _ => {}
-            },
-            _ => {}
+            }
         }
     }
     let dead = crate::deliveries::held(a, scope).await?;

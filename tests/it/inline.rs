@@ -13,7 +13,7 @@ use postwire_e2e::nats::NatsServer;
 use postwire_e2e::pipeline::Pipeline;
 use postwire_e2e::receiver::{Answer, Receiver};
 use postwire_e2e::smtp::Client;
-use postwire_stages::deliver::audit::AttemptRecord;
+use postwire_stages::deliver::audit::{self, AttemptRecord};
 use postwire_stages::deliver::state;
 
 async fn send(p: &Pipeline, subject: &str) {
@@ -35,17 +35,18 @@ fn inline_config(nats: &NatsServer, hook: &str) -> postwire_core::Config {
         .config()
 }
 
-/// The attempt records, `n` of them once they are all written, oldest first.
+/// The attempts recorded (attempt records, and the first attempts `received` records carry),
+/// `n` of them once they are all written, in the order they were made.
 async fn attempts(p: &Pipeline, n: usize) -> Vec<AttemptRecord> {
     let until = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let records: Vec<AttemptRecord> = p
+        let mut records: Vec<AttemptRecord> = p
             .stream_messages(bus::STREAM_AUDIT)
             .await
             .iter()
-            .filter(|m| m.subject.starts_with("audit.acme.attempt."))
-            .filter_map(|m| serde_json::from_slice(&m.payload).ok())
+            .flat_map(|m| audit::attempts_in(&m.subject, &m.payload))
             .collect();
+        records.sort_by_key(|r| audit::made(&r.at, r.attempt));
         if records.len() >= n || tokio::time::Instant::now() > until {
             return records;
         }
@@ -193,5 +194,31 @@ async fn a_retry_after_from_the_first_attempt_sets_the_next_delay() {
     );
     let records = attempts(&p, 2).await;
     assert_eq!((records[0].attempt, records[1].attempt), (1, 2));
+    p.shutdown().await;
+}
+
+/// A mail delivered by the first attempt costs one audit write: its `received` record carries
+/// the attempt, and no attempt record is written (issue 17: four JetStream operations per
+/// mail). The API reads the attempt back from it.
+#[tokio::test]
+async fn the_received_record_carries_the_first_attempt() {
+    let nats = NatsServer::start();
+    let rx = Receiver::start().await;
+    let p = Pipeline::start(inline_config(&nats, &rx.url)).await;
+    send(&p, "one record").await;
+    assert!(eventually(Duration::from_secs(10), || rx.count() == 1).await);
+    idle::wait_idle(&p.js, Duration::from_secs(10)).await;
+    let audit_msgs = p.stream_messages(bus::STREAM_AUDIT).await;
+    let subjects: Vec<&str> = audit_msgs.iter().map(|m| m.subject.as_str()).collect();
+    assert_eq!(subjects.len(), 1, "{subjects:?}");
+    assert!(
+        subjects[0].starts_with("audit.acme.received."),
+        "{subjects:?}"
+    );
+    let mail_id = subjects[0].rsplit('.').next().expect("a mail id");
+    let read = audit::attempts(&p.js, mail_id).await.expect("attempts");
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!((read[0].attempt, read[0].result.as_str()), (1, "delivered"));
+    assert_eq!(read[0].mail_id, mail_id);
     p.shutdown().await;
 }

@@ -34,12 +34,13 @@ use postwire_core::{Config, bus, metrics};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::audit::AttemptRecord;
 use super::dispatch::Dispatch;
 use super::retry::Outcome as Attempted;
-use super::settle::attempt_record;
+use super::settle::record_of;
 use super::{Ids, http};
 use crate::StageError;
-use crate::runner::{Input, Output, Publish};
+use crate::runner::{Output, Publish};
 
 /// How long an endpoint whose inline attempt failed or was cut is left to the deliver worker.
 pub const COOL_DOWN: Duration = Duration::from_secs(30);
@@ -71,20 +72,31 @@ impl Inline {
         }))
     }
 
-    /// Attempts every `OUTBOX` output of `input` now (concurrently); returns the outputs
-    /// still to publish. The attempts' audit records are noted on `input`.
-    pub async fn first_attempts(&self, input: &Input, outputs: Vec<Output>) -> Vec<Output> {
+    /// Attempts every `OUTBOX` output now (concurrently); returns the outputs still to
+    /// publish and the records of the attempts made, which the mail's `received` record
+    /// carries (one audit write per mail instead of one more per delivery).
+    pub async fn first_attempts(&self, outputs: Vec<Output>) -> (Vec<Output>, Vec<AttemptRecord>) {
         let cfg = self.live.get().cfg.clone();
-        let attempts = outputs.into_iter().map(|o| self.one(&cfg, input, o));
-        futures::future::join_all(attempts)
+        let records = Mutex::new(Vec::new());
+        let attempts = outputs.into_iter().map(|o| self.one(&cfg, &records, o));
+        let outputs = futures::future::join_all(attempts)
             .await
             .into_iter()
             .flatten()
-            .collect()
+            .collect();
+        (
+            outputs,
+            records.into_inner().unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     /// One output: `None` when it was delivered, else what to publish.
-    async fn one(&self, cfg: &Config, input: &Input, o: Output) -> Option<Output> {
+    async fn one(
+        &self,
+        cfg: &Config,
+        records: &Mutex<Vec<AttemptRecord>>,
+        o: Output,
+    ) -> Option<Output> {
         let Output::Publish(p) = o else {
             return Some(o);
         };
@@ -152,10 +164,11 @@ impl Inline {
             "Delivery attempts by HTTP status class.",
             &[("class", &class)],
         );
-        let msg_id = format!("{}:attempt:inline:1", ids.id);
-        if let Some(r) = attempt_record(&ids, 1, result, status, error.clone(), &a, msg_id) {
-            input.record(r);
-        }
+        let record = record_of(&ids, 1, result, status, error.clone(), &a);
+        records
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(record);
         if matches!(a.outcome, Attempted::Delivered { .. }) {
             tracing::info!(
                 status,

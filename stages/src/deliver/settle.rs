@@ -147,7 +147,28 @@ pub(super) fn attempt_record(
     a: &http::Attempt,
     msg_id: String,
 ) -> Option<Publish> {
-    let r = AttemptRecord {
+    let r = record_of(ids, attempt, result, status, error, a);
+    let body = serde_json::to_vec(&r).ok()?;
+    Some(
+        Publish::new(
+            bus::subject_audit_mail(ids.tenant, "attempt", ids.mail_id),
+            msg_id,
+            body,
+        )
+        .header(bus::HEADER_DELIVERY_ID, ids.id),
+    )
+}
+
+/// The record of attempt number `attempt`.
+pub(super) fn record_of(
+    ids: &Ids<'_>,
+    attempt: u32,
+    result: &str,
+    status: Option<u16>,
+    error: Option<String>,
+    a: &http::Attempt,
+) -> AttemptRecord {
+    AttemptRecord {
         delivery_id: ids.id.into(),
         mail_id: ids.mail_id.into(),
         route: ids.route.into(),
@@ -158,14 +179,5 @@ pub(super) fn attempt_record(
         error,
         duration_ms: a.duration.as_millis() as u64,
         at: postwire_core::envelope::now_rfc3339(),
-    };
-    let body = serde_json::to_vec(&r).ok()?;
-    Some(
-        Publish::new(
-            bus::subject_audit_mail(ids.tenant, "attempt", ids.mail_id),
-            msg_id,
-            body,
-        )
-        .header(bus::HEADER_DELIVERY_ID, ids.id),
-    )
+    }
 }

@@ -149,17 +149,15 @@ impl runner::Stage for Process {
         };
         let mut mail = Mail::read(input, self.blobs.as_deref()).await?;
         let mut outcome = self.chain.run(&ctx, &mut mail).await?;
+        let mut attempts = Vec::new();
         if let (Some(inline), Outcome::Done(outputs)) = (&self.inline, &mut outcome) {
-            *outputs = inline.first_attempts(input, std::mem::take(outputs)).await;
+            (*outputs, attempts) = inline.first_attempts(std::mem::take(outputs)).await;
         }
         if matches!(outcome, Outcome::Done(_) | Outcome::Hold(_)) {
             // For the dashboard's counts and search: one record per processed mail (its time
-            // is the record's), with the mail's summary when it got that far.
-            let body = mail
-                .summary
-                .as_ref()
-                .and_then(|s| serde_json::to_vec(s).ok())
-                .unwrap_or_default();
+            // is the record's), with the mail's summary when it got that far and the first
+            // attempts made here.
+            let body = crate::deliver::audit::received_body(mail.summary.as_ref(), &attempts);
             input.record(Publish::new(
                 bus::subject_audit_mail(&mail.tenant, "received", &mail.mail_id),
                 format!("{}:received:{}", mail.mail_id, input.stream_sequence()),
