@@ -91,7 +91,8 @@ impl BlobStore {
         }
         let mut upload = self.begin_upload().await?;
         for chunk in body.chunks() {
-            if let Err(e) = upload.write(&chunk).await {
+            // Decoding is faster than the upload: one part at a time (memory: one part).
+            if let Err(e) = upload.write_after(&chunk, 0).await {
                 upload.abort().await;
                 return Err(e);
             }
@@ -121,7 +122,15 @@ impl RawUpload {
 
     /// Appends bytes; waits while a previous part is still being uploaded.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StageError> {
-        self.writer.wait_for_capacity(1).await.map_err(temporary)?;
+        self.write_after(bytes, 1).await
+    }
+
+    /// Appends bytes once at most `in_flight` parts are still being uploaded.
+    pub async fn write_after(&mut self, bytes: &[u8], in_flight: usize) -> Result<(), StageError> {
+        self.writer
+            .wait_for_capacity(in_flight)
+            .await
+            .map_err(temporary)?;
         self.writer.write(bytes);
         Ok(())
     }
