@@ -8,6 +8,8 @@
 //! - [`stripped`]: the reply without quoted history and signature.
 //! - [`thread`]: the conversation id (`thread_id`).
 //! - [`attachments`]: attachments and enclosed messages.
+//! - [`skeleton`]: large base64 bodies left out of what mail-parser parses.
+//! - [`deferred`]: those bodies decoded from the raw mail chunk by chunk, as mail-parser would.
 //! - [`limits`]: the limits and the recording of cuts.
 //! - [`stage`]: parse as a stage of the process worker.
 //!
