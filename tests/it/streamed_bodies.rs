@@ -18,10 +18,11 @@ fn held() -> ParseLimits {
     }
 }
 
-/// Every run of base64 lines is a candidate.
+/// Every run of base64 lines is a candidate, whatever its share of the mail.
 fn streamed() -> ParseLimits {
     ParseLimits {
         stream_min_bytes: 0,
+        stream_min_share_percent: 0,
         ..ParseLimits::default()
     }
 }

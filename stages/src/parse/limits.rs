@@ -22,6 +22,9 @@ pub struct ParseLimits {
     /// A run of base64 lines at least this long is left out of what mail-parser parses and
     /// decoded from the raw mail chunk by chunk when read (see `parse::skeleton`).
     pub stream_min_bytes: usize,
+    /// ... but only when such runs are at least this share (percent) of the message: the
+    /// skeleton mail-parser reads is a copy of the rest.
+    pub stream_min_share_percent: usize,
 }
 
 impl Default for ParseLimits {
@@ -35,6 +38,7 @@ impl Default for ParseLimits {
             max_field_bytes: 2_048,
             max_body_bytes: 2 * 1024 * 1024,
             stream_min_bytes: 1024 * 1024,
+            stream_min_share_percent: 50,
         }
     }
 }

@@ -103,7 +103,7 @@ fn parse_inner(
     // Large base64 bodies are left out of what mail-parser parses (it would decode them
     // whole) and decoded from `raw` chunk by chunk when read.
     let skeleton = match lim.stream_min_bytes <= raw.len() {
-        true => skeleton::plan(raw, lim.stream_min_bytes),
+        true => skeleton::plan(raw, lim.stream_min_bytes, lim.stream_min_share_percent),
         false => None,
     };
     let source: &[u8] = skeleton.as_ref().map_or(raw, |s| &s.bytes[..]);

@@ -49,9 +49,16 @@ struct Cut {
 }
 
 /// The skeleton of `raw` without the runs of at least `min` bytes, or None when there is none
-/// that can be left out (the mail is then parsed as it is).
-pub fn plan(raw: &[u8], min: usize) -> Option<Skeleton> {
+/// that can be left out, or when they are less than `share_percent` of the mail (the mail is
+/// then parsed as it is).
+pub fn plan(raw: &[u8], min: usize, share_percent: usize) -> Option<Skeleton> {
     let mut cuts = runs(raw, min);
+    // The skeleton is a copy of what is not cut: worth it only when the cuts are most of the
+    // mail (a mail of mostly text keeps mail-parser's path rather than a second copy of it).
+    let cut: usize = cuts.iter().map(|c| c.len()).sum();
+    if cut.saturating_mul(100) < raw.len().saturating_mul(share_percent) {
+        return None;
+    }
     // A second pass only puts back cuts that the first found outside such bodies.
     for _ in 0..2 {
         if cuts.is_empty() {
@@ -176,6 +183,21 @@ fn close(start: usize, last: usize, min: usize, out: &mut Vec<Range<usize>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mail_of_mostly_other_lines_is_not_copied_into_a_skeleton() {
+        let body = "QUFBQUFB\r\n".repeat(100);
+        let mail = |text: &str| {
+            format!(
+                "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n{text}\r\n--b\r\n\
+Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n{body}--b--\r\n"
+            )
+        };
+        assert!(plan(mail("short text").as_bytes(), 0, 50).is_some());
+        let long = mail(&"long text ".repeat(200));
+        assert!(plan(long.as_bytes(), 0, 50).is_none());
+        assert!(plan(long.as_bytes(), 0, 0).is_some());
+    }
 
     #[test]
     fn runs_leave_their_last_line() {
