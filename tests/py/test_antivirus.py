@@ -173,9 +173,9 @@ def test_clamd_down_holds_the_mail_until_it_is_back(request, tmp_path, nats, rec
 
 def test_a_large_attachment_is_scanned_and_stored_decoded_chunk_by_chunk(request, tmp_path, nats, receiver, clamd):
     """Issue 17: an attachment of more than 1 MiB of base64 is left out of mail-parser's parse
-    and decoded from the raw mail in 1 MiB chunks for clamd and for the store. The test file
-    sits across the first chunk boundary (clamd sees the stream whole); the clean one is stored
-    as sent."""
+    and decoded from the raw mail in 256 KiB chunks for clamd and for the store. The test file
+    sits in the middle of a 2 MiB body that clamd receives in several chunks (it scans the
+    stream whole); the clean one is stored as sent."""
     clamd.start()
     port, blob_port = free_port(), free_port()
     filler = bytes(range(256)) * 4096  # 1 MiB

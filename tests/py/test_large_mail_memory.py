@@ -118,7 +118,7 @@ def test_the_worker_peak_for_a_40_mib_mail_is_bounded(request, tmp_path, nats, r
         assert raw.endswith(mail)
         # The bound (docs/decisions.md, "Issue 17: large attachments streamed"): the raw mail
         # once (41 MiB) and buffers that do not grow with the mail: the S3 multipart upload of
-        # the attachment (5 MiB parts), its 1 MiB decoded chunks, the allocator's slack; 22 MiB
+        # the attachment (5 MiB parts), its 256 KiB decoded chunks, the allocator's slack; 22 MiB
         # for them (63 MiB). The decoded attachment (30 MiB) does not fit beside the raw mail:
         # holding it whole, as mail-parser's decoding did, cost +72 MiB and fails this bound.
         bound = len(mail) / MIB + 22

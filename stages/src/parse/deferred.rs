@@ -13,7 +13,7 @@ use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 
 /// Decoded bytes per chunk when a deferred body is read.
-pub const CHUNK_BYTES: usize = 1024 * 1024;
+pub const CHUNK_BYTES: usize = 256 * 1024;
 
 /// An attachment's contents as the parse hands them on.
 #[derive(Debug, Clone, PartialEq, Eq)]
