@@ -19,5 +19,6 @@ mod retries;
 mod smtp_conversation;
 mod smtp_edge;
 mod smtp_slow;
+mod streamed_bodies;
 mod synced;
 mod threads;

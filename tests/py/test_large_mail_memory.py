@@ -3,7 +3,7 @@ roles run as separate processes (ingest, worker, deliver) against a real nats-se
 S3 storage on s3s-fs (built by scripts/tools.sh); one mail of about 40 MiB (a ~30 MiB base64 attachment and some text) goes
 through, and the worker's peak RSS growth (VmHWM after, with the peak reset, minus VmRSS
 before) stays under a bound derived from the design (docs/decisions.md, "Issue 17: large
-mail memory"). Memory, not time: the figure is the same on a loaded machine.
+attachments streamed": the raw mail plus buffers that do not grow with it). Memory, not time: the figure is the same on a loaded machine.
 
 `bench/worker_memory.py` prints the same figure per role outside pytest."""
 
@@ -116,11 +116,12 @@ def test_the_worker_peak_for_a_40_mib_mail_is_bounded(request, tmp_path, nats, r
         raw = urllib.request.urlopen(event["raw"]["url"], timeout=60).read()
         assert hashlib.sha256(raw).hexdigest() == event["raw"]["sha256"]
         assert raw.endswith(mail)
-        # The bound (docs/decisions.md, issue 17): the raw mail once (41 MiB), plus its
-        # decoded attachment (30 MiB), plus slack for the allocator and buffers: 2.25 x the mail (92 MiB).
-        # Before the change the worker held the raw mail twice and the attachment three
-        # times: +173 MiB (4.2 x) in the debug build.
-        bound = 2.25 * len(mail) / MIB
+        # The bound (docs/decisions.md, "Issue 17: large attachments streamed"): the raw mail
+        # once (41 MiB) and buffers that do not grow with the mail: the S3 multipart upload of
+        # the attachment (5 MiB parts), its 256 KiB decoded chunks, the allocator's slack; 22 MiB
+        # for them (63 MiB). The decoded attachment (30 MiB) does not fit beside the raw mail:
+        # holding it whole, as mail-parser's decoding did, cost +72 MiB and fails this bound.
+        bound = len(mail) / MIB + 22
         assert growth["worker"] < bound, f"worker peak growth {growth['worker']:.1f} MiB"
     finally:
         for p in [*procs.values(), s3]:

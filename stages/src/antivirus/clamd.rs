@@ -42,6 +42,13 @@ impl Clamd {
 
     /// Scans `bytes` with `INSTREAM`.
     pub async fn scan(&self, bytes: &[u8]) -> Result<Verdict, ClamdError> {
+        let body = crate::parse::Body::Held(bytes::Bytes::copy_from_slice(bytes));
+        self.scan_body(&body).await
+    }
+
+    /// Scans an attachment's contents with `INSTREAM`, a deferred body decoded chunk by chunk
+    /// as it is sent.
+    pub async fn scan_body(&self, body: &crate::parse::Body) -> Result<Verdict, ClamdError> {
         let deadline = tokio::time::Instant::now() + self.scan_timeout;
         let connect = tokio::time::timeout(self.connect_timeout.min(self.scan_timeout), async {
             match &self.address {
@@ -58,7 +65,7 @@ impl Clamd {
             Ok(Err(e)) => return Err(ClamdError(format!("cannot connect: {e}"))),
             Err(_) => return Err(ClamdError("connecting timed out".into())),
         };
-        match tokio::time::timeout_at(deadline, instream(&mut stream, bytes)).await {
+        match tokio::time::timeout_at(deadline, instream(&mut stream, body)).await {
             Ok(r) => r,
             Err(_) => Err(ClamdError(format!(
                 "no verdict within {} ms",
@@ -73,14 +80,16 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 async fn instream<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
-    bytes: &[u8],
+    body: &crate::parse::Body,
 ) -> Result<Verdict, ClamdError> {
     let io = |e: std::io::Error| ClamdError(format!("talking to clamd: {e}"));
     s.write_all(b"zINSTREAM\0").await.map_err(io)?;
-    for chunk in bytes.chunks(CHUNK) {
-        let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-        s.write_all(&len.to_be_bytes()).await.map_err(io)?;
-        s.write_all(chunk).await.map_err(io)?;
+    for decoded in body.chunks() {
+        for chunk in decoded.chunks(CHUNK) {
+            let len = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+            s.write_all(&len.to_be_bytes()).await.map_err(io)?;
+            s.write_all(chunk).await.map_err(io)?;
+        }
     }
     s.write_all(&0u32.to_be_bytes()).await.map_err(io)?;
     s.flush().await.map_err(io)?;
@@ -141,9 +150,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn instream_framing() {
+    async fn instream_framing_of_a_deferred_body() {
+        use crate::parse::deferred::{CHUNK_BYTES, Deferred, measure};
+        use base64::Engine as _;
         let (mut client, mut server) = tokio::io::duplex(1 << 20);
-        let data = vec![7u8; CHUNK + 10];
+        let data: Vec<u8> = (0..2 * CHUNK_BYTES + CHUNK + 10)
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+        let (size, _) = measure(encoded.as_bytes()).unwrap();
+        let body = crate::parse::Body::Deferred(Deferred::new(encoded.into(), size));
         let srv = tokio::spawn(async move {
             let mut got = Vec::new();
             let mut cmd = [0u8; 10];
@@ -163,7 +179,7 @@ mod tests {
             server.write_all(b"stream: X FOUND\0").await.unwrap();
             got
         });
-        let v = instream(&mut client, &data).await.unwrap();
+        let v = instream(&mut client, &body).await.unwrap();
         assert_eq!(v, Verdict::Infected("X".into()));
         assert_eq!(srv.await.unwrap(), data);
     }

@@ -44,11 +44,11 @@ impl Antivirus {
     pub async fn scan(
         &self,
         message: &mut Message,
-        bodies: &[bytes::Bytes],
+        bodies: &[crate::parse::Body],
     ) -> Result<Vec<String>, StageError> {
         let mut found = Vec::new();
         for (att, body) in message.attachments.iter_mut().zip(bodies) {
-            let scan = if body.len() as u64 > self.max_bytes {
+            let scan = if body.len() > self.max_bytes {
                 metrics::inc(SCANS, SCANS_HELP, &[("result", "unscanned")]);
                 Scan {
                     status: ScanStatus::Unscanned,
@@ -59,7 +59,7 @@ impl Antivirus {
                     )),
                 }
             } else {
-                match self.clamd.scan(body).await {
+                match self.clamd.scan_body(body).await {
                     Ok(Verdict::Clean) => {
                         metrics::inc(SCANS, SCANS_HELP, &[("result", "clean")]);
                         Scan {

@@ -19,6 +19,12 @@ pub struct ParseLimits {
     pub max_field_bytes: usize,
     /// Bytes of `text`, `html` and `stripped_text` each.
     pub max_body_bytes: usize,
+    /// A run of base64 lines at least this long is left out of what mail-parser parses and
+    /// decoded from the raw mail chunk by chunk when read (see `parse::skeleton`).
+    pub stream_min_bytes: usize,
+    /// ... but only when such runs are at least this share (percent) of the message: the
+    /// skeleton mail-parser reads is a copy of the rest.
+    pub stream_min_share_percent: usize,
 }
 
 impl Default for ParseLimits {
@@ -31,6 +37,8 @@ impl Default for ParseLimits {
             max_parts: 1_000,
             max_field_bytes: 2_048,
             max_body_bytes: 2 * 1024 * 1024,
+            stream_min_bytes: 1024 * 1024,
+            stream_min_share_percent: 50,
         }
     }
 }

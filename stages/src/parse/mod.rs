@@ -8,6 +8,8 @@
 //! - [`stripped`]: the reply without quoted history and signature.
 //! - [`thread`]: the conversation id (`thread_id`).
 //! - [`attachments`]: attachments and enclosed messages.
+//! - [`skeleton`]: large base64 bodies left out of what mail-parser parses.
+//! - [`deferred`]: those bodies decoded from the raw mail chunk by chunk, as mail-parser would.
 //! - [`limits`]: the limits and the recording of cuts.
 //! - [`stage`]: parse as a stage of the process worker.
 //!
@@ -15,9 +17,11 @@
 
 pub mod attachments;
 pub mod body;
+pub mod deferred;
 pub mod headers;
 pub mod limits;
 pub mod sanitize;
+pub mod skeleton;
 pub mod stage;
 pub mod stripped;
 pub mod thread;
@@ -27,6 +31,7 @@ use mail_parser::MessageParser;
 use postwire_core::event::{Limits, Message};
 
 pub use attachments::safe_filename;
+pub use deferred::Body;
 pub use limits::ParseLimits;
 
 use limits::{clip, clip_opt};
@@ -47,19 +52,26 @@ pub fn parse_with(raw: &[u8], lim: &ParseLimits) -> (Message, Limits) {
 /// A parsed message and the decoded contents of its attachments: `bodies[i]` belongs to
 /// `message.attachments[i]` (enclosed messages' own attachments are not included).
 ///
-/// A body is not a copy: a decoded one (base64, quoted-printable, a charset) is the buffer
-/// mail-parser decoded it into, moved out of the parsed MIME tree; one the raw mail holds as
-/// it is (8bit, binary) is a view of the raw bytes. See docs/decisions.md, "Issue 17".
+/// A body is not a copy: a large base64 body is deferred (a view of its encoded range in the
+/// raw mail, decoded chunk by chunk when read); a decoded one (base64, quoted-printable, a
+/// charset) is the buffer mail-parser decoded it into, moved out of the parsed MIME tree; one
+/// the raw mail holds as it is (8bit, binary) is a view of the raw bytes. See
+/// docs/decisions.md, "Issue 17".
 pub struct Parsed {
     pub message: Message,
     pub limits: Limits,
-    pub bodies: Vec<Bytes>,
+    pub bodies: Vec<Body>,
 }
 
 /// Parses with the default limits and keeps the attachment contents (sharing `raw`'s buffer
-/// where a body is the raw bytes as they are).
+/// where a body is the raw bytes as they are, or is deferred).
 pub fn parse_with_bodies(raw: &Bytes) -> Parsed {
-    let (message, limits, bodies) = parse_inner(raw, &ParseLimits::default(), Some(raw));
+    parse_with_bodies_using(raw, &ParseLimits::default())
+}
+
+/// [`parse_with_bodies`] with the limits `lim`.
+pub fn parse_with_bodies_using(raw: &Bytes, lim: &ParseLimits) -> Parsed {
+    let (message, limits, bodies) = parse_inner(raw, lim, Some(raw));
     Parsed {
         message,
         limits,
@@ -72,7 +84,7 @@ fn parse_inner(
     raw: &[u8],
     lim: &ParseLimits,
     keep: Option<&Bytes>,
-) -> (Message, Limits, Vec<Bytes>) {
+) -> (Message, Limits, Vec<Body>) {
     let mut limits = Limits::default();
     let bodies = Vec::new();
     let raw = if raw.len() > lim.max_total_bytes {
@@ -88,10 +100,17 @@ fn parse_inner(
     } else {
         raw
     };
+    // Large base64 bodies are left out of what mail-parser parses (it would decode them
+    // whole) and decoded from `raw` chunk by chunk when read.
+    let skeleton = match lim.stream_min_bytes <= raw.len() {
+        true => skeleton::plan(raw, lim.stream_min_bytes, lim.stream_min_share_percent),
+        false => None,
+    };
+    let source: &[u8] = skeleton.as_ref().map_or(raw, |s| &s.bytes[..]);
     // mail-parser has debug_assert!s that malformed MIME can reach (found by fuzzing); in a
     // debug build they panic. A parser failure must cost one message's parse, not a worker.
     let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        MessageParser::default().parse(raw)
+        MessageParser::default().parse(source)
     }));
     let mut msg = match parsed {
         Ok(Some(msg)) => msg,
@@ -107,10 +126,36 @@ fn parse_inner(
         }
     };
     let mut parts = Vec::new();
-    let wanted = keep.is_some().then_some(&mut parts);
-    let message = convert(&msg, wanted, lim, 0, "message", &mut limits);
+    let mut message = convert(&msg, Some(&mut parts), lim, 0, "message", &mut limits);
+    let Some(sk) = skeleton.as_ref() else {
+        let bodies = match keep {
+            Some(whole) => attachments::take_bodies(&mut msg, &parts, whole),
+            None => Vec::new(),
+        };
+        return (
+            message,
+            limits,
+            bodies.into_iter().map(Body::Held).collect(),
+        );
+    };
+    // The deferred bodies' size and hash, measured from the raw mail.
+    for (att, &idx) in message.attachments.iter_mut().zip(&parts) {
+        if let Some(d) = sk.part(idx) {
+            att.size = d.size;
+            att.sha256.clone_from(&d.sha256);
+        }
+    }
     let bodies = match keep {
-        Some(whole) => attachments::take_bodies(&mut msg, &parts, whole),
+        Some(whole) => attachments::take_bodies(&mut msg, &parts, &sk.bytes)
+            .into_iter()
+            .zip(&parts)
+            .map(|(held, &idx)| match sk.part(idx) {
+                Some(d) => {
+                    Body::Deferred(deferred::Deferred::new(whole.slice(d.raw.clone()), d.size))
+                }
+                None => Body::Held(held),
+            })
+            .collect(),
         None => Vec::new(),
     };
     (message, limits, bodies)
@@ -251,8 +296,11 @@ SGVsbG8=\r\n\
     fn bodies_come_with_their_attachments() {
         let p = parse_with_bodies(&Bytes::from_static(MAIL));
         assert_eq!(p.bodies.len(), p.message.attachments.len());
-        assert_eq!(p.bodies[0], b"Hello"[..]);
-        assert_eq!(p.message.attachments[0].sha256, sha256_hex(&p.bodies[0]));
+        assert_eq!(p.bodies[0].to_bytes(), b"Hello"[..]);
+        assert_eq!(
+            p.message.attachments[0].sha256,
+            sha256_hex(&p.bodies[0].to_bytes())
+        );
         assert_eq!(parse(MAIL).0, p.message, "the same payload either way");
     }
 
@@ -269,11 +317,14 @@ SGVsbG8=\r\n--b--\r\n",
         );
         let p = parse_with_bodies(&raw);
         assert_eq!(p.bodies.len(), 2);
-        assert_eq!(p.bodies[0], b"RAWBYTES"[..]);
-        let inside = raw.as_ptr_range().contains(&p.bodies[0].as_ptr());
+        let (Body::Held(b0), Body::Held(b1)) = (&p.bodies[0], &p.bodies[1]) else {
+            panic!("small bodies are held");
+        };
+        assert_eq!(b0, &b"RAWBYTES"[..]);
+        let inside = raw.as_ptr_range().contains(&b0.as_ptr());
         assert!(inside, "the 8bit body shares the raw buffer");
-        assert_eq!(p.bodies[1], b"Hello"[..]);
-        let inside = raw.as_ptr_range().contains(&p.bodies[1].as_ptr());
+        assert_eq!(b1, &b"Hello"[..]);
+        let inside = raw.as_ptr_range().contains(&b1.as_ptr());
         assert!(!inside, "the decoded body is its own buffer");
     }
 

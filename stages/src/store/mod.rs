@@ -238,19 +238,19 @@ impl BlobStore {
         raw: &Bytes,
         stored_raw: Option<&str>,
         message: &mut Message,
-        bodies: &[Bytes],
+        bodies: &[crate::parse::Body],
     ) -> Result<SignedUrl, StageError> {
         if policy != AttachmentPolicy::Drop {
-            for (att, bytes) in message.attachments.iter_mut().zip(bodies) {
+            for (att, body) in message.attachments.iter_mut().zip(bodies) {
                 if crate::antivirus::is_infected(att) {
                     continue;
                 }
                 if policy == AttachmentPolicy::Inline && att.size <= self.inline_max {
                     att.content_base64 =
-                        Some(base64::engine::general_purpose::STANDARD.encode(bytes));
+                        Some(base64::engine::general_purpose::STANDARD.encode(body.to_bytes()));
                     continue;
                 }
-                let key = self.put_hashed(tenant, &att.sha256, bytes.clone()).await?;
+                let key = self.put_body(tenant, &att.sha256, body).await?;
                 let u = self.url(&key).await?;
                 att.url = Some(u.url);
                 att.url_expires_at = Some(u.expires_at);

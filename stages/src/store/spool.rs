@@ -1,12 +1,14 @@
 //! Streaming a raw message to storage while it arrives (ingest's claim check): a multipart
 //! upload to `_incoming/<id>`, then a copy to the content-addressed `<tenant>/<sha256>.eml`
-//! once the hash is known, then the temporary object is deleted. See docs/decisions.md.
+//! once the hash is known, then the temporary object is deleted. A large attachment the
+//! parse deferred is stored the same way ([`BlobStore::put_body`]). See docs/decisions.md.
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt as _, WriteMultipart};
 
 use super::{BlobStore, raw_key, temporary};
 use crate::StageError;
+use crate::parse::Body;
 
 /// The prefix of uploads in progress (never served, swept after a day).
 pub const INCOMING: &str = "_incoming";
@@ -42,7 +44,12 @@ impl BlobStore {
         tenant: &str,
         sha256: &str,
     ) -> Result<String, StageError> {
-        let key = raw_key(tenant, sha256);
+        self.adopt_as(temp, raw_key(tenant, sha256)).await
+    }
+
+    /// Gives a finished upload the content-addressed name `key` (an object already there is
+    /// the same bytes and is kept).
+    async fn adopt_as(&self, temp: &str, key: String) -> Result<String, StageError> {
         let to = ObjectPath::from(key.as_str());
         match self.store.head(&to).await {
             Ok(_) => {
@@ -57,6 +64,43 @@ impl BlobStore {
             .await
             .map_err(temporary)?;
         Ok(key)
+    }
+
+    /// Stores an attachment's contents, whose SHA-256 (hex) is `sha256`, under
+    /// `<tenant>/<sha256>` unless already there; returns the key. A held body is uploaded as
+    /// it is ([`BlobStore::put_hashed`]); a deferred one is decoded chunk by chunk into a
+    /// multipart upload to a temporary key, which is then adopted under its hash, as ingest's
+    /// spool does: the decoded attachment never exists whole.
+    pub async fn put_body(
+        &self,
+        tenant: &str,
+        sha256: &str,
+        body: &Body,
+    ) -> Result<String, StageError> {
+        if !body.is_deferred() {
+            return self.put_hashed(tenant, sha256, body.to_bytes()).await;
+        }
+        let key = format!("{tenant}/{sha256}");
+        match self.store.head(&ObjectPath::from(key.as_str())).await {
+            Ok(_) => {
+                self.sync_existing(&key).await?;
+                return Ok(key);
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(temporary(e)),
+        }
+        let mut upload = self.begin_upload().await?;
+        for chunk in body.chunks() {
+            // Decoding is faster than the upload: one part at a time (memory: one part).
+            if let Err(e) = upload.write_after(&chunk, 0).await {
+                upload.abort().await;
+                return Err(e);
+            }
+        }
+        let temp = upload.finish().await?;
+        let adopted = self.adopt_as(&temp, key).await;
+        self.discard(&temp).await;
+        adopted
     }
 
     /// Deletes a temporary upload (best effort: the sweep removes what is left).
@@ -78,7 +122,15 @@ impl RawUpload {
 
     /// Appends bytes; waits while a previous part is still being uploaded.
     pub async fn write(&mut self, bytes: &[u8]) -> Result<(), StageError> {
-        self.writer.wait_for_capacity(1).await.map_err(temporary)?;
+        self.write_after(bytes, 1).await
+    }
+
+    /// Appends bytes once at most `in_flight` parts are still being uploaded.
+    pub async fn write_after(&mut self, bytes: &[u8], in_flight: usize) -> Result<(), StageError> {
+        self.writer
+            .wait_for_capacity(in_flight)
+            .await
+            .map_err(temporary)?;
         self.writer.write(bytes);
         Ok(())
     }

@@ -6,6 +6,8 @@ use postwire_core::ids::sha256_hex;
 use postwire_core::storage_config::{AttachmentPolicy, Backend, StorageConfig};
 
 use super::{BlobStore, raw_key};
+use crate::parse::Body;
+use crate::parse::deferred::{Deferred, measure};
 
 /// A filesystem store in a fresh temporary folder (the store's unit tests share it).
 pub(super) fn store() -> (BlobStore, std::path::PathBuf) {
@@ -75,7 +77,7 @@ async fn a_raw_mail_ingest_stored_is_not_stored_again() {
             &raw,
             Some(&stored),
             &mut m,
-            std::slice::from_ref(&body),
+            &[Body::Held(body.clone())],
         )
         .await
         .unwrap();
@@ -117,5 +119,41 @@ async fn a_key_not_of_the_tenants_raw_form_is_not_taken() {
         assert!(url.url.contains(&own), "{foreign}: {}", url.url);
     }
     assert_eq!(files(&dir), [format!("{}.eml", sha256_hex(&raw))]);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A deferred body (issue 17: large attachments streamed) is decoded into a multipart upload
+/// and stored under its hash with exactly the decoded bytes; no temporary object is left, and
+/// a second mail with the same attachment finds it there.
+#[tokio::test]
+async fn a_deferred_body_is_stored_decoded_under_its_hash() {
+    use base64::Engine as _;
+    let (store, dir) = store();
+    let data: Vec<u8> = (0..3_500_000u32).map(|i| (i % 241) as u8).collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&data);
+    let (size, sha) = measure(encoded.as_bytes()).unwrap();
+    assert_eq!(sha, sha256_hex(&data));
+    let body = Body::Deferred(Deferred::new(Bytes::from(encoded), size));
+    for _ in 0..2 {
+        let mut m = message_with(&data);
+        let raw = Bytes::from_static(b"Subject: big\r\n\r\n");
+        store
+            .apply(
+                "acme",
+                AttachmentPolicy::Store,
+                &raw,
+                None,
+                &mut m,
+                std::slice::from_ref(&body),
+            )
+            .await
+            .unwrap();
+        assert!(m.attachments[0].url.as_deref().unwrap().contains(&sha));
+    }
+    let stored = store.get(&format!("acme/{sha}")).await.unwrap();
+    assert!(stored == data, "the stored object is the decoded body");
+    let incoming = dir.join(super::spool::INCOMING);
+    let left = std::fs::read_dir(&incoming).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "no temporary upload is left");
     let _ = std::fs::remove_dir_all(dir);
 }
