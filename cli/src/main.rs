@@ -212,6 +212,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    postwire_node::alloc::fix_mmap_threshold();
     let cli = Cli::parse();
     let role = match &cli.command {
         Command::Dev { .. } => "dev",

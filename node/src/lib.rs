@@ -10,6 +10,7 @@
 //! - [`listeners`]: metrics, admin API, blob server and sink listeners.
 //! - [`shutdown`]: Ctrl-C / SIGTERM (or a test's trigger) fanned out to every part.
 
+pub mod alloc;
 pub mod blob_server;
 pub mod claim;
 pub mod connect;
