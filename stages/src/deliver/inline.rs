@@ -37,7 +37,7 @@ use tracing::Instrument;
 use super::audit::AttemptRecord;
 use super::dispatch::Dispatch;
 use super::retry::Outcome as Attempted;
-use super::settle::record_of;
+use super::settle::{fields, record_of};
 use super::{Ids, http};
 use crate::StageError;
 use crate::runner::{Output, Publish};
@@ -146,15 +146,7 @@ impl Inline {
                 duration: self.timeout,
             },
         };
-        let (result, status, error) = match &a.outcome {
-            Attempted::Delivered { status } => ("delivered", Some(*status), None),
-            Attempted::Retry { status, error, .. } => ("failed", *status, Some(error.clone())),
-            Attempted::Permanent { status, error } => (
-                "refused",
-                Some(*status).filter(|s| *s != 0),
-                Some(error.clone()),
-            ),
-        };
+        let (_, status, error) = fields(&a.outcome);
         if let Some(s) = status {
             span.record("http.status", s);
         }
@@ -164,7 +156,7 @@ impl Inline {
             "Delivery attempts by HTTP status class.",
             &[("class", &class)],
         );
-        let record = record_of(&ids, 1, result, status, error.clone(), &a);
+        let record = record_of(&ids, 1, &a);
         records
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -23,17 +23,9 @@ impl Deliver {
         record: bool,
     ) -> Outcome {
         let cfg = self.live.get().cfg.clone();
-        let (result, status, error) = match &a.outcome {
-            Attempted::Delivered { status } => ("delivered", Some(*status), None),
-            Attempted::Retry { status, error, .. } => ("failed", *status, Some(error.clone())),
-            Attempted::Permanent { status, error } => (
-                "refused",
-                Some(*status).filter(|s| *s != 0),
-                Some(error.clone()),
-            ),
-        };
+        let (_, status, error) = fields(&a.outcome);
         if record {
-            self.record(input, ids, attempt, result, status, error.clone(), &a);
+            self.record(input, ids, attempt, &a);
         }
         if let Some(s) = status {
             tracing::Span::current().record("http.status", s);
@@ -104,21 +96,20 @@ impl Deliver {
     }
 
     /// Notes the attempt's audit record (best effort: a lost record never blocks a delivery).
-    #[allow(clippy::too_many_arguments)]
-    fn record(
-        &self,
-        input: &Input,
-        ids: &Ids<'_>,
-        attempt: u32,
-        result: &str,
-        status: Option<u16>,
-        error: Option<String>,
-        a: &http::Attempt,
-    ) {
+    /// Its message id is the same for a redelivered input's attempt, so that copy is dropped.
+    fn record(&self, input: &Input, ids: &Ids<'_>, attempt: u32, a: &http::Attempt) {
         let msg_id = format!("{}:attempt:{}:{attempt}", ids.id, input.stream_sequence());
-        if let Some(r) = attempt_record(ids, attempt, result, status, error, a, msg_id) {
-            input.record(r);
-        }
+        let Ok(body) = serde_json::to_vec(&record_of(ids, attempt, a)) else {
+            return;
+        };
+        input.record(
+            Publish::new(
+                bus::subject_audit_mail(ids.tenant, "attempt", ids.mail_id),
+                msg_id,
+                body,
+            )
+            .header(bus::HEADER_DELIVERY_ID, ids.id),
+        );
     }
 
     async fn count_failure(&self, ids: &Ids<'_>) {
@@ -136,38 +127,23 @@ impl Deliver {
     }
 }
 
-/// The audit record of one attempt, as a publish with `msg_id` (deterministic per attempt,
-/// so a redelivered input's copy is dropped).
-pub(super) fn attempt_record(
-    ids: &Ids<'_>,
-    attempt: u32,
-    result: &str,
-    status: Option<u16>,
-    error: Option<String>,
-    a: &http::Attempt,
-    msg_id: String,
-) -> Option<Publish> {
-    let r = record_of(ids, attempt, result, status, error, a);
-    let body = serde_json::to_vec(&r).ok()?;
-    Some(
-        Publish::new(
-            bus::subject_audit_mail(ids.tenant, "attempt", ids.mail_id),
-            msg_id,
-            body,
-        )
-        .header(bus::HEADER_DELIVERY_ID, ids.id),
-    )
+/// An attempt's result as its record and log lines give it (`delivered`, `failed`,
+/// `refused`), its HTTP status (none when no answer came) and its error.
+pub(super) fn fields(o: &Attempted) -> (&'static str, Option<u16>, Option<String>) {
+    match o {
+        Attempted::Delivered { status } => ("delivered", Some(*status), None),
+        Attempted::Retry { status, error, .. } => ("failed", *status, Some(error.clone())),
+        Attempted::Permanent { status, error } => (
+            "refused",
+            Some(*status).filter(|s| *s != 0),
+            Some(error.clone()),
+        ),
+    }
 }
 
 /// The record of attempt number `attempt`.
-pub(super) fn record_of(
-    ids: &Ids<'_>,
-    attempt: u32,
-    result: &str,
-    status: Option<u16>,
-    error: Option<String>,
-    a: &http::Attempt,
-) -> AttemptRecord {
+pub(super) fn record_of(ids: &Ids<'_>, attempt: u32, a: &http::Attempt) -> AttemptRecord {
+    let (result, status, error) = fields(&a.outcome);
     AttemptRecord {
         delivery_id: ids.id.into(),
         mail_id: ids.mail_id.into(),
