@@ -7,94 +7,61 @@ deliver worker. p50 and p99 over the mails, in ms."""
 from __future__ import annotations
 
 import statistics
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from otlp_receiver import OtlpReceiver  # tests/py, on the path bench/run.py sets
+
+# The fields of a span as OtlpReceiver keeps it.
+NAME, TRACE, SPAN, PARENT, START, END = 1, 2, 3, 4, 6, 7
 STAGES = ("verify", "spam", "parse", "scan", "store", "route", "transform", "prepare")
 
 
-class Collector:
-    """Receives OTLP/HTTP protobuf trace exports: (name, trace, span, parent, start, end) with
-    times in ms since the epoch."""
-
-    def __init__(self) -> None:
-        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-            ExportTraceServiceRequest,
-        )
-        self.spans: list[tuple] = []
-        lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                req = ExportTraceServiceRequest()
-                req.ParseFromString(body)
-                with lock:
-                    for rs in req.resource_spans:
-                        for ss in rs.scope_spans:
-                            for s in ss.spans:
-                                outer.spans.append((s.name, s.trace_id.hex(), s.span_id.hex(),
-                                                    s.parent_span_id.hex(),
-                                                    s.start_time_unix_nano / 1e6,
-                                                    s.end_time_unix_nano / 1e6))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+class Collector(OtlpReceiver):
+    """The tests' OTLP receiver (tests/py/otlp_receiver.py), with the environment that makes
+    postwire's roles export to it."""
 
     def env(self) -> dict:
         # The spans are at level info: a `warn` filter would drop them before export.
         return {"OTEL_EXPORTER_OTLP_ENDPOINT": self.url, "OTEL_BSP_SCHEDULE_DELAY": "200",
                 "RUST_LOG": "warn,postwire=info,postwire_ingest=info,postwire_stages=info"}
 
-    def close(self) -> None:
-        self.server.shutdown()
-
 
 def _parts(spans: list[tuple]) -> dict[str, float] | None:
     """The parts of one mail's trace (ms), or None when it is incomplete."""
     by = {}
     for s in spans:
-        by.setdefault(s[0], []).append(s)
+        by.setdefault(s[NAME], []).append(s)
     try:
         (smtp,), (publish,), (process,) = by["smtp.transaction"], by["ingest.publish"], by["process"]
     except (KeyError, ValueError):
         return None
-    delivers = sorted(by.get("deliver", []), key=lambda s: s[4])
+    delivers = sorted(by.get("deliver", []), key=lambda s: s[START])
     # `ingest.publish` starts when the mail is complete and is the parent of the rest; the
     # transaction's span ends with the `250`, which follows the synced `MAIL` write.
     out = {
-        "mail complete → 250 (the synced MAIL write)": smtp[5] - publish[4],
-        "250 → the process worker starts": process[4] - smtp[5],
+        "mail complete → 250 (the synced MAIL write)": smtp[END] - publish[START],
+        "250 → the process worker starts": process[START] - smtp[END],
     }
     for st in STAGES:
         if st in by:
-            out[f"stage {st}"] = sum(s[5] - s[4] for s in by[st])
-    out["process worker, whole (stages, attempt, acks)"] = process[5] - process[4]
+            out[f"stage {st}"] = sum(s[END] - s[START] for s in by[st])
+    out["process worker, whole (stages, attempt, acks)"] = process[END] - process[START]
     if not delivers:
         return out
     first = delivers[0]
-    if first[3] == process[2] and first[4] < process[5]:
-        out["first attempt (POST, in the worker)"] = first[5] - first[4]
+    if first[PARENT] == process[SPAN] and first[START] < process[END]:
+        out["first attempt (POST, in the worker)"] = first[END] - first[START]
     else:
-        out["OUTBOX → deliver worker starts"] = first[4] - process[5]
-        out["attempt (POST, deliver worker)"] = first[5] - first[4]
-    out["total: mail complete → first attempt answered"] = first[5] - publish[4]
+        out["OUTBOX → deliver worker starts"] = first[START] - process[END]
+        out["attempt (POST, deliver worker)"] = first[END] - first[START]
+    out["total: mail complete → first attempt answered"] = first[END] - publish[START]
     return out
 
 
 def analyse(spans: list[tuple]) -> dict:
     traces: dict[str, list[tuple]] = {}
     for s in spans:
-        traces.setdefault(s[1], []).append(s)
+        traces.setdefault(s[TRACE], []).append(s)
     parts = [p for p in (_parts(t) for t in traces.values()) if p]
     out: dict = {"mails": len(parts), "parts": {}}
     names = []

@@ -6,60 +6,20 @@ from __future__ import annotations
 
 import signal
 import smtplib
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from otlp_receiver import OtlpReceiver
 from support import PIPELINE, Process, attach_logs, child_env, dev_config, free_port, postwire_path
-
-
-class OtlpReceiver:
-    """Collects spans POSTed to /v1/traces as (service, name, trace_id, span_id, parent, attrs)."""
-
-    def __init__(self):
-        self.spans = []
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                req = ExportTraceServiceRequest()
-                req.ParseFromString(body)
-                with outer.lock:
-                    for rs in req.resource_spans:
-                        service = next((a.value.string_value for a in rs.resource.attributes
-                                        if a.key == "service.name"), "")
-                        for ss in rs.scope_spans:
-                            for s in ss.spans:
-                                attrs = {a.key: (a.value.string_value or a.value.int_value) for a in s.attributes}
-                                outer.spans.append((service, s.name, s.trace_id.hex(), s.span_id.hex(),
-                                                    s.parent_span_id.hex(), attrs))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def named(self, name):
-        with self.lock:
-            return [s for s in self.spans if s[1] == name]
 
 
 @pytest.fixture
 def otlp():
     r = OtlpReceiver()
     yield r
-    r.server.shutdown()
+    r.close()
 
 
 def otel_env(otlp, **extra):
@@ -82,9 +42,9 @@ def check_one_trace(otlp, receiver, services=None):
             break
         time.sleep(0.1)
     assert publish and process and deliver, f"spans missing: {otlp.spans}"
-    (p_svc, _, p_trace, p_id, p_parent, _), = publish
-    (r_svc, _, r_trace, r_id, r_parent, r_attrs), = process
-    d_svc, _, d_trace, _, d_parent, d_attrs = deliver[0]
+    (p_svc, _, p_trace, p_id, p_parent, *_), = publish
+    (r_svc, _, r_trace, r_id, r_parent, r_attrs, *_), = process
+    d_svc, _, d_trace, _, d_parent, d_attrs, *_ = deliver[0]
     assert p_trace == r_trace == d_trace, "one trace per mail"
     assert r_parent == p_id, "process continues the ingest span"
     assert d_parent == r_id, "each attempt continues the process span"
