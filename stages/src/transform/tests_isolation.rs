@@ -85,9 +85,11 @@ fn written_pages_are_scanned_only_on_a_host_without_swap() {
     use engine::swap_may_be_active;
     let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
     assert!(!swap_may_be_active(Some(header)));
-    let zram = format!("{header}/dev/zram0                              partition\t8388604\t\t0\t\t100\n");
+    let zram =
+        format!("{header}/dev/zram0                              partition\t8388604\t\t0\t\t100\n");
     assert!(swap_may_be_active(Some(&zram)));
-    let file = format!("{header}/swapfile                               file\t\t2097148\t\t1024\t\t-2\n");
+    let file =
+        format!("{header}/swapfile                               file\t\t2097148\t\t1024\t\t-2\n");
     assert!(swap_may_be_active(Some(&file)));
     // Unreadable: assume it may swap.
     assert!(swap_may_be_active(None));
