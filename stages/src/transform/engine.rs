@@ -91,11 +91,40 @@ pub(crate) fn keep_resident_bytes(pagemap_scan: bool, memory_limit_bytes: usize)
     }
 }
 
+/// Whether `/proc/swaps` (its text, `None` when unreadable) lists an active swap area, or
+/// cannot say. The first line is the header; every further line is an area in use.
+pub(crate) fn swap_may_be_active(proc_swaps: Option<&str>) -> bool {
+    match proc_swaps {
+        Some(text) => text.lines().skip(1).any(|l| !l.trim().is_empty()),
+        None => true,
+    }
+}
+
+/// Whether the pool may reset memory by `PAGEMAP_SCAN`: the kernel has the ioctl and the
+/// host swaps nothing. wasmtime 48 asks the kernel for pages that are written *and present*;
+/// a page an instance wrote that the kernel swapped out before the reset is neither reset
+/// nor released, and the next instance in the slot would read it back: an earlier mail's
+/// data (docs/decisions.md, "Issue 17: plugin call floor"). With swap on, the pool keeps
+/// the first pages and releases the rest, which never leaves a written page behind.
+fn pagemap_scan_is_safe() -> bool {
+    if !PoolingAllocationConfig::is_pagemap_scan_available() {
+        return false;
+    }
+    let swaps = std::fs::read_to_string("/proc/swaps").ok();
+    if swap_may_be_active(swaps.as_deref()) {
+        tracing::info!(
+            "The host has swap (or /proc/swaps is unreadable): plugin memory is reset without PAGEMAP_SCAN, which costs more per call."
+        );
+        return false;
+    }
+    true
+}
+
 /// Builds the engine: component model, pooling allocator, epoch interruption, and fuel when
 /// `settings.fuel` is set.
 pub(crate) fn build_engine(settings: &super::TransformSettings) -> wasmtime::Result<Engine> {
     let memory_limit_bytes = settings.memory_limit_bytes;
-    let pagemap_scan = PoolingAllocationConfig::is_pagemap_scan_available();
+    let pagemap_scan = pagemap_scan_is_safe();
     let keep_resident = keep_resident_bytes(pagemap_scan, memory_limit_bytes);
     let mut pool = PoolingAllocationConfig::default();
     // Generous slots: Python and JavaScript components hold several core instances, memories

@@ -53,6 +53,10 @@ fn templates(lang: Lang) -> &'static [(&'static str, &'static str)] {
                 include_str!("../../../plugins/templates/rust/src/lib.rs"),
             ),
             (
+                "build.rs",
+                include_str!("../../../plugins/templates/rust/build.rs"),
+            ),
+            (
                 "README.md",
                 include_str!("../../../plugins/templates/rust/README.md"),
             ),
@@ -143,6 +147,9 @@ mod tests {
         ));
         let files = scaffold(&dir, "my-plugin", Lang::Rust).unwrap();
         assert!(files.contains(&PathBuf::from("wit/plugin.wit")));
+        // Starts with memory enough not to grow per call (docs/plugins.md, "Performance").
+        let build = std::fs::read_to_string(dir.join("build.rs")).unwrap();
+        assert!(build.contains("--initial-memory=4194304"), "{build}");
         let cargo = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         assert!(cargo.contains("name = \"my-plugin\""), "{cargo}");
         let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();

@@ -78,6 +78,23 @@ fn written_pages_stay_resident_only_where_the_kernel_can_say_which() {
     assert_eq!(keep_resident_bytes(true, 4 << 20), 4 << 20);
 }
 
+/// The memory reset by `PAGEMAP_SCAN` skips written pages the kernel swapped out (they would
+/// reach the next mail): the pool uses it only on a host whose `/proc/swaps` lists no area.
+#[test]
+fn written_pages_are_scanned_only_on_a_host_without_swap() {
+    use engine::swap_may_be_active;
+    let header = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n";
+    assert!(!swap_may_be_active(Some(header)));
+    let zram =
+        format!("{header}/dev/zram0                              partition\t8388604\t\t0\t\t100\n");
+    assert!(swap_may_be_active(Some(&zram)));
+    let file =
+        format!("{header}/swapfile                               file\t\t2097148\t\t1024\t\t-2\n");
+    assert!(swap_may_be_active(Some(&file)));
+    // Unreadable: assume it may swap.
+    assert!(swap_may_be_active(None));
+}
+
 /// Plugin instances alive at once are bounded by what the pool holds in the worst case
 /// (`engine::CONCURRENT_INSTANCES`): a further call waits for a slot instead of trapping
 /// with "maximum concurrent limit … reached" (a bench run dead-lettered 2 of 1,666 mails that
