@@ -8,10 +8,10 @@
 //! too, and the deliver worker settles it as its own refusal (dead-letter stream; a 410
 //! disables the endpoint) without posting again; a `Retry-After` it answered travels along
 //! (`Postwire-Retry-After-Ms`) and sets the next attempt's delay as it would in the deliver
-//! worker. An endpoint whose traffic was limited on
-//! purpose (a request rate, or a concurrency of its own or its tenant's) is left to the
-//! deliver worker: a first attempt here would take its slot from this process's limiter and
-//! add to the configured limit.
+//! worker. An endpoint whose traffic was limited on purpose (a request rate, or a
+//! concurrency of its own or its tenant's) is left to the deliver worker: a first attempt
+//! here would take its slot from this process's limiter and add to the configured limit. The
+//! attempts made here are recorded in the mail's `received` record (see [`super::audit`]).
 //!
 //! The guarantee is unchanged: the `MAIL` message is acknowledged only after every delivery
 //! was made or written to `OUTBOX`. A worker that dies after a POST and before that
