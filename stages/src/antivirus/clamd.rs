@@ -40,12 +40,6 @@ impl Clamd {
         }
     }
 
-    /// Scans `bytes` with `INSTREAM`.
-    pub async fn scan(&self, bytes: &[u8]) -> Result<Verdict, ClamdError> {
-        let body = crate::parse::Body::Held(bytes::Bytes::copy_from_slice(bytes));
-        self.scan_body(&body).await
-    }
-
     /// Scans an attachment's contents with `INSTREAM`, a deferred body decoded chunk by chunk
     /// as it is sent.
     pub async fn scan_body(&self, body: &crate::parse::Body) -> Result<Verdict, ClamdError> {
@@ -194,6 +188,7 @@ mod tests {
             Duration::from_secs(2),
             Duration::from_secs(2),
         );
-        assert!(c.scan(b"x").await.is_err());
+        let body = crate::parse::Body::Held(bytes::Bytes::from_static(b"x"));
+        assert!(c.scan_body(&body).await.is_err());
     }
 }

@@ -148,7 +148,7 @@ impl BlobStore {
         sha256: &str,
         bytes: Bytes,
     ) -> Result<String, StageError> {
-        self.put_key(format!("{tenant}/{sha256}"), bytes).await
+        self.put_key(attachment_key(tenant, sha256), bytes).await
     }
 
     /// Stores a raw message under `<tenant>/<sha256>.eml` unless already there.
@@ -273,6 +273,11 @@ impl BlobStore {
 /// The key of a raw message.
 pub fn raw_key(tenant: &str, sha256: &str) -> String {
     format!("{tenant}/{sha256}.eml")
+}
+
+/// The key of an attachment's contents: `<tenant>/<sha256>`.
+pub fn attachment_key(tenant: &str, sha256: &str) -> String {
+    format!("{tenant}/{sha256}")
 }
 
 fn temporary(e: object_store::Error) -> StageError {

@@ -6,7 +6,7 @@
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt as _, WriteMultipart};
 
-use super::{BlobStore, raw_key, temporary};
+use super::{BlobStore, attachment_key, raw_key, temporary};
 use crate::StageError;
 use crate::parse::Body;
 
@@ -50,20 +50,27 @@ impl BlobStore {
     /// Gives a finished upload the content-addressed name `key` (an object already there is
     /// the same bytes and is kept).
     async fn adopt_as(&self, temp: &str, key: String) -> Result<String, StageError> {
-        let to = ObjectPath::from(key.as_str());
-        match self.store.head(&to).await {
-            Ok(_) => {
-                self.sync_existing(&key).await?;
-                return Ok(key);
-            }
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(temporary(e)),
+        if self.already_stored(&key).await? {
+            return Ok(key);
         }
         self.store
-            .copy(&ObjectPath::from(temp), &to)
+            .copy(&ObjectPath::from(temp), &ObjectPath::from(key.as_str()))
             .await
             .map_err(temporary)?;
         Ok(key)
+    }
+
+    /// Whether content-addressed `key` exists (then synced, as a write of ours may have
+    /// stopped before its fsync).
+    async fn already_stored(&self, key: &str) -> Result<bool, StageError> {
+        match self.store.head(&ObjectPath::from(key)).await {
+            Ok(_) => {
+                self.sync_existing(key).await?;
+                Ok(true)
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(temporary(e)),
+        }
     }
 
     /// Stores an attachment's contents, whose SHA-256 (hex) is `sha256`, under
@@ -80,14 +87,9 @@ impl BlobStore {
         if !body.is_deferred() {
             return self.put_hashed(tenant, sha256, body.to_bytes()).await;
         }
-        let key = format!("{tenant}/{sha256}");
-        match self.store.head(&ObjectPath::from(key.as_str())).await {
-            Ok(_) => {
-                self.sync_existing(&key).await?;
-                return Ok(key);
-            }
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(temporary(e)),
+        let key = attachment_key(tenant, sha256);
+        if self.already_stored(&key).await? {
+            return Ok(key);
         }
         let mut upload = self.begin_upload().await?;
         for chunk in body.chunks() {
